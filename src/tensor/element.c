@@ -1,0 +1,69 @@
+#include "tensor/element.h"
+
+#include <math.h>
+
+float cn_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1f) return cn_f32_from_bits(sign | 0x7f800000u | (man << 13));
+    if (exp == 0) {
+        /* subnormal: man * 2^-24 exactly */
+        float v = (float)man * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    return cn_f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+uint16_t cn_f32_to_f16(float f) {
+    uint32_t u = cn_f32_bits(f);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t abs = u & 0x7fffffffu;
+    if (abs > 0x7f800000u) return sign | 0x7e00u;             /* NaN */
+    if (abs >= 0x477ff000u) return sign | 0x7c00u;            /* rounds to >= 65520: inf */
+    if (abs < 0x38800000u) {                                  /* below 2^-14: subnormal grid 2^-24 */
+        float a = cn_f32_from_bits(abs);
+        return sign | (uint16_t)lrintf(a * 0x1p24f);
+    }
+    uint32_t r = abs + 0xfffu + ((abs >> 13) & 1u);           /* round to nearest even at bit 13 */
+    return sign | (uint16_t)((r >> 13) - (112u << 10));
+}
+
+float cn_e4m3_to_f32(uint8_t v) {
+    uint32_t sign = v & 0x80u, exp = (v >> 3) & 0xfu, man = v & 7u;
+    float a;
+    if (exp == 0xf && man == 7) return NAN;
+    if (exp == 0) a = (float)man * 0x1p-9f;
+    else a = ldexpf(1.0f + (float)man / 8.0f, (int)exp - 7);
+    return sign ? -a : a;
+}
+
+uint8_t cn_f32_to_e4m3(float f) {
+    if (isnan(f)) return 0x7f;
+    uint8_t sign = signbit(f) ? 0x80 : 0;
+    float a = fabsf(f);
+    if (a > 448.0f) a = 448.0f;
+    float q;
+    if (a < 0x1p-6f) {
+        q = rintf(a * 0x1p9f); /* subnormal code = q (0..8; 8 means the smallest normal) */
+        return sign | (uint8_t)q;
+    }
+    int e = (int)floorf(log2f(a));
+    q = rintf(ldexpf(a, 3 - e)); /* 8..16 */
+    if (q >= 16.0f) {
+        q = 8.0f;
+        e += 1;
+    }
+    return sign | (uint8_t)(((e + 7) << 3) | ((int)q - 8));
+}
+
+float cn_e8m0_to_f32(uint8_t e) {
+    if (e == 255) return NAN;
+    if (e == 0) return cn_f32_from_bits(0x00400000u);
+    return cn_f32_from_bits((uint32_t)e << 23);
+}
+
+float cn_e2m1_to_f32(uint8_t code) {
+    static const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    float a = mag[code & 7u];
+    return (code & 8u) ? -a : a;
+}
