@@ -23,7 +23,8 @@ cn_status cn_error_prefix(cn_error *err, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* Keep the end of the old message if both do not fit. */
+    snprintf(err->msg, sizeof err->msg, "%.255s: %.500s", prefix, old);
     return err->code;
 }
 

@@ -1,0 +1,97 @@
+/* clawnet logits: the f32 logits of every prompt position, for comparison by outside tools. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "model/model.h"
+
+static void logits_usage(FILE *f) {
+    fputs("usage: clawnet logits -m MODEL --ids \"ID ID ...\" -o FILE [--chunk N] [-t THREADS]\n"
+          "\n"
+          "Runs the prompt and writes the logits of every position to FILE as raw little-endian\n"
+          "float32, [n_tokens][vocab_size]. The prompt is processed in calls of N tokens\n"
+          "(--chunk 1 is token-by-token decode; default: the whole prompt in one prefill);\n"
+          "every chunk size must give the same logits.\n",
+          f);
+}
+
+int cn_cmd_logits(int argc, char **argv) {
+    const char *model_path = NULL, *ids_text = NULL, *out_path = NULL;
+    int64_t chunk = 0, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            logits_usage(stdout);
+            return 0;
+        } else if (!(v = cn_option_value(argc, argv, &i))) {
+            return 2;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            model_path = v;
+        } else if (!strcmp(a, "--ids")) {
+            ids_text = v;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            out_path = v;
+        } else if (!strcmp(a, "--chunk")) {
+            if (!cn_parse_int(a, v, 1, INT32_MAX, &chunk)) return 2;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!cn_parse_int(a, v, 1, 1024, &threads)) return 2;
+        } else {
+            fprintf(stderr, "clawnet logits: unknown option %s (see clawnet logits --help)\n", a);
+            return 2;
+        }
+    }
+    if (!model_path || !ids_text || !out_path) {
+        fputs("clawnet logits: -m MODEL, --ids and -o FILE are required\n\n", stderr);
+        logits_usage(stderr);
+        return 2;
+    }
+    int32_t *ids;
+    int64_t n;
+    if (!cn_parse_ids(ids_text, &ids, &n)) return 2;
+    if (n == 0) {
+        fputs("clawnet logits: --ids is empty\n", stderr);
+        free(ids);
+        return 2;
+    }
+    cn_error err = {0};
+    cn_model *model = NULL;
+    cn_kv_state state = {0};
+    float *logits = NULL;
+    FILE *f = NULL;
+    int status = 1;
+    if (cn_model_open(model_path, (int)threads, &model, &err) || cn_model_state_init(model, &state, &err)) goto fail;
+    const int64_t V = model->cfg->vocab_size;
+    if (!(logits = malloc((size_t)(n * V) * sizeof(float)))) {
+        cn_fail(&err, CN_ERR_NOMEM, "out of memory for %lld x %lld logits", (long long)n, (long long)V);
+        goto fail;
+    }
+    const int64_t step = chunk > 0 ? chunk : n;
+    for (int64_t done = 0; done < n; done += step) {
+        int64_t len = n - done < step ? n - done : step;
+        if (cn_model_forward(model, &state, ids + done, len, logits + done * V, NULL, &err)) goto fail;
+    }
+    if (!(f = fopen(out_path, "wb"))) {
+        cn_fail(&err, CN_ERR_IO, "cannot create %s", out_path);
+        goto fail;
+    }
+    if (fwrite(logits, sizeof(float), (size_t)(n * V), f) != (size_t)(n * V) || fclose(f) != 0) {
+        f = NULL;
+        cn_fail(&err, CN_ERR_IO, "error writing %s", out_path);
+        goto fail;
+    }
+    f = NULL;
+    fprintf(stderr, "wrote %lld x %lld logits to %s\n", (long long)n, (long long)V, out_path);
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "clawnet logits: %s\n", err.msg);
+done:
+    if (f) fclose(f);
+    free(logits);
+    free(ids);
+    cn_kv_state_free(&state);
+    cn_model_close(model);
+    return status;
+}

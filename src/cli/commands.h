@@ -1,0 +1,15 @@
+/* The `clawnet` subcommands. Each takes the arguments after its name (argv[0] is the
+ * subcommand) and returns the process exit status. */
+#ifndef CN_CLI_COMMANDS_H
+#define CN_CLI_COMMANDS_H
+
+/* clawnet info PATH: configuration, tensor inventory and parameter counts of a checkpoint. */
+int cn_cmd_info(int argc, char **argv);
+
+/* clawnet run -m PATH --ids "..." -n N: generate token ids. */
+int cn_cmd_run(int argc, char **argv);
+
+/* clawnet logits -m PATH --ids "..." [--chunk N] -o FILE: raw f32 logits of every position. */
+int cn_cmd_logits(int argc, char **argv);
+
+#endif

@@ -1,0 +1,65 @@
+#include "model/compressor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "tensor/matmul.h"
+#include "tensor/vec.h"
+
+/* Pools the m (HCA) or 2m (CSA) buffered slots into entry[dc]: per channel, a softmax over
+ * the slots' scores weights their values. CSA slot j < m reads the previous window's first
+ * half (channel c), slot m + j the current window's second half (channel dc + c). */
+static void pool_window(const cn_kv_compressor *st, int ratio, bool overlap, int64_t dc, float *entry) {
+    const int64_t m = ratio, slots = overlap ? 2 * m : m, width = st->width;
+    for (int64_t c = 0; c < dc; c++) {
+        float score[2 * 128 + 2], mx = -INFINITY, sum = 0.0f, acc = 0.0f;
+        float *scores = slots <= (int64_t)(sizeof score / sizeof score[0]) ? score : cn_scratch_alloc((size_t)slots * sizeof(float));
+        for (int64_t j = 0; j < slots; j++) {
+            int64_t col = overlap && j >= m ? dc + c : c;
+            scores[j] = st->score[j * width + col];
+            if (scores[j] > mx) mx = scores[j];
+        }
+        for (int64_t j = 0; j < slots; j++) sum += (scores[j] = expf(scores[j] - mx));
+        for (int64_t j = 0; j < slots; j++) {
+            int64_t col = overlap && j >= m ? dc + c : c;
+            acc += st->kv[j * width + col] * (scores[j] / sum);
+        }
+        entry[c] = acc;
+        if (scores != score) free(scores);
+    }
+}
+
+cn_status cn_compressor_feed(cn_threadpool *pool, const cn_model_config *cfg, const cn_compressor_weights *w,
+                             const cn_rope *rope, int ratio, int64_t dc, cn_kv_compressor *state, cn_kv_rows *rows,
+                             const float *a, int64_t S, int64_t p0, cn_error *err) {
+    const int64_t D = cfg->hidden_size, m = ratio, width = w->wkv.rows;
+    const bool overlap = width == 2 * dc; /* CSA: coff = 2 */
+    float *C = cn_scratch_alloc((size_t)(S * width) * sizeof(float));
+    float *Z = cn_scratch_alloc((size_t)(S * width) * sizeof(float));
+    float *entry = cn_scratch_alloc((size_t)dc * sizeof(float));
+    cn_matmul(pool, &w->wkv, a, D, S, C, width);
+    cn_matmul(pool, &w->wgate, a, D, S, Z, width);
+    cn_status s = CN_OK;
+    for (int64_t t = 0; t < S && s == CN_OK; t++) {
+        const int64_t p = p0 + t, o = p % m, row = overlap ? m + o : o;
+        float *kv = state->kv + row * width, *score = state->score + row * width;
+        memcpy(kv, C + t * width, (size_t)width * sizeof(float));
+        /* ape is added by the token's offset inside its own window. */
+        for (int64_t c = 0; c < width; c++) score[c] = Z[t * width + c] + w->ape[o * width + c];
+        if ((p + 1) % m != 0) continue;
+        pool_window(state, ratio, overlap, dc, entry);
+        cn_vec_rms_norm(entry, entry, w->norm, dc, cfg->rms_norm_eps);
+        cn_rope_apply(rope, entry, dc, p + 1 - m, false); /* position of the window's first token */
+        s = cn_kv_rows_append(rows, entry, err);
+        if (overlap) { /* the current window becomes the previous one */
+            memcpy(state->kv, state->kv + m * width, (size_t)(m * width) * sizeof(float));
+            memcpy(state->score, state->score + m * width, (size_t)(m * width) * sizeof(float));
+        }
+    }
+    free(C);
+    free(Z);
+    free(entry);
+    return s;
+}

@@ -1,0 +1,191 @@
+#include "model/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "model/block.h"
+#include "model/mhc.h"
+#include "tensor/matmul.h"
+#include "tensor/vec.h"
+
+#define DEFAULT_MAX_CHUNK 256
+
+cn_status cn_model_from_checkpoint(cn_checkpoint *ckpt, int n_threads, cn_model **out, cn_error *err) {
+    *out = NULL;
+    cn_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        cn_checkpoint_close(ckpt);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    }
+    m->ckpt = *ckpt;
+    memset(ckpt, 0, sizeof *ckpt);
+    m->cfg = &m->ckpt.config;
+    m->max_chunk = DEFAULT_MAX_CHUNK;
+    cn_status s = cn_model_config_validate(m->cfg, err);
+    if (!s) s = cn_rope_init(&m->rope_main, &m->cfg->rope_main, m->cfg->rope_dim, err);
+    if (!s) s = cn_rope_init(&m->rope_compress, &m->cfg->rope_compress, m->cfg->rope_dim, err);
+    if (!s) s = cn_model_weights_bind(&m->weights, &m->ckpt, err);
+    if (!s && !(m->pool = cn_threadpool_create(n_threads))) s = cn_fail(err, CN_ERR_NOMEM, "cannot start worker threads");
+    if (s) {
+        cn_model_close(m);
+        return s;
+    }
+    *out = m;
+    return CN_OK;
+}
+
+cn_status cn_model_open(const char *path, int n_threads, cn_model **out, cn_error *err) {
+    cn_checkpoint ckpt;
+    *out = NULL;
+    cn_status s = cn_checkpoint_open(path, &ckpt, err);
+    if (s) return s;
+    return cn_model_from_checkpoint(&ckpt, n_threads, out, err);
+}
+
+void cn_model_close(cn_model *m) {
+    if (!m) return;
+    cn_threadpool_destroy(m->pool);
+    cn_model_weights_free(&m->weights);
+    cn_checkpoint_close(&m->ckpt);
+    free(m);
+}
+
+static cn_kv_layer_shape layer_shape(const cn_model_config *c, int layer) {
+    const int ratio = c->compress_ratio[layer];
+    const int64_t coff = ratio == 4 ? 2 : 1;
+    cn_kv_layer_shape sh = {
+        .ratio = ratio,
+        .has_indexer = c->has_indexer[layer],
+        .window = c->sliding_window,
+        .head_dim = c->head_dim,
+    };
+    if (ratio > 0) {
+        sh.compressor_rows = coff * ratio;
+        sh.compressor_width = coff * c->head_dim;
+    }
+    if (sh.has_indexer) {
+        sh.indexer_head_dim = c->index_head_dim;
+        sh.indexer_compressor_rows = coff * ratio;
+        sh.indexer_compressor_width = coff * c->index_head_dim;
+    }
+    return sh;
+}
+
+cn_status cn_model_state_init(const cn_model *m, cn_kv_state *st, cn_error *err) {
+    cn_kv_layer_shape shapes[CN_MAX_LAYERS];
+    for (int l = 0; l < m->cfg->n_layers; l++) shapes[l] = layer_shape(m->cfg, l);
+    return cn_kv_state_init(st, m->cfg->n_layers, shapes, err);
+}
+
+bool cn_model_has_mtp(const cn_model *m) { return m->weights.has_mtp; }
+
+cn_status cn_model_mtp_state_init(const cn_model *m, cn_kv_state *st, cn_error *err) {
+    if (!m->weights.has_mtp) return cn_fail(err, CN_ERR_MISSING, "this checkpoint has no MTP block");
+    cn_kv_layer_shape shape = layer_shape(m->cfg, m->cfg->n_layers);
+    return cn_kv_state_init(st, 1, &shape, err);
+}
+
+static cn_block_ctx block_ctx(const cn_model *m, int layer) {
+    cn_block_ctx ctx = {
+        .pool = m->pool,
+        .cfg = m->cfg,
+        .layer = layer,
+        .rope = m->cfg->compress_ratio[layer] > 0 ? &m->rope_compress : &m->rope_main,
+        .observer = m->observer,
+    };
+    return ctx;
+}
+
+/* logits [S][V] = Head · RMSNorm(HcHead(X)) (section 8). */
+static void head_logits(const cn_model *m, const cn_hc_head_weights *hc, const float *norm, const float *X, int64_t S,
+                        float *logits) {
+    const int64_t D = m->cfg->hidden_size;
+    float *h = cn_scratch_alloc((size_t)(S * D) * sizeof(float));
+    cn_hc_head(m->pool, m->cfg, hc, X, S, h);
+    for (int64_t s = 0; s < S; s++) cn_vec_rms_norm(h + s * D, h + s * D, norm, D, m->cfg->rms_norm_eps);
+    cn_matmul(m->pool, &m->weights.head, h, D, S, logits, m->cfg->vocab_size);
+    free(h);
+}
+
+static cn_status forward_chunk(cn_model *m, cn_kv_state *st, const int32_t *tokens, int64_t S, float *logits,
+                               float *streams, cn_error *err) {
+    const cn_model_config *c = m->cfg;
+    const int64_t n = c->hc_mult, D = c->hidden_size, p0 = st->n_tokens;
+    float *X = cn_scratch_alloc((size_t)(S * n * D) * sizeof(float));
+    /* Every stream starts as the token embedding (section 3, no learned expansion). */
+    for (int64_t s = 0; s < S; s++) {
+        cn_matrix_row_to_f32(&m->weights.embed, tokens[s], X + s * n * D);
+        for (int64_t k = 1; k < n; k++) memcpy(X + (s * n + k) * D, X + s * n * D, (size_t)D * sizeof(float));
+    }
+    cn_status s = CN_OK;
+    for (int l = 0; l < c->n_layers && s == CN_OK; l++) {
+        cn_block_ctx ctx = block_ctx(m, l);
+        s = cn_block_forward(&ctx, &m->weights.blocks[l], &st->layers[l], X, tokens, S, p0, err);
+    }
+    if (s == CN_OK) {
+        if (streams) memcpy(streams, X, (size_t)(S * n * D) * sizeof(float));
+        if (logits) head_logits(m, &m->weights.hc_head, m->weights.norm, X, S, logits);
+        st->n_tokens += S;
+    }
+    free(X);
+    return s;
+}
+
+static cn_status check_tokens(const cn_model *m, const int32_t *tokens, int64_t n, cn_error *err) {
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->cfg->vocab_size)
+            return cn_fail(err, CN_ERR_ARG, "token id %d at index %lld is outside the vocabulary (0..%lld)", tokens[i],
+                           (long long)i, (long long)m->cfg->vocab_size - 1);
+    return CN_OK;
+}
+
+cn_status cn_model_forward(cn_model *m, cn_kv_state *st, const int32_t *tokens, int64_t n, float *logits,
+                           float *streams, cn_error *err) {
+    if (st->n_layers != m->cfg->n_layers) return cn_fail(err, CN_ERR_ARG, "state does not belong to this model");
+    cn_status s = check_tokens(m, tokens, n, err);
+    const int64_t V = m->cfg->vocab_size, nD = m->cfg->hc_mult * m->cfg->hidden_size;
+    for (int64_t done = 0; done < n && s == CN_OK;) {
+        int64_t S = n - done < m->max_chunk ? n - done : m->max_chunk;
+        s = forward_chunk(m, st, tokens + done, S, logits ? logits + done * V : NULL, streams ? streams + done * nD : NULL, err);
+        done += S;
+    }
+    return s;
+}
+
+cn_status cn_model_mtp_forward(cn_model *m, cn_kv_state *mtp_state, const float *streams, const int32_t *next_tokens,
+                               int64_t n, float *logits, cn_error *err) {
+    const cn_model_config *c = m->cfg;
+    const cn_mtp_weights *w = &m->weights.mtp;
+    if (!m->weights.has_mtp) return cn_fail(err, CN_ERR_MISSING, "this checkpoint has no MTP block");
+    if (mtp_state->n_layers != 1) return cn_fail(err, CN_ERR_ARG, "not an MTP state");
+    cn_status s = check_tokens(m, next_tokens, n, err);
+    if (s) return s;
+    const int64_t nh = c->hc_mult, D = c->hidden_size, p0 = mtp_state->n_tokens;
+    float *X = cn_scratch_alloc((size_t)(n * nh * D) * sizeof(float));
+    float *e = cn_scratch_alloc((size_t)(n * D) * sizeof(float));
+    float *ep = cn_scratch_alloc((size_t)(n * D) * sizeof(float));
+    float *hn = cn_scratch_alloc((size_t)(n * nh * D) * sizeof(float));
+    /* xin[k] = e_proj · RMSNorm(embed(t'); enorm) + h_proj · RMSNorm(H[k]; hnorm) (section 9). */
+    for (int64_t i = 0; i < n; i++) {
+        cn_matrix_row_to_f32(&m->weights.embed, next_tokens[i], e + i * D);
+        cn_vec_rms_norm(e + i * D, e + i * D, w->enorm, D, c->rms_norm_eps);
+    }
+    cn_matmul(m->pool, &w->e_proj, e, D, n, ep, D);
+    for (int64_t r = 0; r < n * nh; r++) cn_vec_rms_norm(hn + r * D, streams + r * D, w->hnorm, D, c->rms_norm_eps);
+    cn_matmul(m->pool, &w->h_proj, hn, D, n * nh, X, D);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < nh; k++)
+            for (int64_t j = 0; j < D; j++) X[(i * nh + k) * D + j] += ep[i * D + j];
+    cn_block_ctx ctx = block_ctx(m, c->n_layers);
+    s = cn_block_forward(&ctx, &w->block, &mtp_state->layers[0], X, next_tokens, n, p0, err);
+    if (s == CN_OK) {
+        head_logits(m, &w->hc_head, w->norm, X, n, logits);
+        mtp_state->n_tokens += n;
+    }
+    free(X);
+    free(e);
+    free(ep);
+    free(hn);
+    return s;
+}

@@ -1,0 +1,53 @@
+/* A loaded DeepSeek-V4 model and its forward pass (specs/deepseek-v4.md 2): embedding,
+ * n residual streams through L blocks (mHC -> attention -> mHC -> MoE), the HC head, the
+ * final norm and the LM head. The per-sequence state lives in a cn_kv_state the caller owns,
+ * so one model serves many sequences. */
+#ifndef CN_MODEL_MODEL_H
+#define CN_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "base/threadpool.h"
+#include "format/checkpoint.h"
+#include "kv/state.h"
+#include "model/block.h"
+#include "model/rope.h"
+#include "model/weights.h"
+
+typedef struct {
+    cn_checkpoint ckpt;
+    const cn_model_config *cfg;  /* = &ckpt.config */
+    cn_model_weights weights;
+    cn_rope rope_main, rope_compress;
+    cn_threadpool *pool;
+    cn_routing_observer observer;
+    int64_t max_chunk;           /* longer inputs are processed in chunks of this many tokens */
+} cn_model;
+
+/* Opens a checkpoint (directory or .gguf) and binds its weights. n_threads <= 0: all CPUs. */
+cn_status cn_model_open(const char *path, int n_threads, cn_model **out, cn_error *err);
+/* Takes ownership of an already opened checkpoint (closed on failure too). */
+cn_status cn_model_from_checkpoint(cn_checkpoint *ckpt, int n_threads, cn_model **out, cn_error *err);
+void cn_model_close(cn_model *model);
+
+/* An empty state for one sequence of the main model (L layers). */
+cn_status cn_model_state_init(const cn_model *model, cn_kv_state *st, cn_error *err);
+
+/* Processes n tokens at positions st->n_tokens.. and advances the state. Outputs, each
+ * optional: logits [n][V]; streams [n][hc_mult][D], the residual streams after the last
+ * block (the MTP block's input). Any split of a sequence into calls gives the same result. */
+cn_status cn_model_forward(cn_model *model, cn_kv_state *st, const int32_t *tokens, int64_t n, float *logits,
+                           float *streams, cn_error *err);
+
+/* The multi-token-prediction block (section 9), run on its own: for positions p0.., given
+ * the main model's final streams [n][hc_mult][D] there and the tokens that follow them
+ * (next_tokens[i] = token at position p0+i+1), writes logits [n][V] predicting the token after
+ * that. mtp_state is a one-layer state from cn_model_mtp_state_init. */
+bool cn_model_has_mtp(const cn_model *model);
+cn_status cn_model_mtp_state_init(const cn_model *model, cn_kv_state *st, cn_error *err);
+cn_status cn_model_mtp_forward(cn_model *model, cn_kv_state *mtp_state, const float *streams,
+                               const int32_t *next_tokens, int64_t n, float *logits, cn_error *err);
+
+#endif

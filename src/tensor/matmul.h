@@ -1,0 +1,16 @@
+/* y[t][o] = Σ_i W[o][i] · x[t][i] for n_tokens input rows: the one linear-layer operation.
+ * This is the portable reference path: each weight row is dequantised once to f32 and dotted
+ * with every token, threads split the output rows. The result for a token never depends on
+ * how many other tokens share the call, so prefill, chunked prefill and decode agree bitwise. */
+#ifndef CN_TENSOR_MATMUL_H
+#define CN_TENSOR_MATMUL_H
+
+#include <stdint.h>
+
+#include "base/threadpool.h"
+#include "tensor/matrix.h"
+
+void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
+               int64_t n_tokens, float *y, int64_t y_stride);
+
+#endif
