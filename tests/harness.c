@@ -1,9 +1,39 @@
 #include "harness.h"
 
+#include <math.h>
+#include <stdlib.h>
+
 int cn_test_failures = 0;
 
 int cn_test_finish(const char *name) {
     if (cn_test_failures) fprintf(stderr, "%s: %d check(s) failed\n", name, cn_test_failures);
     else printf("%s: ok\n", name);
     return cn_test_failures ? 1 : 0;
+}
+
+void *cn_test_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[n] = 0;
+    if (size) *size = (size_t)n;
+    return buf;
+}
+
+double cn_test_rel_error(const float *a, const float *b, int64_t n) {
+    double max_diff = 0.0, max_ref = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > max_diff || isnan(d)) max_diff = isnan(d) ? INFINITY : d;
+        if (fabs((double)b[i]) > max_ref) max_ref = fabs((double)b[i]);
+    }
+    return max_ref > 0 ? max_diff / max_ref : max_diff;
 }

@@ -27,4 +27,13 @@ extern int cn_test_failures;
 
 int cn_test_finish(const char *name);
 
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads a whole file (NULL if missing). */
+void *cn_test_read_file(const char *path, size_t *size);
+
+/* Largest |a-b| / max|b| over one row: the relative error used for logits. */
+double cn_test_rel_error(const float *a, const float *b, int64_t n);
+
 #endif
