@@ -304,9 +304,12 @@ def add_tokenizer(wr: gguf.GGUFWriter, c: dict) -> None:
     wr.add_eos_token_id(c["eos"])
 
 
-def write_main(path: str, ref_path: str, c: dict, w: dict[str, np.ndarray]) -> None:
+def write_main(path: str, ref_path: str, c: dict, w: dict[str, np.ndarray], source: str) -> None:
     wr = gguf.GGUFWriter(path, ARCH)
     wr.add_name("clawnet tiny DeepSeek-V4 test fixture")
+    # Where the weights came from: a checkpoint directory the C test compares every tensor with,
+    # or "random".
+    wr.add_string("clawnet.fixture.source", source)
     add_metadata(wr, c, c["n_layers"], list(c["compress_ratios"]) + [0], vocab_key=False)
     add_tokenizer(wr, c)
     # Reference values: one tensor per stored type, Q8_0 with the oracle's dequantisation.
@@ -367,11 +370,16 @@ def main() -> None:
     c = tiny_config(args.tiny) if use_tiny else dict(TINY)
     w = tiny_weights(args.tiny, c) if use_tiny else random_weights(c)
     os.makedirs(args.out, exist_ok=True)
-    write_main(os.path.join(args.out, "tiny-v4.gguf"), os.path.join(args.out, "tiny-v4.ref.gguf"), c, w)
+    source = "random"
+    if use_tiny:
+        source = os.path.relpath(os.path.abspath(args.tiny), root)
+        if source.startswith(".."):
+            source = os.path.abspath(args.tiny)
+    write_main(os.path.join(args.out, "tiny-v4.gguf"), os.path.join(args.out, "tiny-v4.ref.gguf"), c, w, source)
     write_mtp(os.path.join(args.out, "mtp-nextn.gguf"), c, ds4_style=False)
     write_mtp(os.path.join(args.out, "mtp-ds4.gguf"), c, ds4_style=True)
     with open(os.path.join(args.out, "SOURCE"), "w") as f:
-        f.write(f"weights: {'tests/fixtures/tiny (transformers checkpoint)' if use_tiny else 'random (seed 20260411)'}\n"
+        f.write(f"weights: {source + ' (transformers checkpoint)' if use_tiny else 'random (seed 20260411)'}\n"
                 f"written by scripts/make_gguf_fixture.py with gguf {importlib.metadata.version('gguf')}, "
                 f"numpy {np.__version__}\n")
     for f in sorted(os.listdir(args.out)):

@@ -260,6 +260,104 @@ static void compare_reference(const cn_checkpoint *ckpt, const cn_gguf *ref) {
            checked_dequant, checked_original);
 }
 
+/* ---- against the checkpoint the fixture was converted from ------------------------------------- */
+
+/* Row `row` of the source tensor that holds the same values as row `row` of GGUF tensor t:
+ * GGUF's fused w1 / w3 experts are the two halves of transformers' w13 = [E][2I][D]. */
+static const cn_tensor_record *source_rows(const cn_checkpoint *src, const cn_tensor_record *t, int64_t *row_of_w13,
+                                           int64_t *half) {
+    *row_of_w13 = 0;
+    *half = -1;
+    const cn_tensor_record *s = cn_checkpoint_find(src, t->name);
+    if (s) return s;
+    const char *w = strstr(t->name, ".ffn.experts.w");
+    if (!w || (w[14] != '1' && w[14] != '3')) return NULL;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s.ffn.experts.w13.weight", (int)(w - t->name), t->name);
+    *half = w[14] == '1' ? 0 : 1;
+    return cn_checkpoint_find(src, name);
+}
+
+static void compare_with_source(const cn_checkpoint *ckpt, const char *source_dir) {
+    cn_checkpoint src;
+    cn_error err = {0};
+    cn_status s = cn_checkpoint_open(source_dir, &src, &err);
+    CHECKF(s == CN_OK, "source checkpoint %s: %s", source_dir, err.msg);
+    if (s) return;
+    int compared = 0;
+    for (int i = 0; i < ckpt->n_tensors; i++) {
+        const cn_tensor_record *t = &ckpt->tensors[i];
+        int64_t unused, half;
+        const cn_tensor_record *o = source_rows(&src, t, &unused, &half);
+        CHECKF(o != NULL, "%s is not in %s", t->name, source_dir);
+        if (!o) continue;
+        const int64_t elements = cn_tensor_elements(t);
+        CHECKF(half >= 0 ? cn_tensor_elements(o) == 2 * elements : cn_tensor_elements(o) == elements,
+               "%s: %lld elements, the source has %lld", t->name, (long long)elements,
+               (long long)cn_tensor_elements(o));
+        if (half < 0 ? cn_tensor_elements(o) != elements : cn_tensor_elements(o) != 2 * elements) continue;
+        if (t->dtype == CN_DTYPE_I32) { /* tid2eid: I64 in the source */
+            int bad = 0;
+            for (int64_t k = 0; k < elements; k++) {
+                int32_t a;
+                int64_t b;
+                memcpy(&a, t->data + 4 * k, 4);
+                if (o->dtype == CN_DTYPE_I64) memcpy(&b, o->data + 8 * k, 8);
+                else { int32_t b32; memcpy(&b32, o->data + 4 * k, 4); b = b32; }
+                bad += a != b;
+            }
+            CHECKF(bad == 0, "%s: %d routing entries differ", t->name, bad);
+            compared++;
+            continue;
+        }
+        const cn_matrix m = matrix_of(t), mo = matrix_of(o);
+        float *got = malloc((size_t)m.cols * sizeof *got), *want = malloc((size_t)mo.cols * sizeof *want);
+        int bad = 0;
+        for (int64_t y = 0; y < m.rows && got && want; y++) {
+            /* experts: GGUF row y of expert e is row e*2I + half*I + (y mod I) of w13 */
+            int64_t src_row = y;
+            if (half >= 0) {
+                const int64_t I = t->shape[t->n_dims - 2];
+                src_row = (y / I) * 2 * I + half * I + y % I;
+            }
+            cn_matrix_row_to_f32(&m, y, got);
+            cn_matrix_row_to_f32(&mo, src_row, want);
+            for (int64_t x = 0; x < m.cols; x++)
+                if (!(fabs((double)got[x] - want[x]) <= allowed_error(t->dtype, want + x - x % 32, (int)(x % 32))) &&
+                    bad++ < 3)
+                    fprintf(stderr, "%s[%lld][%lld]: %.9g, source %.9g\n", t->name, (long long)y, (long long)x, got[x],
+                            want[x]);
+        }
+        CHECKF(bad == 0, "%s: %d values differ from %s", t->name, bad, source_dir);
+        free(got);
+        free(want);
+        compared++;
+    }
+    CHECKF(compared == ckpt->n_tensors, "compared %d of %d tensors with %s", compared, ckpt->n_tensors, source_dir);
+    cn_checkpoint_close(&src);
+}
+
+/* The fixture records the checkpoint it was converted from ("random" when none). */
+static void test_against_source(const cn_checkpoint *ckpt, const uint8_t *file, size_t size) {
+    cn_gguf g;
+    cn_error err = {0};
+    if (cn_gguf_parse(file, size, &g, &err) != CN_OK) return;
+    cn_gguf_string source;
+    char dir[512] = "";
+    if (cn_gguf_get_string(&g, "clawnet.fixture.source", &source, &err) == CN_OK && source.len < sizeof dir) {
+        memcpy(dir, source.ptr, source.len);
+        dir[source.len] = 0;
+    }
+    cn_gguf_free(&g);
+    CHECKF(dir[0], "the fixture does not say where its weights came from");
+    if (strcmp(dir, "random") == 0) {
+        printf("test_gguf: fixture weights are random; regenerate it once tests/fixtures/tiny exists "
+               "to compare with the safetensors checkpoint\n");
+        return;
+    }
+    compare_with_source(ckpt, dir);
+}
+
 /* ---- MTP naming --------------------------------------------------------------------------------- */
 
 static void test_mtp_file(const char *path, const char *e_proj_source, const char *norm_source, uint64_t alignment) {
@@ -612,6 +710,10 @@ int main(void) {
             CHECKF(0, "reference %s: %s", TINY_REF, err.msg);
         }
         free(ref_file);
+        size_t tiny_size;
+        uint8_t *tiny_file = read_whole_file(TINY, &tiny_size);
+        if (tiny_file) test_against_source(&ckpt, tiny_file, tiny_size);
+        free(tiny_file);
         cn_checkpoint_close(&ckpt);
     }
     test_name_mapping();
