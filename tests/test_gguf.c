@@ -554,7 +554,7 @@ static void test_corruption(const uint8_t *file, size_t size) {
         expect_failure("missing key", buf, size, CN_ERR_MISSING, "deepseek4.expert_count");
         RESET();
         put_u32(buf + POS(kv->key.ptr) + kv->key.len, 6); /* uint32 -> float32 */
-        expect_failure("key of the wrong type", buf, size, CN_ERR_FORMAT, "must be an integer");
+        expect_failure("key of the wrong type", buf, size, CN_ERR_FORMAT, "must be an integer (it is float32)");
     }
     if ((kv = kv_named(&g, "deepseek4.hyper_connection.count"))) {
         RESET();

@@ -119,6 +119,12 @@ static cn_status read_string(reader *r, cn_gguf_string *out, const char *what) {
     return CN_OK;
 }
 
+static const char *value_type_name(cn_gguf_value_type t) {
+    static const char *names[CN_GGUF_VALUE_TYPE_COUNT] = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
+                                                          "bool", "string", "array", "uint64", "int64", "float64"};
+    return (unsigned)t < CN_GGUF_VALUE_TYPE_COUNT ? names[t] : "?";
+}
+
 /* Bytes of one scalar of a fixed-size type; 0 for strings and arrays. */
 static size_t value_size(cn_gguf_value_type t) {
     switch (t) {
@@ -239,7 +245,7 @@ static cn_status read_alignment(cn_gguf *g, cn_error *err) {
     const cn_gguf_kv *kv = cn_gguf_find(g, "general.alignment");
     if (!kv) return CN_OK;
     if (kv->type != CN_GGUF_UINT32)
-        return cn_fail(err, CN_ERR_FORMAT, "GGUF general.alignment must be a uint32 (it is value type %d)", kv->type);
+        return cn_fail(err, CN_ERR_FORMAT, "GGUF general.alignment must be a uint32 (it is %s)", value_type_name(kv->type));
     uint32_t a;
     memcpy(&a, kv->value, 4);
     if (a == 0 || (a & (a - 1)) != 0)
@@ -465,7 +471,7 @@ cn_status cn_gguf_get_int(const cn_gguf *g, const char *key, int64_t *out, cn_er
     cn_status s = find_required(g, key, &kv, err);
     if (s) return s;
     if (kv->type == CN_GGUF_BOOL || !scalar_to_int(kv->type, kv->value, out))
-        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be an integer (it is value type %d)", key, kv->type);
+        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be an integer (it is %s)", key, value_type_name(kv->type));
     return CN_OK;
 }
 
@@ -474,7 +480,7 @@ cn_status cn_gguf_get_float(const cn_gguf *g, const char *key, double *out, cn_e
     cn_status s = find_required(g, key, &kv, err);
     if (s) return s;
     if (!scalar_to_float(kv->type, kv->value, out))
-        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be a number (it is value type %d)", key, kv->type);
+        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be a number (it is %s)", key, value_type_name(kv->type));
     return CN_OK;
 }
 
@@ -484,7 +490,7 @@ cn_status cn_gguf_get_bool(const cn_gguf *g, const char *key, bool *out, cn_erro
     if (s) return s;
     int64_t v;
     if (!scalar_to_int(kv->type, kv->value, &v))
-        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be a bool (it is value type %d)", key, kv->type);
+        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be a bool (it is %s)", key, value_type_name(kv->type));
     *out = v != 0;
     return CN_OK;
 }
@@ -494,8 +500,10 @@ cn_status cn_gguf_get_string(const cn_gguf *g, const char *key, cn_gguf_string *
     cn_status s = find_required(g, key, &kv, err);
     if (s) return s;
     if (kv->type != CN_GGUF_STRING)
-        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be a string (it is value type %d)", key, kv->type);
-    memcpy(&out->len, kv->value, 8); /* validated by the parser to fit */
+        return cn_fail(err, CN_ERR_FORMAT, "GGUF metadata %s must be a string (it is %s)", key, value_type_name(kv->type));
+    uint64_t len;
+    memcpy(&len, kv->value, 8); /* the parser checked that the string fits in the buffer */
+    out->len = (size_t)len;
     out->ptr = (const char *)kv->value + 8;
     return CN_OK;
 }
