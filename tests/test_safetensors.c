@@ -121,8 +121,9 @@ int main(void) {
     CHECK(open_dir(&ckpt, &err) == CN_ERR_FORMAT);
     const char *index_ok = "{\"weight_map\":{\"a\":\"model.safetensors\"}}";
     write_file("model.safetensors.index.json", index_ok, strlen(index_ok));
-    CHECKF(open_dir(&ckpt, &err) == CN_OK, "%s", err.msg);
-    if (err.code == CN_OK) cn_checkpoint_close(&ckpt);
+    cn_status s = open_dir(&ckpt, &err);
+    CHECKF(s == CN_OK, "%s", err.msg);
+    if (s == CN_OK) cn_checkpoint_close(&ckpt);
 
     /* Missing and malformed config.json. */
     remove_file("config.json");

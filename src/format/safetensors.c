@@ -136,11 +136,12 @@ static cn_status list_shards(const char *dir, char ***out, int *n_out, cJSON **i
         const cJSON *e;
         cJSON_ArrayForEach(e, map) {
             if (!cJSON_IsString(e) || strchr(e->valuestring, '/')) {
+                cn_fail(err, CN_ERR_FORMAT, "%s: weight_map entry %s must name a shard file in the same directory", path,
+                        e->string);
                 cJSON_Delete(index);
                 for (int i = 0; i < n; i++) free(names[i]);
                 free(names);
-                return cn_fail(err, CN_ERR_FORMAT, "%s: weight_map entry %s must name a shard file in the same directory",
-                               path, e->string);
+                return CN_ERR_FORMAT;
             }
             bool seen = false;
             for (int i = 0; i < n && !seen; i++) seen = strcmp(names[i], e->valuestring) == 0;
