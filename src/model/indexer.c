@@ -1,7 +1,9 @@
 #include "model/indexer.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/alloc.h"
 #include "tensor/matmul.h"
@@ -16,13 +18,60 @@ typedef struct {
     int32_t *selected, *n_selected;
 } select_job;
 
-/* Better = higher score, then lower index: a fixed total order, so the selection never
+/* The best `cap` (score, entry) pairs seen so far, in a min-heap whose root is the worst.
+ * "Better" = higher score, then lower index: a fixed total order, so the selection never
  * depends on thread timing or sort stability (specs/kv-store.md 6.1). */
-static int better(float sa, int32_t ia, float sb, int32_t ib) { return sa > sb || (sa == sb && ia < ib); }
+typedef struct {
+    float *score;
+    int32_t *index;
+    int64_t n, cap;
+} top_k_heap;
+
+static bool better(float sa, int32_t ia, float sb, int32_t ib) { return sa > sb || (sa == sb && ia < ib); }
+
+static void heap_set(top_k_heap *h, int64_t i, float score, int32_t index) {
+    h->score[i] = score;
+    h->index[i] = index;
+}
+
+static void heap_offer(top_k_heap *h, float score, int32_t index) {
+    int64_t i;
+    if (h->n < h->cap) { /* append, then sift up past better parents */
+        for (i = h->n++; i > 0; i = (i - 1) / 2) {
+            int64_t parent = (i - 1) / 2;
+            if (!better(h->score[parent], h->index[parent], score, index)) break;
+            heap_set(h, i, h->score[parent], h->index[parent]);
+        }
+        heap_set(h, i, score, index);
+        return;
+    }
+    if (!better(score, index, h->score[0], h->index[0])) return;
+    for (i = 0;;) { /* replace the root, then sift down past worse children */
+        int64_t worst = i, l = 2 * i + 1, r = l + 1;
+        float ws = score;
+        int32_t wi = index;
+        if (l < h->n && better(ws, wi, h->score[l], h->index[l])) worst = l, ws = h->score[l], wi = h->index[l];
+        if (r < h->n && better(ws, wi, h->score[r], h->index[r])) worst = r;
+        if (worst == i) break;
+        heap_set(h, i, h->score[worst], h->index[worst]);
+        i = worst;
+    }
+    heap_set(h, i, score, index);
+}
 
 static int compare_int32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
+}
+
+/* score(s, e) = Σ_h w_h · relu(q_h · K_e) · di^-1/2, in transformers' order of operations. */
+static float entry_score(const float *q, const float *w, const float *key, int64_t Hi, int64_t di, float softmax_scale) {
+    float score = 0.0f;
+    for (int64_t h = 0; h < Hi; h++) {
+        float dot = cn_vec_dot(q + h * di, key, di);
+        score += (dot > 0.0f ? dot : 0.0f) * softmax_scale * w[h];
+    }
+    return score;
 }
 
 static void select_queries(void *p, int64_t begin, int64_t end) {
@@ -30,61 +79,24 @@ static void select_queries(void *p, int64_t begin, int64_t end) {
     const cn_model_config *cfg = job->cfg;
     const int64_t Hi = cfg->index_n_heads, di = cfg->index_head_dim, topk = cfg->index_topk;
     const float softmax_scale = 1.0f / sqrtf((float)di);
-    float *heap_score = cn_scratch_alloc((size_t)topk * sizeof(float));
-    int32_t *heap_index = cn_scratch_alloc((size_t)topk * sizeof(int32_t));
+    top_k_heap heap = {cn_scratch_alloc((size_t)topk * sizeof(float)), cn_scratch_alloc((size_t)topk * sizeof(int32_t)), 0,
+                       topk};
     for (int64_t s = begin; s < end; s++) {
-        const int64_t pos = job->p0 + s;
-        int64_t visible = (pos + 1) / job->ratio;
+        /* Only entries whose window is complete at this position are candidates (5.2). */
+        int64_t visible = (job->p0 + s + 1) / job->ratio;
         if (visible > job->keys->count) visible = job->keys->count;
         const float *q = job->q + s * Hi * di, *w = job->weights + s * Hi;
-        /* Keep the best `topk` in a small min-heap keyed by (score, -index). */
-        int64_t n = 0;
-        for (int64_t e = 0; e < visible; e++) {
-            const float *k = cn_kv_rows_at(job->keys, e);
-            float score = 0.0f;
-            for (int64_t h = 0; h < Hi; h++) {
-                float dot = cn_vec_dot(q + h * di, k, di);
-                score += (dot > 0.0f ? dot : 0.0f) * softmax_scale * w[h];
-            }
-            int64_t i;
-            if (n < topk) {
-                i = n++;
-            } else if (better(score, (int32_t)e, heap_score[0], heap_index[0])) {
-                i = 0; /* replace the worst and sift down */
-                for (;;) {
-                    int64_t l = 2 * i + 1, r = l + 1, worst = i;
-                    float ws = score;
-                    int32_t wi = (int32_t)e;
-                    if (l < n && better(ws, wi, heap_score[l], heap_index[l])) worst = l, ws = heap_score[l], wi = heap_index[l];
-                    if (r < n && better(ws, wi, heap_score[r], heap_index[r])) worst = r;
-                    if (worst == i) break;
-                    heap_score[i] = heap_score[worst];
-                    heap_index[i] = heap_index[worst];
-                    i = worst;
-                }
-                heap_score[i] = score;
-                heap_index[i] = (int32_t)e;
-                continue;
-            } else {
-                continue;
-            }
-            /* sift up a new element */
-            while (i > 0 && better(heap_score[(i - 1) / 2], heap_index[(i - 1) / 2], score, (int32_t)e)) {
-                heap_score[i] = heap_score[(i - 1) / 2];
-                heap_index[i] = heap_index[(i - 1) / 2];
-                i = (i - 1) / 2;
-            }
-            heap_score[i] = score;
-            heap_index[i] = (int32_t)e;
-        }
+        heap.n = 0;
+        for (int64_t e = 0; e < visible; e++)
+            heap_offer(&heap, entry_score(q, w, cn_kv_rows_at(job->keys, e), Hi, di, softmax_scale), (int32_t)e);
         int32_t *out = job->selected + s * topk;
-        for (int64_t i = 0; i < n; i++) out[i] = heap_index[i];
-        qsort(out, (size_t)n, sizeof *out, compare_int32);
-        for (int64_t i = n; i < topk; i++) out[i] = -1;
-        job->n_selected[s] = (int32_t)n;
+        memcpy(out, heap.index, (size_t)heap.n * sizeof *out);
+        qsort(out, (size_t)heap.n, sizeof *out, compare_int32);
+        for (int64_t i = heap.n; i < topk; i++) out[i] = -1;
+        job->n_selected[s] = (int32_t)heap.n;
     }
-    free(heap_score);
-    free(heap_index);
+    free(heap.score);
+    free(heap.index);
 }
 
 void cn_indexer_select(cn_threadpool *pool, const cn_model_config *cfg, const cn_indexer_weights *w,
