@@ -283,6 +283,7 @@ static void compare_with_source(const cn_checkpoint *ckpt, const char *source_di
     cn_error err = {0};
     cn_status s = cn_checkpoint_open(source_dir, &src, &err);
     CHECKF(s == CN_OK, "source checkpoint %s: %s", source_dir, err.msg);
+    if (s) fprintf(stderr, "(the GGUF fixture was converted from %s; rerun scripts/make_gguf_fixture.py)\n", source_dir);
     if (s) return;
     int compared = 0;
     for (int i = 0; i < ckpt->n_tensors; i++) {
@@ -328,7 +329,8 @@ static void compare_with_source(const cn_checkpoint *ckpt, const char *source_di
                     fprintf(stderr, "%s[%lld][%lld]: %.9g, source %.9g\n", t->name, (long long)y, (long long)x, got[x],
                             want[x]);
         }
-        CHECKF(bad == 0, "%s: %d values differ from %s", t->name, bad, source_dir);
+        CHECKF(bad == 0, "%s: %d values differ from %s (if that checkpoint was regenerated, rerun "
+                         "scripts/make_gguf_fixture.py)", t->name, bad, source_dir);
         free(got);
         free(want);
         compared++;
