@@ -27,9 +27,13 @@ test-asan:
 demo: build
 	./$(BUILD)/clawnet run -m tests/fixtures/tiny --ids "0 15 27" -n 20
 
-# Regenerates the oracle fixtures (needs torch + transformers: scripts/requirements-oracle.txt).
+# Regenerates every fixture from its oracle (torch, transformers, gguf: scripts/requirements-oracle.txt).
+# The GGUF fixture is converted from tests/fixtures/tiny, so it comes after the oracle script.
+ORACLE_PYTHON ?= python3
 fixtures:
-	python3 scripts/make_oracle_fixtures.py --out tests/fixtures
+	$(ORACLE_PYTHON) scripts/make_oracle_fixtures.py --out tests/fixtures
+	$(ORACLE_PYTHON) scripts/make_element_fixtures.py tests/fixtures/elements
+	$(ORACLE_PYTHON) scripts/make_gguf_fixture.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,75 @@
+/* The GGUF path end to end: tests/fixtures/gguf/tiny-v4.gguf is the `tiny` oracle checkpoint
+ * converted by the gguf package with F16, BF16 and Q8_0 tensors among its F32 ones, so its
+ * logits must stay close to transformers' (KL divergence and top-1 agreement, the measure for
+ * quantised weights) and prefill must equal token-by-token decode bitwise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "model/model.h"
+
+static double mean_kl(const float *ref, const float *got, int64_t S, int64_t V, double *top1) {
+    double kl = 0.0;
+    int agree = 0;
+    for (int64_t s = 0; s < S; s++) {
+        const float *p = ref + s * V, *q = got + s * V;
+        double mp = p[0], mq = q[0], zp = 0.0, zq = 0.0;
+        int64_t ap = 0, aq = 0;
+        for (int64_t v = 0; v < V; v++) {
+            if (p[v] > mp) mp = p[v];
+            if (q[v] > mq) mq = q[v];
+            if (p[v] > p[ap]) ap = v;
+            if (q[v] > q[aq]) aq = v;
+        }
+        for (int64_t v = 0; v < V; v++) zp += exp(p[v] - mp), zq += exp(q[v] - mq);
+        for (int64_t v = 0; v < V; v++) {
+            double lp = p[v] - mp - log(zp), lq = q[v] - mq - log(zq);
+            kl += exp(lp) * (lp - lq);
+        }
+        agree += ap == aq;
+    }
+    *top1 = (double)agree / (double)S;
+    return kl / (double)S;
+}
+
+int main(void) {
+    cn_error err = {0};
+    cn_model *m = NULL;
+    if (cn_model_open("tests/fixtures/gguf/tiny-v4.gguf", 2, &m, &err)) {
+        CHECKF(0, "%s", err.msg);
+        return cn_test_finish("test_gguf_forward");
+    }
+    char *prompt = cn_test_read_file("tests/fixtures/tiny/prompt.txt", NULL);
+    int32_t ids[64];
+    int64_t S = 0;
+    for (char *p = prompt, *end; p && S < 64; p = end) {
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        ids[S++] = (int32_t)v;
+    }
+    free(prompt);
+    const int64_t V = m->cfg->vocab_size;
+    size_t ref_size = 0;
+    float *ref = cn_test_read_file("tests/fixtures/tiny/logits_prefill.f32", &ref_size);
+    CHECK(S == 40 && ref && ref_size == (size_t)(S * V) * sizeof(float));
+    float *prefill = malloc((size_t)(S * V) * sizeof(float)), *decode = malloc((size_t)(S * V) * sizeof(float));
+    cn_kv_state st;
+    CHECK(cn_model_state_init(m, &st, &err) == CN_OK);
+    CHECKF(cn_model_forward(m, &st, ids, S, prefill, NULL, &err) == CN_OK, "%s", err.msg);
+    cn_kv_state_reset(&st);
+    for (int64_t i = 0; i < S; i++) CHECK(cn_model_forward(m, &st, ids + i, 1, decode + i * V, NULL, &err) == CN_OK);
+    CHECK(memcmp(prefill, decode, (size_t)(S * V) * sizeof(float)) == 0);
+    if (ref && ref_size == (size_t)(S * V) * sizeof(float)) {
+        double top1, kl = mean_kl(ref, prefill, S, V, &top1);
+        printf("gguf vs transformers: mean KL %.3g, top-1 agreement %.3f\n", kl, top1);
+        CHECKF(kl < 5e-3, "mean KL %.3g too large for 8/16-bit weights", kl);
+        CHECKF(top1 >= 0.9, "top-1 agreement %.3f below 0.9", top1);
+    }
+    free(ref);
+    free(prefill);
+    free(decode);
+    cn_kv_state_free(&st);
+    cn_model_close(m);
+    return cn_test_finish("test_gguf_forward");
+}
