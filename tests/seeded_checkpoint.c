@@ -46,11 +46,7 @@ cn_status cn_seeded_checkpoint_build(const char *dir, uint64_t seed, cn_checkpoi
     char path[1024];
     memset(ckpt, 0, sizeof *ckpt);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text;
-    cn_status s = cn_read_text_file(path, &text, NULL, err);
-    if (s) return s;
-    s = cn_model_config_from_json(text, path, &ckpt->config, err);
-    free(text);
+    cn_status s = cn_model_config_from_file(path, &ckpt->config, err);
     if (s) return s;
     ckpt->naming = CN_NAMES_TRANSFORMERS;
     snprintf(path, sizeof path, "%s/tensors.txt", dir);

@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/prompt_args.h"
 #include "model/model.h"
 
 static void logits_usage(FILE *f) {
@@ -18,41 +19,34 @@ static void logits_usage(FILE *f) {
 }
 
 int cn_cmd_logits(int argc, char **argv) {
-    const char *model_path = NULL, *ids_text = NULL, *out_path = NULL;
-    int64_t chunk = 0, threads = 0;
+    prompt_args pa = {0};
+    const char *out_path = NULL;
+    int64_t chunk = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int shared = prompt_args_parse(&pa, argc, argv, &i);
+        if (shared < 0) return 2;
+        if (shared) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             logits_usage(stdout);
             return 0;
         } else if (!(v = cn_option_value(argc, argv, &i))) {
             return 2;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            model_path = v;
-        } else if (!strcmp(a, "--ids")) {
-            ids_text = v;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             out_path = v;
         } else if (!strcmp(a, "--chunk")) {
             if (!cn_parse_int(a, v, 1, INT32_MAX, &chunk)) return 2;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!cn_parse_int(a, v, 1, 1024, &threads)) return 2;
         } else {
             fprintf(stderr, "clawnet logits: unknown option %s (see clawnet logits --help)\n", a);
             return 2;
         }
     }
-    if (!model_path || !ids_text || !out_path) {
-        fputs("clawnet logits: -m MODEL, --ids and -o FILE are required\n\n", stderr);
-        logits_usage(stderr);
+    if (!out_path) {
+        fputs("clawnet logits: -o FILE is required (see clawnet logits --help)\n", stderr);
         return 2;
     }
-    int32_t *ids;
-    int64_t n;
-    if (!cn_parse_ids(ids_text, &ids, &n)) return 2;
-    if (n == 0) {
-        fputs("clawnet logits: --ids is empty\n", stderr);
-        free(ids);
+    if (!prompt_args_finish(&pa, "logits")) {
+        prompt_args_free(&pa);
         return 2;
     }
     cn_error err = {0};
@@ -61,8 +55,8 @@ int cn_cmd_logits(int argc, char **argv) {
     float *logits = NULL;
     FILE *f = NULL;
     int status = 1;
-    if (cn_model_open(model_path, (int)threads, &model, &err) || cn_model_state_init(model, &state, &err)) goto fail;
-    const int64_t V = model->cfg->vocab_size;
+    if (!prompt_args_open(&pa, "logits", &model, &state)) goto done;
+    const int64_t V = model->cfg->vocab_size, n = pa.n_ids;
     if (!(logits = malloc((size_t)(n * V) * sizeof(float)))) {
         cn_fail(&err, CN_ERR_NOMEM, "out of memory for %lld x %lld logits", (long long)n, (long long)V);
         goto fail;
@@ -70,27 +64,27 @@ int cn_cmd_logits(int argc, char **argv) {
     const int64_t step = chunk > 0 ? chunk : n;
     for (int64_t done = 0; done < n; done += step) {
         int64_t len = n - done < step ? n - done : step;
-        if (cn_model_forward(model, &state, ids + done, len, logits + done * V, NULL, &err)) goto fail;
+        if (cn_model_forward(model, &state, pa.ids + done, len, logits + done * V, NULL, &err)) goto fail;
     }
     if (!(f = fopen(out_path, "wb"))) {
         cn_fail(&err, CN_ERR_IO, "cannot create %s", out_path);
         goto fail;
     }
-    if (fwrite(logits, sizeof(float), (size_t)(n * V), f) != (size_t)(n * V) || fclose(f) != 0) {
-        f = NULL;
+    size_t written = fwrite(logits, sizeof(float), (size_t)(n * V), f);
+    int closed = fclose(f);
+    f = NULL;
+    if (written != (size_t)(n * V) || closed != 0) {
         cn_fail(&err, CN_ERR_IO, "error writing %s", out_path);
         goto fail;
     }
-    f = NULL;
     fprintf(stderr, "wrote %lld x %lld logits to %s\n", (long long)n, (long long)V, out_path);
     status = 0;
     goto done;
 fail:
     fprintf(stderr, "clawnet logits: %s\n", err.msg);
 done:
-    if (f) fclose(f);
     free(logits);
-    free(ids);
+    prompt_args_free(&pa);
     cn_kv_state_free(&state);
     cn_model_close(model);
     return status;

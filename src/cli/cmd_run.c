@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/prompt_args.h"
 #include "model/model.h"
 #include "sample/sampler.h"
 
@@ -29,12 +30,15 @@ static void run_usage(FILE *f) {
 }
 
 int cn_cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *ids_text = NULL;
-    int64_t n_generate = 16, threads = 0, top_k = 0, seed = 0;
+    prompt_args pa = {0};
+    int64_t n_generate = 16, top_k = 0, seed = 0;
     double temp = 0.0, top_p = 1.0;
     int stop_at_eos = 0, verbose = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int shared = prompt_args_parse(&pa, argc, argv, &i);
+        if (shared < 0) return 2;
+        if (shared) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             run_usage(stdout);
             return 0;
@@ -44,14 +48,8 @@ int cn_cmd_run(int argc, char **argv) {
             verbose = 1;
         } else if (!(v = cn_option_value(argc, argv, &i))) {
             return 2;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            model_path = v;
-        } else if (!strcmp(a, "--ids")) {
-            ids_text = v;
         } else if (!strcmp(a, "-n")) {
             if (!cn_parse_int(a, v, 0, 1 << 24, &n_generate)) return 2;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!cn_parse_int(a, v, 1, 1024, &threads)) return 2;
         } else if (!strcmp(a, "--temp")) {
             if (!cn_parse_float(a, v, 0.0, 100.0, &temp)) return 2;
         } else if (!strcmp(a, "--top-k")) {
@@ -65,17 +63,8 @@ int cn_cmd_run(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model_path || !ids_text) {
-        fputs("clawnet run: -m MODEL and --ids are required\n\n", stderr);
-        run_usage(stderr);
-        return 2;
-    }
-    int32_t *prompt;
-    int64_t n_prompt;
-    if (!cn_parse_ids(ids_text, &prompt, &n_prompt)) return 2;
-    if (n_prompt == 0) {
-        fputs("clawnet run: --ids is empty; give at least one prompt token\n", stderr);
-        free(prompt);
+    if (!prompt_args_finish(&pa, "run")) {
+        prompt_args_free(&pa);
         return 2;
     }
 
@@ -86,10 +75,9 @@ int cn_cmd_run(int argc, char **argv) {
     float *logits = NULL;
     int status = 1;
     cn_sampler_params sp = {(float)temp, top_k, (float)top_p, (uint64_t)seed};
-    if (cn_model_open(model_path, (int)threads, &model, &err) || cn_model_state_init(model, &state, &err) ||
-        cn_sampler_init(&sampler, &sp, &err))
-        goto fail;
-    const int64_t V = model->cfg->vocab_size;
+    if (!prompt_args_open(&pa, "run", &model, &state)) goto done;
+    if (cn_sampler_init(&sampler, &sp, &err)) goto fail;
+    const int64_t V = model->cfg->vocab_size, n_prompt = pa.n_ids;
     logits = malloc((size_t)(n_prompt * V) * sizeof(float));
     if (!logits) {
         cn_fail(&err, CN_ERR_NOMEM, "out of memory for %lld x %lld logits", (long long)n_prompt, (long long)V);
@@ -97,13 +85,15 @@ int cn_cmd_run(int argc, char **argv) {
     }
     struct timespec t0, t1, t2;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (cn_model_forward(model, &state, prompt, n_prompt, logits, NULL, &err)) goto fail;
+    if (cn_model_forward(model, &state, pa.ids, n_prompt, logits, NULL, &err)) goto fail;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     const float *last = logits + (n_prompt - 1) * V;
+    int64_t generated = 0;
     for (int64_t i = 0; i < n_generate; i++) {
         int32_t next = cn_sampler_next(&sampler, last, V);
         printf(i ? " %d" : "%d", next);
         fflush(stdout);
+        generated++;
         if (stop_at_eos && next == model->cfg->eos_token_id) break;
         if (i + 1 == n_generate) break;
         if (cn_model_forward(model, &state, &next, 1, logits, NULL, &err)) goto fail;
@@ -115,7 +105,7 @@ int cn_cmd_run(int argc, char **argv) {
         double pre = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         double gen = (double)(t2.tv_sec - t1.tv_sec) + 1e-9 * (double)(t2.tv_nsec - t1.tv_nsec);
         fprintf(stderr, "prefill: %lld tokens in %.3f s; generation: %lld tokens in %.3f s\n", (long long)n_prompt, pre,
-                (long long)n_generate, gen);
+                (long long)generated, gen);
     }
     status = 0;
     goto done;
@@ -123,7 +113,7 @@ fail:
     fprintf(stderr, "clawnet run: %s\n", err.msg);
 done:
     free(logits);
-    free(prompt);
+    prompt_args_free(&pa);
     cn_sampler_free(&sampler);
     cn_kv_state_free(&state);
     cn_model_close(model);

@@ -1,7 +1,10 @@
 #include "format/model_config.h"
 
+#include "base/mapped_file.h"
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -243,6 +246,15 @@ cn_status cn_model_config_from_json(const char *json_text, const char *where, cn
     if (s) cn_error_prefix(err, "%s", where);
 done:
     cJSON_Delete(root);
+    return s;
+}
+
+cn_status cn_model_config_from_file(const char *path, cn_model_config *cfg, cn_error *err) {
+    char *text;
+    cn_status s = cn_read_text_file(path, &text, NULL, err);
+    if (s) return s;
+    s = cn_model_config_from_json(text, path, cfg, err);
+    free(text);
     return s;
 }
 

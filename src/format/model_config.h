@@ -55,6 +55,9 @@ typedef struct {
 cn_status cn_model_config_from_json(const char *json_text, const char *where, cn_model_config *cfg,
                                     cn_error *err);
 
+/* Reads and parses a config.json file. */
+cn_status cn_model_config_from_file(const char *path, cn_model_config *cfg, cn_error *err);
+
 /* Checks internal consistency (divisibility, ranges); every loader calls it. */
 cn_status cn_model_config_validate(const cn_model_config *cfg, cn_error *err);
 

@@ -190,11 +190,7 @@ cn_status cn_checkpoint_open_safetensors_dir(const char *dir, cn_checkpoint *ckp
     char path[4096];
     ckpt->naming = CN_NAMES_OFFICIAL;
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *text;
-    cn_status s = cn_read_text_file(path, &text, NULL, err);
-    if (s) return s;
-    s = cn_model_config_from_json(text, path, &ckpt->config, err);
-    free(text);
+    cn_status s = cn_model_config_from_file(path, &ckpt->config, err);
     if (s) return s;
 
     char **shards;

@@ -1,0 +1,50 @@
+#include "cli/prompt_args.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+
+int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i) {
+    const char *opt = argv[*i];
+    const bool is_model = !strcmp(opt, "-m") || !strcmp(opt, "--model"), is_ids = !strcmp(opt, "--ids"),
+               is_threads = !strcmp(opt, "-t") || !strcmp(opt, "--threads");
+    if (!is_model && !is_ids && !is_threads) return 0;
+    const char *v = cn_option_value(argc, argv, i);
+    if (!v) return -1;
+    if (is_model) a->model_path = v;
+    else if (is_ids) a->ids_text = v;
+    else if (!cn_parse_int(opt, v, 1, 1024, &a->threads)) return -1;
+    return 1;
+}
+
+bool prompt_args_finish(prompt_args *a, const char *command) {
+    if (!a->model_path || !a->ids_text) {
+        fprintf(stderr, "clawnet %s: -m MODEL and --ids are required (see clawnet %s --help)\n", command, command);
+        return false;
+    }
+    if (!cn_parse_ids(a->ids_text, &a->ids, &a->n_ids)) return false;
+    if (a->n_ids == 0) {
+        fprintf(stderr, "clawnet %s: --ids is empty; give at least one token id\n", command);
+        return false;
+    }
+    return true;
+}
+
+bool prompt_args_open(const prompt_args *a, const char *command, cn_model **model, cn_kv_state *state) {
+    cn_error err = {0};
+    *model = NULL;
+    if (cn_model_open(a->model_path, (int)a->threads, model, &err) || cn_model_state_init(*model, state, &err)) {
+        fprintf(stderr, "clawnet %s: %s\n", command, err.msg);
+        cn_model_close(*model);
+        *model = NULL;
+        return false;
+    }
+    return true;
+}
+
+void prompt_args_free(prompt_args *a) {
+    free(a->ids);
+    a->ids = NULL;
+}
