@@ -125,6 +125,30 @@ static void compare_routing(const char *dir, const routing_record *rec, int n_cs
     free(ref);
 }
 
+/* The RoPE inverse frequencies, bit for bit against the oracle's tables (hex floats). */
+static void compare_rope_tables(const cn_model *model, const cJSON *manifest) {
+    const cJSON *notes = cJSON_GetObjectItemCaseSensitive(manifest, "notes");
+    const cJSON *tables = notes ? cJSON_GetObjectItemCaseSensitive(notes, "rope_inv_freq_f32") : NULL;
+    if (!tables) return;
+    const struct {
+        const char *key;
+        const cn_rope *rope;
+    } kinds[] = {{"main", &model->rope_main}, {"compress", &model->rope_compress}};
+    for (size_t k = 0; k < 2; k++) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(tables, kinds[k].key), *v;
+        int i = 0, bad = 0;
+        CHECKF(cJSON_GetArraySize(list) == kinds[k].rope->dim / 2, "rope %s table has %d entries", kinds[k].key,
+               cJSON_GetArraySize(list));
+        cJSON_ArrayForEach(v, list) {
+            float want = cJSON_IsString(v) ? strtof(v->valuestring, NULL) : 0.0f;
+            if (i < kinds[k].rope->dim / 2) bad += memcmp(&want, &kinds[k].rope->inv_freq[i], sizeof want) != 0;
+            i++;
+        }
+        printf("  %-24s %d of %d differ\n", kinds[k].key[0] == 'm' ? "rope table (main)" : "rope table (compress)", bad, i);
+        CHECKF(bad == 0, "rope %s: %d inverse frequencies differ from transformers'", kinds[k].key, bad);
+    }
+}
+
 void cn_check_against_oracle(cn_model *model, const char *dir) {
     const cn_model_config *c = model->cfg;
     const int64_t V = c->vocab_size, nD = c->hc_mult * c->hidden_size;
@@ -147,6 +171,7 @@ void cn_check_against_oracle(cn_model *model, const char *dir) {
     free(prompt);
     CHECKF(S > 0, "%s: empty prompt", dir);
     printf("%s: %lld tokens\n", dir, (long long)S);
+    compare_rope_tables(model, manifest);
 
     /* Full prefill, recording routing and the final streams. */
     routing_record rec = {c, S, calloc((size_t)(c->n_layers * S * c->n_experts_per_tok), 4), NULL, {0}};

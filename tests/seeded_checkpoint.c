@@ -23,7 +23,10 @@ static void fill_uniform(float *out, int64_t n, uint64_t state, float scale, flo
     for (int64_t i = 0; i < n; i++) {
         float u = (float)(cn_splitmix64_next(&state) >> 40) * 0x1p-24f;
         float centred = 2.0f * u - 1.0f;
-        out[i] = centred * scale + offset;
+        /* Two separately rounded operations, never one fused multiply-add: the generator's
+         * definition (docs/fixtures.md), which numpy's f32 arithmetic follows. */
+        volatile float scaled = centred * scale;
+        out[i] = scaled + offset;
     }
 }
 

@@ -27,7 +27,9 @@ cn_status cn_rope_init(cn_rope *rope, const cn_rope_config *cfg, int64_t rope_di
         if (low == high) high += 0.001f;
     }
     for (int64_t i = 0; i < half; i++) {
-        float pos_freq = powf(base, (float)(2 * i) / (float)rope_dim);
+        /* The exponent is rounded to f32 and the power taken in double, as torch's
+         * `base ** float32_tensor` does: this reproduces transformers' tables bit for bit. */
+        float pos_freq = (float)pow((double)base, (double)((float)(2 * i) / (float)rope_dim));
         float extrapolation = 1.0f / pos_freq;
         if (!cfg->yarn) {
             rope->inv_freq[i] = extrapolation;
