@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "format/checkpoint.h"
+#include "format/safetensors.h"
 #include "format/tensor_names.h"
 
 #define MAX_HEADER_BYTES (256u << 20)
@@ -34,9 +35,8 @@ static bool dtype_from_safetensors(const char *s, cn_dtype *out) {
     return false;
 }
 
-static cn_status add_tensor_entry(cn_checkpoint *ckpt, int file_index, const cJSON *entry, const uint8_t *region,
-                                  size_t region_size, cn_error *err) {
-    const char *path = ckpt->files[file_index].path;
+static cn_status add_tensor_entry(cn_checkpoint *ckpt, const char *path, int file_index, const cJSON *entry,
+                                  const uint8_t *region, size_t region_size, cn_error *err) {
     const char *name = entry->string;
     if (!cJSON_IsObject(entry)) return cn_fail(err, CN_ERR_FORMAT, "%s: entry for %s is not an object", path, name);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(entry, "dtype");
@@ -79,6 +79,31 @@ static cn_status add_tensor_entry(cn_checkpoint *ckpt, int file_index, const cJS
     return cn_checkpoint_add(ckpt, use, name, dtype, n_dims, dims, region + begin, end - begin, file_index, err);
 }
 
+cn_status cn_safetensors_add(cn_checkpoint *ckpt, const uint8_t *data, size_t size, const char *path, int file_index,
+                             cn_error *err) {
+    if (size < 8) return cn_fail(err, CN_ERR_FORMAT, "%s: too short for a safetensors file (%zu bytes)", path, size);
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | data[i];
+    if (header_len > MAX_HEADER_BYTES || header_len > size - 8)
+        return cn_fail(err, CN_ERR_FORMAT, "%s: header length %llu exceeds the file size %zu (truncated or not safetensors)",
+                       path, (unsigned long long)header_len, size);
+    cJSON *header = cJSON_ParseWithLength((const char *)data + 8, (size_t)header_len);
+    if (!header || !cJSON_IsObject(header)) {
+        cJSON_Delete(header);
+        return cn_fail(err, CN_ERR_FORMAT, "%s: header is not a JSON object", path);
+    }
+    const uint8_t *region = data + 8 + header_len;
+    size_t region_size = size - 8 - (size_t)header_len;
+    const cJSON *entry;
+    cn_status s = CN_OK;
+    cJSON_ArrayForEach(entry, header) {
+        if (strcmp(entry->string, "__metadata__") == 0) continue;
+        if ((s = add_tensor_entry(ckpt, path, file_index, entry, region, region_size, err))) break;
+    }
+    cJSON_Delete(header);
+    return s;
+}
+
 static cn_status load_safetensors_file(cn_checkpoint *ckpt, const char *path, cn_error *err) {
     cn_mapped_file *grown = realloc(ckpt->files, (size_t)(ckpt->n_files + 1) * sizeof *grown);
     if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
@@ -86,28 +111,7 @@ static cn_status load_safetensors_file(cn_checkpoint *ckpt, const char *path, cn
     cn_status s = cn_mapped_file_open(path, &ckpt->files[ckpt->n_files], err);
     if (s) return s;
     int file_index = ckpt->n_files++;
-    const cn_mapped_file *f = &ckpt->files[file_index];
-    if (f->size < 8) return cn_fail(err, CN_ERR_FORMAT, "%s: too short for a safetensors file (%zu bytes)", path, f->size);
-    uint64_t header_len = 0;
-    for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | f->data[i];
-    if (header_len > MAX_HEADER_BYTES || header_len > f->size - 8)
-        return cn_fail(err, CN_ERR_FORMAT, "%s: header length %llu exceeds the file size %zu (truncated or not safetensors)",
-                       path, (unsigned long long)header_len, f->size);
-    cJSON *header = cJSON_ParseWithLength((const char *)f->data + 8, (size_t)header_len);
-    if (!header || !cJSON_IsObject(header)) {
-        cJSON_Delete(header);
-        return cn_fail(err, CN_ERR_FORMAT, "%s: header is not a JSON object", path);
-    }
-    const uint8_t *region = f->data + 8 + header_len;
-    size_t region_size = f->size - 8 - (size_t)header_len;
-    const cJSON *entry;
-    s = CN_OK;
-    cJSON_ArrayForEach(entry, header) {
-        if (strcmp(entry->string, "__metadata__") == 0) continue;
-        if ((s = add_tensor_entry(ckpt, file_index, entry, region, region_size, err))) break;
-    }
-    cJSON_Delete(header);
-    return s;
+    return cn_safetensors_add(ckpt, ckpt->files[file_index].data, ckpt->files[file_index].size, path, file_index, err);
 }
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
