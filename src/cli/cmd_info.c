@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <clawnet/clawnet.h>
+
 #include "cli/commands.h"
-#include "format/checkpoint.h"
 
 static const char info_usage[] =
     "usage: clawnet info [--summary] PATH\n"

@@ -3,10 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <clawnet/clawnet.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/prompt_args.h"
-#include "model/model.h"
 
 static void logits_usage(FILE *f) {
     fputs("usage: clawnet logits -m MODEL --ids \"ID ID ...\" -o FILE [--chunk N] [-t THREADS]\n"

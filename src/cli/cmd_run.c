@@ -4,11 +4,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <clawnet/clawnet.h>
+
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/prompt_args.h"
-#include "model/model.h"
-#include "sample/sampler.h"
 
 static void run_usage(FILE *f) {
     fputs("usage: clawnet run -m MODEL --ids \"ID ID ...\" [-n N] [options]\n"

@@ -6,7 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model/model.h"
+#include <clawnet/clawnet.h>
+
 
 typedef struct {
     const char *model_path, *ids_text;
@@ -28,3 +29,4 @@ bool prompt_args_open(const prompt_args *a, const char *command, cn_model **mode
 void prompt_args_free(prompt_args *a);
 
 #endif
+

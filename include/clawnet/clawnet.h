@@ -1,0 +1,24 @@
+/* libclawnet's public interface: what the `clawnet` command and, later, the server and the
+ * agent runtime build on. Everything else under src/ is internal.
+ *
+ *   cn_model_open / cn_model_close          a checkpoint (directory or GGUF), weights bound
+ *   cn_model_state_init / cn_kv_state_*     one sequence's state: reset, copy, (de)serialise
+ *   cn_model_forward                        logits (and residual streams) for new tokens
+ *   cn_model_mtp_forward                    the multi-token-prediction block on its own
+ *   cn_sampler_*                            greedy / temperature, top-k, top-p, seeded
+ *   cn_checkpoint_* , cn_model_config_*     inspecting a checkpoint without running it
+ *
+ * Errors are values: every call that can fail returns a cn_status and fills a cn_error.
+ * A model is used by one forward call at a time (its worker threads are shared); run several
+ * sequences by giving each its own cn_kv_state. */
+#ifndef CLAWNET_CLAWNET_H
+#define CLAWNET_CLAWNET_H
+
+#include "base/error.h"
+#include "format/checkpoint.h"
+#include "format/model_config.h"
+#include "kv/state.h"
+#include "model/model.h"
+#include "sample/sampler.h"
+
+#endif
