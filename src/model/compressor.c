@@ -10,24 +10,23 @@
 
 /* Pools the m (HCA) or 2m (CSA) buffered slots into entry[dc]: per channel, a softmax over
  * the slots' scores weights their values. CSA slot j < m reads the previous window's first
- * half (channel c), slot m + j the current window's second half (channel dc + c). */
-static void pool_window(const cn_kv_compressor *st, int ratio, bool overlap, int64_t dc, float *entry) {
-    const int64_t m = ratio, slots = overlap ? 2 * m : m, width = st->width;
+ * half (channel c), slot m + j the current window's second half (channel dc + c).
+ * `weights` is scratch for one channel's slots. */
+static void pool_window(const cn_kv_compressor *st, int64_t m, bool overlap, int64_t dc, float *weights, float *entry) {
+    const int64_t slots = overlap ? 2 * m : m, width = st->width;
     for (int64_t c = 0; c < dc; c++) {
-        float score[2 * 128 + 2], mx = -INFINITY, sum = 0.0f, acc = 0.0f;
-        float *scores = slots <= (int64_t)(sizeof score / sizeof score[0]) ? score : cn_scratch_alloc((size_t)slots * sizeof(float));
+        float mx = -INFINITY, sum = 0.0f, acc = 0.0f;
         for (int64_t j = 0; j < slots; j++) {
             int64_t col = overlap && j >= m ? dc + c : c;
-            scores[j] = st->score[j * width + col];
-            if (scores[j] > mx) mx = scores[j];
+            weights[j] = st->score[j * width + col];
+            if (weights[j] > mx) mx = weights[j];
         }
-        for (int64_t j = 0; j < slots; j++) sum += (scores[j] = expf(scores[j] - mx));
+        for (int64_t j = 0; j < slots; j++) sum += (weights[j] = expf(weights[j] - mx));
         for (int64_t j = 0; j < slots; j++) {
             int64_t col = overlap && j >= m ? dc + c : c;
-            acc += st->kv[j * width + col] * (scores[j] / sum);
+            acc += st->kv[j * width + col] * (weights[j] / sum);
         }
         entry[c] = acc;
-        if (scores != score) free(scores);
     }
 }
 
@@ -39,6 +38,7 @@ cn_status cn_compressor_feed(cn_threadpool *pool, const cn_model_config *cfg, co
     float *C = cn_scratch_alloc((size_t)(S * width) * sizeof(float));
     float *Z = cn_scratch_alloc((size_t)(S * width) * sizeof(float));
     float *entry = cn_scratch_alloc((size_t)dc * sizeof(float));
+    float *weights = cn_scratch_alloc((size_t)(2 * m) * sizeof(float));
     cn_matmul(pool, &w->wkv, a, D, S, C, width);
     cn_matmul(pool, &w->wgate, a, D, S, Z, width);
     cn_status s = CN_OK;
@@ -49,7 +49,7 @@ cn_status cn_compressor_feed(cn_threadpool *pool, const cn_model_config *cfg, co
         /* ape is added by the token's offset inside its own window. */
         for (int64_t c = 0; c < width; c++) score[c] = Z[t * width + c] + w->ape[o * width + c];
         if ((p + 1) % m != 0) continue;
-        pool_window(state, ratio, overlap, dc, entry);
+        pool_window(state, m, overlap, dc, weights, entry);
         cn_vec_rms_norm(entry, entry, w->norm, dc, cfg->rms_norm_eps);
         cn_rope_apply(rope, entry, dc, p + 1 - m, false); /* position of the window's first token */
         s = cn_kv_rows_append(rows, entry, err);
@@ -61,5 +61,6 @@ cn_status cn_compressor_feed(cn_threadpool *pool, const cn_model_config *cfg, co
     free(C);
     free(Z);
     free(entry);
+    free(weights);
     return s;
 }

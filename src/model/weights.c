@@ -332,6 +332,8 @@ static cn_status bind_mtp(binder *b, cn_mtp_weights *mtp) {
 
 cn_status cn_model_weights_bind(cn_model_weights *w, const cn_checkpoint *ckpt, cn_error *err) {
     memset(w, 0, sizeof *w);
+    cn_error local;
+    if (!err) err = &local; /* the binder reads back the code of the error it set */
     const cn_model_config *c = &ckpt->config;
     binder b = {w, ckpt, c, err};
     cn_status s;
