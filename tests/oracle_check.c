@@ -95,34 +95,28 @@ static float *load_floats(const char *dir, const char *name, size_t expected) {
     return data;
 }
 
+/* Compares n recorded int32 choices with the oracle's file dir/name. */
+static void compare_choices(const char *dir, const char *name, const char *what, const int32_t *got, size_t n) {
+    char path[1024];
+    size_t size = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int32_t *ref = cn_test_read_file(path, &size);
+    CHECKF(ref && size == n * 4, "%s missing or of the wrong size", path);
+    if (ref && size == n * 4) {
+        size_t diff = 0;
+        for (size_t i = 0; i < n; i++) diff += ref[i] != got[i];
+        printf("  %-24s %zu of %zu differ\n", what, diff, n);
+        CHECKF(diff == 0, "%s differ in %zu of %zu slots", what, diff, n);
+    }
+    free(ref);
+}
+
 static void compare_routing(const char *dir, const routing_record *rec, int n_csa) {
     const cn_model_config *c = rec->cfg;
     const int64_t S = rec->n_tokens;
-    char path[1024];
-    size_t size;
-    snprintf(path, sizeof path, "%s/experts.i32", dir);
-    int32_t *ref = cn_test_read_file(path, &size);
-    size_t n = (size_t)(c->n_layers * S * c->n_experts_per_tok);
-    CHECKF(ref && size == n * 4, "%s missing or wrong size", path);
-    if (ref && size == n * 4) {
-        size_t diff = 0;
-        for (size_t i = 0; i < n; i++) diff += ref[i] != rec->experts[i];
-        printf("  %-24s %zu of %zu differ\n", "routed experts", diff, n);
-        CHECKF(diff == 0, "selected experts differ in %zu of %zu slots", diff, n);
-    }
-    free(ref);
-    if (n_csa == 0) return;
-    snprintf(path, sizeof path, "%s/indexer.i32", dir);
-    ref = cn_test_read_file(path, &size);
-    n = (size_t)(n_csa * S * c->index_topk);
-    CHECKF(ref && size == n * 4, "%s missing or wrong size", path);
-    if (ref && size == n * 4) {
-        size_t diff = 0;
-        for (size_t i = 0; i < n; i++) diff += ref[i] != rec->indexer[i];
-        printf("  %-24s %zu of %zu differ\n", "indexer selections", diff, n);
-        CHECKF(diff == 0, "indexer selections differ in %zu of %zu slots", diff, n);
-    }
-    free(ref);
+    compare_choices(dir, "experts.i32", "routed experts", rec->experts, (size_t)(c->n_layers * S * c->n_experts_per_tok));
+    if (n_csa > 0)
+        compare_choices(dir, "indexer.i32", "indexer selections", rec->indexer, (size_t)(n_csa * S * c->index_topk));
 }
 
 /* The RoPE inverse frequencies, bit for bit against the oracle's tables (hex floats). */
