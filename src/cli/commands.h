@@ -12,4 +12,7 @@ int cn_cmd_run(int argc, char **argv);
 /* clawnet logits -m PATH --ids "..." [--chunk N] -o FILE: raw f32 logits of every position. */
 int cn_cmd_logits(int argc, char **argv);
 
+/* clawnet bench -m MODEL: prefill/decode speed against this machine's measured ceilings. */
+int cn_cmd_bench(int argc, char **argv);
+
 #endif

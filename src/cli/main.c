@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"run", cn_cmd_run, "generate token ids from a prompt of token ids"},
     {"logits", cn_cmd_logits, "write the f32 logits of every prompt position to a file"},
+    {"bench", cn_cmd_bench, "measure prefill and decode speed against this machine's ceilings"},
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},
 };
 
