@@ -29,12 +29,14 @@ uint16_t cn_f32_to_f16(float f) {
 }
 
 float cn_e4m3_to_f32(uint8_t v) {
-    uint32_t sign = v & 0x80u, exp = (v >> 3) & 0xfu, man = v & 7u;
-    float a;
+    const uint32_t sign = (uint32_t)(v & 0x80u) << 24, exp = (v >> 3) & 0xfu, man = v & 7u;
     if (exp == 0xf && man == 7) return NAN;
-    if (exp == 0) a = (float)man * 0x1p-9f;
-    else a = ldexpf(1.0f + (float)man / 8.0f, (int)exp - 7);
-    return sign ? -a : a;
+    if (exp == 0) { /* subnormal: man * 2^-9, exact */
+        float a = (float)man * 0x1p-9f;
+        return sign ? -a : a;
+    }
+    /* Normal: rebias the exponent (7 -> 127) and widen the 3-bit mantissa; no arithmetic. */
+    return cn_f32_from_bits(sign | ((exp + 120u) << 23) | (man << 20));
 }
 
 uint8_t cn_f32_to_e4m3(float f) {
