@@ -28,17 +28,6 @@ uint16_t cn_f32_to_f16(float f) {
     return sign | (uint16_t)((r >> 13) - (112u << 10));
 }
 
-float cn_e4m3_to_f32(uint8_t v) {
-    const uint32_t sign = (uint32_t)(v & 0x80u) << 24, exp = (v >> 3) & 0xfu, man = v & 7u;
-    if (exp == 0xf && man == 7) return NAN;
-    if (exp == 0) { /* subnormal: man * 2^-9, exact */
-        float a = (float)man * 0x1p-9f;
-        return sign ? -a : a;
-    }
-    /* Normal: rebias the exponent (7 -> 127) and widen the 3-bit mantissa; no arithmetic. */
-    return cn_f32_from_bits(sign | ((exp + 120u) << 23) | (man << 20));
-}
-
 uint8_t cn_f32_to_e4m3(float f) {
     if (isnan(f)) return 0x7f;
     uint8_t sign = signbit(f) ? 0x80 : 0;
@@ -58,14 +47,3 @@ uint8_t cn_f32_to_e4m3(float f) {
     return sign | (uint8_t)(((e + 7) << 3) | ((int)q - 8));
 }
 
-float cn_e8m0_to_f32(uint8_t e) {
-    if (e == 255) return NAN;
-    if (e == 0) return cn_f32_from_bits(0x00400000u);
-    return cn_f32_from_bits((uint32_t)e << 23);
-}
-
-float cn_e2m1_to_f32(uint8_t code) {
-    static const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
-    float a = mag[code & 7u];
-    return (code & 8u) ? -a : a;
-}

@@ -1,5 +1,6 @@
 #include "tensor/matrix.h"
 
+#include "base/cpu_clones.h"
 #include "tensor/element.h"
 
 cn_matrix cn_matrix_rows(const cn_matrix *m, int64_t row0, int64_t n) {
@@ -11,7 +12,8 @@ cn_matrix cn_matrix_rows(const cn_matrix *m, int64_t row0, int64_t n) {
     return v;
 }
 
-void cn_matrix_row_to_f32(const cn_matrix *m, int64_t row, float *out) {
+/* Integer and bit conversions only: the AVX2 copy gives the same values as the default one. */
+CN_CPU_CLONES void cn_matrix_row_to_f32(const cn_matrix *m, int64_t row, float *out) {
     const uint8_t *p = m->data + (size_t)row * m->row_bytes;
     const int64_t n = m->cols;
     switch (m->dtype) {
