@@ -7,6 +7,7 @@
  *   cn_model_mtp_forward                    the multi-token-prediction block on its own
  *   cn_sampler_*                            greedy / temperature, top-k, top-p, seeded
  *   cn_checkpoint_* , cn_model_config_*     inspecting a checkpoint without running it
+ *   cn_tokenizer_*, cn_detokenizer_*       DeepSeek-V4 tokenizer.json: encode, decode, streaming
  *
  * Errors are values: every call that can fail returns a cn_status and fills a cn_error.
  * A model is used by one forward call at a time (its worker threads are shared); run several
@@ -20,5 +21,7 @@
 #include "kv/state.h"
 #include "model/model.h"
 #include "sample/sampler.h"
+#include "text/detokenize.h"
+#include "text/tokenizer.h"
 
 #endif

@@ -15,4 +15,7 @@ int cn_cmd_logits(int argc, char **argv);
 /* clawnet bench -m MODEL: prefill/decode speed against this machine's measured ceilings. */
 int cn_cmd_bench(int argc, char **argv);
 
+/* clawnet tokenize --tokenizer PATH: text lines to token ids (--decode: back), as HF tokenizers. */
+int cn_cmd_tokenize(int argc, char **argv);
+
 #endif

@@ -13,6 +13,7 @@ static const struct {
     {"logits", cn_cmd_logits, "write the f32 logits of every prompt position to a file"},
     {"bench", cn_cmd_bench, "measure prefill and decode speed against this machine's ceilings"},
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},
+    {"tokenize", cn_cmd_tokenize, "text lines to token ids and back (DeepSeek-V4 tokenizer.json)"},
 };
 
 static void usage(FILE *f) {
