@@ -132,6 +132,11 @@ static const parse_case cases[] = {
     {"invalid UTF-8 in a string value becomes U+FFFD", false,
      BLOCK_OPEN INVOKE("f") STR("a", "x\xc3(\xed\xa0\x80") INVOKE_END BLOCK_CLOSE,
      {{'S', 0, "f"}, {'A', 0, "{\"a\": \"x\xEF\xBF\xBD(\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"}"}, {'E', 0, NULL}}},
+    {"think markers inside a value are data", false,
+     BLOCK_OPEN INVOKE("note") STR("text", "<think>x</think>") INVOKE_END BLOCK_CLOSE,
+     {{'S', 0, "note"}, {'A', 0, "{\"text\": \"<think>x</think>\"}"}, {'E', 0, NULL}}},
+    {"DSML in unterminated reasoning stays reasoning", true, "hmm" BLOCK_OPEN INVOKE("f") INVOKE_END,
+     {{'R', -1, "hmm" BLOCK_OPEN INVOKE("f") INVOKE_END}}},
     /* ---- malformed output */
     {"unknown DSML tag", false, "Hi\n\n<" D "foo>bar", {{'C', -1, "Hi"}, {'X', -1, "unknown DSML tag"}}},
     {"V3.2 block name function_calls", false, "Hi\n\n<" D "function_calls>\n" INVOKE("f") INVOKE_END,
