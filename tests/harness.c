@@ -37,3 +37,15 @@ double cn_test_rel_error(const float *a, const float *b, int64_t n) {
     }
     return max_ref > 0 ? max_diff / max_ref : max_diff;
 }
+
+int64_t cn_test_read_ids(const char *path, int32_t *ids, int64_t max) {
+    char *text = cn_test_read_file(path, NULL);
+    int64_t n = 0;
+    for (char *p = text, *end; p && n < max; p = end) {
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        ids[n++] = (int32_t)v;
+    }
+    free(text);
+    return n;
+}

@@ -33,6 +33,10 @@ int cn_test_finish(const char *name);
 /* Reads a whole file (NULL if missing). */
 void *cn_test_read_file(const char *path, size_t *size);
 
+/* Reads up to max whitespace-separated token ids from a file (prompt.txt); returns the count,
+ * 0 if the file is missing or empty. */
+int64_t cn_test_read_ids(const char *path, int32_t *ids, int64_t max);
+
 /* Largest |a-b| / max|b| over one row: the relative error used for logits. */
 double cn_test_rel_error(const float *a, const float *b, int64_t n);
 

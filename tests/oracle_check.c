@@ -154,15 +154,8 @@ void cn_check_against_oracle(cn_model *model, const char *dir) {
     CHECKF(manifest != NULL, "cannot read %s", path);
     if (!manifest) return;
     snprintf(path, sizeof path, "%s/prompt.txt", dir);
-    char *prompt = cn_test_read_file(path, NULL);
     int32_t ids[8192];
-    int64_t S = 0;
-    for (char *p = prompt, *end; p && S < 8192; p = end) {
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        ids[S++] = (int32_t)v;
-    }
-    free(prompt);
+    const int64_t S = cn_test_read_ids(path, ids, 8192);
     CHECKF(S > 0, "%s: empty prompt", dir);
     printf("%s: %lld tokens\n", dir, (long long)S);
     compare_rope_tables(model, manifest);

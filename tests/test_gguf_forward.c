@@ -40,15 +40,8 @@ int main(void) {
         CHECKF(0, "%s", err.msg);
         return cn_test_finish("test_gguf_forward");
     }
-    char *prompt = cn_test_read_file("tests/fixtures/tiny/prompt.txt", NULL);
     int32_t ids[64];
-    int64_t S = 0;
-    for (char *p = prompt, *end; p && S < 64; p = end) {
-        long v = strtol(p, &end, 10);
-        if (end == p) break;
-        ids[S++] = (int32_t)v;
-    }
-    free(prompt);
+    const int64_t S = cn_test_read_ids("tests/fixtures/tiny/prompt.txt", ids, 64);
     const int64_t V = m->cfg->vocab_size;
     size_t ref_size = 0;
     float *ref = cn_test_read_file("tests/fixtures/tiny/logits_prefill.f32", &ref_size);
