@@ -8,6 +8,8 @@
  *   cn_sampler_*                            greedy / temperature, top-k, top-p, seeded
  *   cn_checkpoint_* , cn_model_config_*     inspecting a checkpoint without running it
  *   cn_tokenizer_*, cn_detokenizer_*       DeepSeek-V4 tokenizer.json: encode, decode, streaming
+ *   cn_chat_encode, cn_chat_prompt_tokenize messages -> the V4 chat prompt -> token ids
+ *   cn_output_parser_*                      model text -> reasoning, content, tool-call events
  *
  * Errors are values: every call that can fail returns a cn_status and fills a cn_error.
  * A model is used by one forward call at a time (its worker threads are shared); run several
@@ -21,7 +23,11 @@
 #include "kv/state.h"
 #include "model/model.h"
 #include "sample/sampler.h"
+#include "text/chat_encode.h"
+#include "text/chat_json.h"
+#include "text/chat_tokenize.h"
 #include "text/detokenize.h"
+#include "text/output_parser.h"
 #include "text/tokenizer.h"
 
 #endif

@@ -9,6 +9,9 @@ int cn_cmd_info(int argc, char **argv);
 /* clawnet run -m PATH --ids "..." -n N: generate token ids. */
 int cn_cmd_run(int argc, char **argv);
 
+/* clawnet chat -m PATH: an interactive conversation in the V4 chat format. */
+int cn_cmd_chat(int argc, char **argv);
+
 /* clawnet logits -m PATH --ids "..." [--chunk N] -o FILE: raw f32 logits of every position. */
 int cn_cmd_logits(int argc, char **argv);
 

@@ -9,7 +9,8 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
-    {"run", cn_cmd_run, "generate token ids from a prompt of token ids"},
+    {"run", cn_cmd_run, "complete a raw prompt (text or token ids), streaming"},
+    {"chat", cn_cmd_chat, "an interactive conversation in the DeepSeek-V4 chat format"},
     {"logits", cn_cmd_logits, "write the f32 logits of every prompt position to a file"},
     {"bench", cn_cmd_bench, "measure prefill and decode speed against this machine's ceilings"},
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},

@@ -1,0 +1,250 @@
+#include "cli/chat_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char SESSION_MAGIC[8] = {'C', 'N', 'C', 'H', 'A', 'T', '0', '1'};
+
+static cJSON *new_conversation(const char *system) {
+    cJSON *messages = cJSON_CreateArray();
+    if (!messages || !system) return messages;
+    cJSON *m = cJSON_CreateObject();
+    if (!m || !cJSON_AddStringToObject(m, "role", "system") || !cJSON_AddStringToObject(m, "content", system)) {
+        cJSON_Delete(m);
+        cJSON_Delete(messages);
+        return NULL;
+    }
+    cJSON_AddItemToArray(messages, m);
+    return messages;
+}
+
+cn_status chat_session_init(chat_session *s, const cn_model *model, const char *system, cn_error *err) {
+    memset(s, 0, sizeof *s);
+    if (!(s->messages = new_conversation(system))) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    return cn_model_state_init(model, &s->state, err);
+}
+
+void chat_session_free(chat_session *s) {
+    cJSON_Delete(s->messages);
+    cn_kv_state_free(&s->state);
+    free(s->ids);
+    memset(s, 0, sizeof *s);
+}
+
+cn_status chat_session_reset(chat_session *s, const char *system, cn_error *err) {
+    cJSON *messages = new_conversation(system);
+    if (!messages) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    cJSON_Delete(s->messages);
+    s->messages = messages;
+    cn_kv_state_reset(&s->state);
+    s->n_ids = 0;
+    return CN_OK;
+}
+
+cn_status chat_session_append(chat_session *s, const char *role, const char *content, const char *reasoning,
+                              cn_error *err) {
+    cJSON *m = cJSON_CreateObject();
+    if (!m || !cJSON_AddStringToObject(m, "role", role) || !cJSON_AddStringToObject(m, "content", content) ||
+        (reasoning && !cJSON_AddStringToObject(m, "reasoning", reasoning))) {
+        cJSON_Delete(m);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    }
+    cJSON_AddItemToArray(s->messages, m);
+    return CN_OK;
+}
+
+void chat_session_pop(chat_session *s) {
+    int n = cJSON_GetArraySize(s->messages);
+    if (n > 0) cJSON_DeleteItemFromArray(s->messages, n - 1);
+}
+
+size_t chat_session_reuse(chat_session *s, const int32_t *prompt, size_t n) {
+    if (s->n_ids > 0 && s->n_ids < n && (int64_t)s->n_ids == s->state.n_tokens &&
+        !memcmp(s->ids, prompt, s->n_ids * sizeof *prompt))
+        return s->n_ids;
+    cn_kv_state_reset(&s->state);
+    s->n_ids = 0;
+    return 0;
+}
+
+cn_status chat_session_record(chat_session *s, const int32_t *ids, size_t n, cn_error *err) {
+    if (s->n_ids + n > s->ids_capacity) {
+        size_t capacity = s->ids_capacity ? s->ids_capacity : 1024;
+        while (capacity < s->n_ids + n) capacity *= 2;
+        int32_t *grown = realloc(s->ids, capacity * sizeof *grown);
+        if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory for %zu ids", capacity);
+        s->ids = grown;
+        s->ids_capacity = capacity;
+    }
+    if (n) memcpy(s->ids + s->n_ids, ids, n * sizeof *ids);
+    s->n_ids += n;
+    return CN_OK;
+}
+
+/* FNV-1a over the file: catches truncation and damage (the state carries its own checksum too). */
+static uint64_t fnv1a(const uint8_t *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t size, capacity;
+} byte_buffer;
+
+static bool put(byte_buffer *b, const void *p, size_t n) {
+    if (b->size + n > b->capacity) {
+        size_t capacity = b->capacity ? b->capacity : 4096;
+        while (capacity < b->size + n) capacity *= 2;
+        uint8_t *grown = realloc(b->data, capacity);
+        if (!grown) return false;
+        b->data = grown;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->size, p, n);
+    b->size += n;
+    return true;
+}
+
+static bool put_u64(byte_buffer *b, uint64_t v) { return put(b, &v, sizeof v); }
+
+cn_status chat_session_save(const chat_session *s, uint64_t rng_state, const char *path, cn_error *err) {
+    char *json = cJSON_PrintUnformatted(s->messages);
+    uint8_t *kv = NULL;
+    size_t kv_size = 0;
+    byte_buffer b = {0};
+    cn_status st = CN_OK;
+    if (!json) {
+        st = cn_fail(err, CN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = cn_kv_state_serialize(&s->state, &kv, &kv_size, err))) goto done;
+    size_t json_len = strlen(json);
+    if (!put(&b, SESSION_MAGIC, sizeof SESSION_MAGIC) || !put_u64(&b, json_len) || !put(&b, json, json_len) ||
+        !put_u64(&b, s->n_ids) || !put(&b, s->ids, s->n_ids * sizeof *s->ids) || !put_u64(&b, rng_state) ||
+        !put_u64(&b, kv_size) || !put(&b, kv, kv_size) || !put_u64(&b, fnv1a(b.data, b.size))) {
+        st = cn_fail(err, CN_ERR_NOMEM, "out of memory for the session file");
+        goto done;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        st = cn_fail(err, CN_ERR_IO, "cannot write %s", path);
+        goto done;
+    }
+    bool ok = fwrite(b.data, 1, b.size, f) == b.size;
+    if (fclose(f) != 0) ok = false;
+    if (!ok) st = cn_fail(err, CN_ERR_IO, "writing %s failed", path);
+done:
+    free(json);
+    free(kv);
+    free(b.data);
+    return st;
+}
+
+typedef struct {
+    const uint8_t *data;
+    size_t size, at;
+} byte_reader;
+
+static const uint8_t *take(byte_reader *r, uint64_t n) {
+    if (n > r->size - r->at) return NULL;
+    const uint8_t *p = r->data + r->at;
+    r->at += (size_t)n;
+    return p;
+}
+
+static bool take_u64(byte_reader *r, uint64_t *v) {
+    const uint8_t *p = take(r, sizeof *v);
+    if (p) memcpy(v, p, sizeof *v);
+    return p != NULL;
+}
+
+static cn_status read_whole_file(const char *path, uint8_t **out, size_t *size, cn_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cn_fail(err, CN_ERR_IO, "cannot open %s", path);
+    byte_buffer b = {0};
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (!put(&b, chunk, n)) {
+            fclose(f);
+            free(b.data);
+            return cn_fail(err, CN_ERR_NOMEM, "out of memory reading %s", path);
+        }
+    }
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed) {
+        free(b.data);
+        return cn_fail(err, CN_ERR_IO, "reading %s failed", path);
+    }
+    *out = b.data;
+    *size = b.size;
+    return CN_OK;
+}
+
+cn_status chat_session_load(chat_session *s, const cn_model *model, uint64_t *rng_state, const char *path,
+                            cn_error *err) {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    cn_status st = read_whole_file(path, &data, &size, err);
+    if (st) return st;
+    cJSON *messages = NULL;
+    int32_t *ids = NULL;
+    cn_kv_state state = {0};
+    byte_reader r = {data, size, 0};
+    uint64_t json_len, n_ids, rng, kv_size;
+    const uint8_t *magic, *json, *id_bytes, *kv;
+#define BAD(reason)                                                                              \
+    do {                                                                                         \
+        st = cn_fail(err, CN_ERR_FORMAT, "%s is not a usable chat session: %s", path, reason); \
+        goto done;                                                                               \
+    } while (0)
+    if (size < sizeof SESSION_MAGIC + 8) BAD("too short");
+    uint64_t stored;
+    memcpy(&stored, data + size - 8, 8);
+    if (!(magic = take(&r, sizeof SESSION_MAGIC)) || memcmp(magic, SESSION_MAGIC, sizeof SESSION_MAGIC))
+        BAD("wrong magic (not written by /save)");
+    if (fnv1a(data, size - 8) != stored) BAD("checksum mismatch (damaged or truncated)");
+    r.size = size - 8;
+    if (!take_u64(&r, &json_len) || !(json = take(&r, json_len)) || !take_u64(&r, &n_ids) ||
+        n_ids > SIZE_MAX / sizeof(int32_t) || !(id_bytes = take(&r, n_ids * sizeof(int32_t))) ||
+        !take_u64(&r, &rng) || !take_u64(&r, &kv_size) || !(kv = take(&r, kv_size)) || r.at != r.size)
+        BAD("bad section lengths");
+    if (cn_chat_json_parse((const char *)json, (size_t)json_len, &messages, err) != CN_OK || !cJSON_IsArray(messages))
+        BAD("the conversation is not a JSON array");
+    if (n_ids && !(ids = malloc((size_t)n_ids * sizeof *ids))) {
+        st = cn_fail(err, CN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (n_ids) memcpy(ids, id_bytes, (size_t)n_ids * sizeof *ids);
+    for (uint64_t i = 0; i < n_ids; i++)
+        if (ids[i] < 0 || ids[i] >= model->cfg->vocab_size) BAD("a token id outside this model's vocabulary");
+    if ((st = cn_model_state_init(model, &state, err))) goto done;
+    if (cn_kv_state_deserialize(&state, kv, (size_t)kv_size, err) != CN_OK) {
+        st = cn_error_prefix(err, "%s is not a usable chat session: its sequence state does not fit this model", path);
+        goto done;
+    }
+    if ((uint64_t)state.n_tokens != n_ids) BAD("the state and the ids disagree in length");
+    /* Everything checked: replace the session. */
+    cJSON_Delete(s->messages);
+    s->messages = messages;
+    messages = NULL;
+    cn_kv_state_free(&s->state);
+    s->state = state;
+    memset(&state, 0, sizeof state);
+    free(s->ids);
+    s->ids = ids;
+    s->n_ids = s->ids_capacity = (size_t)n_ids;
+    ids = NULL;
+    *rng_state = rng;
+#undef BAD
+done:
+    cJSON_Delete(messages);
+    free(ids);
+    cn_kv_state_free(&state);
+    free(data);
+    return st;
+}
