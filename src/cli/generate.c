@@ -30,18 +30,18 @@ cn_tokenizer *cli_tokenizer_open(const char *tokenizer_path, const char *model_p
         return NULL;
     }
     if (is_directory(base)) snprintf(file, size, "%s/tokenizer.json", base);
-    else if (tokenizer_path) snprintf(file, size, "%s", base);
-    else file[0] = '\0'; /* a GGUF model file: no tokenizer beside it by this rule */
+    else snprintf(file, size, "%s", base); /* a tokenizer.json, or a GGUF (with its tokenizer metadata) */
     cn_tokenizer *tok = NULL;
     cn_error err = {0};
-    if (!file[0] || !is_file(file)) {
+    if (!is_file(file)) {
         if (tokenizer_path)
             fprintf(stderr, "clawnet %s: tokenizer %s does not exist\n", command, file[0] ? file : base);
         else
             fprintf(stderr, "clawnet %s: no tokenizer: %s/tokenizer.json does not exist; give --tokenizer PATH\n",
                     command, model_path);
     } else if (cn_tokenizer_load(file, &tok, &err) != CN_OK) {
-        fprintf(stderr, "clawnet %s: tokenizer %s: %s\n", command, file, err.msg);
+        fprintf(stderr, "clawnet %s: tokenizer %s: %s%s\n", command, file, err.msg,
+                tokenizer_path ? "" : "; give --tokenizer PATH");
     } else if (cn_tokenizer_id_count(tok) > model->cfg->vocab_size) {
         fprintf(stderr,
                 "clawnet %s: tokenizer %s has %d ids but the model's vocab_size is %lld: the tokenizer does not "

@@ -18,9 +18,16 @@ typedef enum {
     CN_ADDED_TOKENS_SPECIAL_ONLY, /* only those marked special (not <｜User｜>, <think>, ...) */
 } cn_added_tokens_mode;
 
-/* Loads a tokenizer.json. Refuses, with a message naming it, any pipeline element other than
+/* Loads a tokenizer.json, or a GGUF file's tokenizer metadata (recognised by its "GGUF" magic;
+ * see cn_tokenizer_load_gguf). Refuses, with a message naming it, any pipeline element other than
  * the ones DeepSeek uses (empty normalizer, the three Splits + ByteLevel, BPE, ByteLevel). */
 cn_status cn_tokenizer_load(const char *path, cn_tokenizer **tok, cn_error *err);
+
+/* The tokenizer stored in a GGUF's metadata by llama.cpp's converter (tokenizer.ggml.model "gpt2",
+ * tokenizer.ggml.pre "joyai-llm" or "deepseek-v3", tokens, token_type, merges): a model file or a
+ * vocabulary-only one. The _data form reads size bytes of a whole GGUF file in memory. */
+cn_status cn_tokenizer_load_gguf(const char *path, cn_tokenizer **tok, cn_error *err);
+cn_status cn_tokenizer_load_gguf_data(const uint8_t *data, size_t size, cn_tokenizer **tok, cn_error *err);
 
 /* The same from a JSON text in memory (len bytes, need not be NUL-terminated). */
 cn_status cn_tokenizer_load_json(const char *json, size_t len, cn_tokenizer **tok, cn_error *err);

@@ -270,7 +270,8 @@ cn_status cn_tokenizer_load(const char *path, cn_tokenizer **out, cn_error *err)
     cn_mapped_file file;
     cn_status st = cn_mapped_file_open(path, &file, err);
     if (st != CN_OK) return st;
-    st = cn_tokenizer_load_json((const char *)file.data, file.size, out, err);
+    if (file.size >= 4 && !memcmp(file.data, "GGUF", 4)) st = cn_tokenizer_load_gguf_data(file.data, file.size, out, err);
+    else st = cn_tokenizer_load_json((const char *)file.data, file.size, out, err);
     cn_mapped_file_close(&file);
     if (st != CN_OK) cn_error_prefix(err, "%s", path);
     return st;
