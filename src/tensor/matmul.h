@@ -1,7 +1,9 @@
 /* y[t][o] = Σ_i W[o][i] · x[t][i] for n_tokens input rows: the one linear-layer operation.
- * This is the portable reference path: each weight row is dequantised once to f32 and dotted
- * with every token, threads split the output rows. The result for a token never depends on
- * how many other tokens share the call, so prefill, chunked prefill and decode agree bitwise. */
+ * Threads split the output rows. On CPUs with AVX2+FMA the fused kernels of row_dot_avx2.h read
+ * the stored rows directly; elsewhere each weight row is dequantised once to f32 and dotted with
+ * every token (cn_vec_dot). The two paths round differently (FMA), but within either the result
+ * for a token never depends on how many other tokens share the call, so prefill, chunked
+ * prefill and decode agree bitwise. */
 #ifndef CN_TENSOR_MATMUL_H
 #define CN_TENSOR_MATMUL_H
 

@@ -1,0 +1,248 @@
+#include "tensor/row_dot_avx2.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "tensor/element.h"
+
+#define KERNEL __attribute__((target("avx2,fma,f16c")))
+#define KERNEL_INLINE static inline __attribute__((target("avx2,fma,f16c"), always_inline))
+
+bool cn_cpu_has_avx2_fma(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+/* One stored row: its bytes and, for the block formats, its scale entries. */
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *scales; /* E4M3: the row's 128x128 block-scale row; MXFP4: the row's scales */
+} stored_row;
+
+typedef struct {
+    __m256 v[4];
+} weights32; /* 32 decoded weights, element order */
+
+/* Every decoder below is an exact conversion (a power-of-two scale times a value of at most 19
+ * significant bits), so a weight has one f32 value whichever decoder or path produced it. */
+
+/* ---- F32 ---- */
+KERNEL_INLINE __m256 f32_eight(const stored_row *r, int64_t i) { return _mm256_loadu_ps((const float *)(const void *)(r->p + 4 * i)); }
+KERNEL_INLINE void f32_tail(const stored_row *r, int64_t i, int64_t len, float *out) { memcpy(out, r->p + 4 * i, (size_t)len * 4); }
+
+/* ---- F16 (F16C widening is exact) ---- */
+KERNEL_INLINE __m256 f16_eight(const stored_row *r, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(r->p + 2 * i)));
+}
+KERNEL_INLINE void f16_tail(const stored_row *r, int64_t i, int64_t len, float *out) {
+    for (int64_t k = 0; k < len; k++) {
+        uint16_t h;
+        memcpy(&h, r->p + 2 * (i + k), 2);
+        out[k] = _cvtsh_ss(h);
+    }
+}
+
+/* ---- BF16 ---- */
+KERNEL_INLINE __m256 bf16_eight(const stored_row *r, int64_t i) {
+    __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(r->p + 2 * i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+KERNEL_INLINE void bf16_tail(const stored_row *r, int64_t i, int64_t len, float *out) {
+    for (int64_t k = 0; k < len; k++) {
+        uint16_t h;
+        memcpy(&h, r->p + 2 * (i + k), 2);
+        out[k] = cn_bf16_to_f32(h);
+    }
+}
+
+/* ---- F8 E4M3, one E8M0 scale per 128 columns ----
+ * The code's sign and 7 exponent/mantissa bits placed at f32 bit positions 31 and 20..26 read as
+ * an f32 2^120 times too small, for normal and subnormal codes alike (exponent 0 becomes an f32
+ * subnormal with the same mantissa), so one exact multiply replaces the scalar decoder's branch;
+ * 0x7f / 0xff are NaN as in element.h. */
+KERNEL_INLINE __m256 e4m3_eight_scaled(const uint8_t *src, __m256 scale) {
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)src));
+    const __m256i em = _mm256_and_si256(v, _mm256_set1_epi32(0x7f));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x80)), 24);
+    __m256 value = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_or_si256(sign, _mm256_slli_epi32(em, 20))), _mm256_set1_ps(0x1p120f));
+    const __m256 is_nan = _mm256_castsi256_ps(_mm256_cmpeq_epi32(em, _mm256_set1_epi32(0x7f)));
+    value = _mm256_blendv_ps(value, _mm256_set1_ps(__builtin_nanf("")), is_nan);
+    return _mm256_mul_ps(value, scale);
+}
+KERNEL_INLINE __m256 e4m3_eight(const stored_row *r, int64_t i) {
+    return e4m3_eight_scaled(r->p + i, _mm256_set1_ps(cn_e8m0_to_f32(r->scales[i / 128])));
+}
+KERNEL_INLINE weights32 e4m3_32(const stored_row *r, int64_t i) {
+    /* 32 divides 128: one scale for the whole group */
+    const __m256 scale = _mm256_set1_ps(cn_e8m0_to_f32(r->scales[i / 128]));
+    weights32 w;
+    for (int k = 0; k < 4; k++) w.v[k] = e4m3_eight_scaled(r->p + i + 8 * k, scale);
+    return w;
+}
+KERNEL_INLINE void e4m3_tail(const stored_row *r, int64_t i, int64_t len, float *out) {
+    for (int64_t k = 0; k < len; k++) out[k] = cn_e4m3_to_f32(r->p[i + k]) * cn_e8m0_to_f32(r->scales[(i + k) / 128]);
+}
+
+/* ---- MXFP4: E2M1 pairs (low nibble first), one E8M0 scale per 32 ----
+ * A byte shuffle looks the 16 codes up as signed doubled values {0, ±1, ±2, ±3, ±4, ±6, ±8, ±12};
+ * the 1/2 joins the power-of-two scale (exact). Code 8 (-0) becomes +0, which no accumulator
+ * that starts at +0 can tell apart. */
+KERNEL_INLINE __m128i mxfp4_doubled_lut(void) { return _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12); }
+KERNEL_INLINE __m256 mxfp4_widen(__m128i doubled, __m256 half_scale) {
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(doubled)), half_scale);
+}
+KERNEL_INLINE weights32 mxfp4_32(const stored_row *r, int64_t i) {
+    const __m128i low_mask = _mm_set1_epi8(0x0f), lut = mxfp4_doubled_lut();
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)(r->p + i / 2));
+    const __m128i lo = _mm_and_si128(bytes, low_mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low_mask);
+    const __m128i first = _mm_shuffle_epi8(lut, _mm_unpacklo_epi8(lo, hi)); /* elements 0..15 */
+    const __m128i second = _mm_shuffle_epi8(lut, _mm_unpackhi_epi8(lo, hi)); /* elements 16..31 */
+    const __m256 half_scale = _mm256_set1_ps(cn_e8m0_to_f32(r->scales[i / 32]) * 0.5f);
+    weights32 w;
+    w.v[0] = mxfp4_widen(first, half_scale);
+    w.v[1] = mxfp4_widen(_mm_srli_si128(first, 8), half_scale);
+    w.v[2] = mxfp4_widen(second, half_scale);
+    w.v[3] = mxfp4_widen(_mm_srli_si128(second, 8), half_scale);
+    return w;
+}
+KERNEL_INLINE __m256 mxfp4_eight(const stored_row *r, int64_t i) { return mxfp4_32(r, i - i % 32).v[(i % 32) / 8]; }
+KERNEL_INLINE void no_tail(const stored_row *r, int64_t i, int64_t len, float *out) { (void)r, (void)i, (void)len, (void)out; }
+
+/* ---- Q8_0: f16 scale + 32 int8 per 34-byte block (d · q is exact: 11 x 8 significant bits) ---- */
+KERNEL_INLINE weights32 q8_0_32(const stored_row *r, int64_t i) {
+    const uint8_t *block = r->p + (i / 32) * 34;
+    uint16_t d_bits;
+    memcpy(&d_bits, block, 2);
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(d_bits));
+    weights32 w;
+    for (int k = 0; k < 4; k++) {
+        const __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(block + 2 + 8 * k));
+        w.v[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+    }
+    return w;
+}
+KERNEL_INLINE __m256 q8_0_eight(const stored_row *r, int64_t i) { return q8_0_32(r, i - i % 32).v[(i % 32) / 8]; }
+
+/* ---- the fixed chain (header comment) ---- */
+typedef __m256 (*decode_eight_fn)(const stored_row *, int64_t);
+typedef void (*decode_tail_fn)(const stored_row *, int64_t, int64_t, float *);
+
+KERNEL_INLINE float sum_accumulators(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+/* N_TOKENS is a literal at every call, so the per-token loops unroll and the 4 x N_TOKENS
+ * accumulators stay in registers; a token's chain is the same for N_TOKENS 1 and 2. */
+#define DOT_CHAIN(N_TOKENS, r, n, x, out, decode_32, decode_eight, decode_tail)                       \
+    do {                                                                                             \
+        __m256 acc[N_TOKENS][4];                                                                     \
+        for (int t = 0; t < N_TOKENS; t++)                                                           \
+            for (int k = 0; k < 4; k++) acc[t][k] = _mm256_setzero_ps();                             \
+        int64_t i = 0;                                                                               \
+        for (; i + 32 <= (n); i += 32) {                                                             \
+            const weights32 w = decode_32((r), i);                                                   \
+            for (int t = 0; t < N_TOKENS; t++)                                                       \
+                for (int k = 0; k < 4; k++)                                                          \
+                    acc[t][k] = _mm256_fmadd_ps(w.v[k], _mm256_loadu_ps((x)[t] + i + 8 * k), acc[t][k]); \
+        }                                                                                            \
+        for (; i + 8 <= (n); i += 8) {                                                               \
+            const __m256 w = decode_eight((r), i);                                                   \
+            for (int t = 0; t < N_TOKENS; t++) acc[t][0] = _mm256_fmadd_ps(w, _mm256_loadu_ps((x)[t] + i), acc[t][0]); \
+        }                                                                                            \
+        if (i < (n)) {                                                                               \
+            float w_tail[8] = {0};                                                                   \
+            decode_tail((r), i, (n) - i, w_tail);                                                    \
+            for (int t = 0; t < N_TOKENS; t++) {                                                     \
+                float x_tail[8] = {0};                                                               \
+                memcpy(x_tail, (x)[t] + i, (size_t)((n) - i) * sizeof(float));                       \
+                acc[t][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w_tail), _mm256_loadu_ps(x_tail), acc[t][0]); \
+            }                                                                                        \
+        }                                                                                            \
+        for (int t = 0; t < N_TOKENS; t++) (out)[t] = sum_accumulators(acc[t][0], acc[t][1], acc[t][2], acc[t][3]); \
+    } while (0)
+
+/* Formats without a wider decoder take their 32 as four eights. */
+#define EIGHTS_AS_32(name, eight)                                                   \
+    KERNEL_INLINE weights32 name(const stored_row *r, int64_t i) {                  \
+        weights32 w;                                                                \
+        for (int k = 0; k < 4; k++) w.v[k] = eight(r, i + 8 * k);                   \
+        return w;                                                                   \
+    }
+EIGHTS_AS_32(f32_32, f32_eight)
+EIGHTS_AS_32(f16_32, f16_eight)
+EIGHTS_AS_32(bf16_32, bf16_eight)
+
+#define DEFINE_ROW_DOT(name, decode_32, decode_eight, decode_tail)                                     \
+    static KERNEL void name(const stored_row *r, int64_t n, const float *const *x, int n_tokens, float *out) { \
+        if (n_tokens == 2) DOT_CHAIN(2, r, n, x, out, decode_32, decode_eight, decode_tail);          \
+        else DOT_CHAIN(1, r, n, x, out, decode_32, decode_eight, decode_tail);                        \
+    }                                                                                                 \
+    static KERNEL void name##_decode(const stored_row *r, int64_t n, float *out) {                    \
+        int64_t i = 0;                                                                                \
+        for (; i + 32 <= n; i += 32) {                                                                \
+            const weights32 w = decode_32(r, i);                                                      \
+            for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + i + 8 * k, w.v[k]);                    \
+        }                                                                                             \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, decode_eight(r, i));                     \
+        if (i < n) decode_tail(r, i, n - i, out + i);                                                 \
+    }
+
+DEFINE_ROW_DOT(f32_dot, f32_32, f32_eight, f32_tail)
+DEFINE_ROW_DOT(f16_dot, f16_32, f16_eight, f16_tail)
+DEFINE_ROW_DOT(bf16_dot, bf16_32, bf16_eight, bf16_tail)
+DEFINE_ROW_DOT(e4m3_dot, e4m3_32, e4m3_eight, e4m3_tail)
+DEFINE_ROW_DOT(mxfp4_dot, mxfp4_32, mxfp4_eight, no_tail)
+DEFINE_ROW_DOT(q8_0_dot, q8_0_32, q8_0_eight, no_tail)
+
+static stored_row stored_row_of(const cn_matrix *m, int64_t row) {
+    stored_row r = {m->data + (size_t)row * m->row_bytes, NULL};
+    if (m->dtype == CN_DTYPE_F8_E4M3)
+        r.scales = m->scales + (size_t)((m->scale_row0 + row) / 128) * (size_t)m->scale_cols;
+    else if (m->dtype == CN_DTYPE_MXFP4)
+        r.scales = m->scales + (size_t)row * (size_t)m->scale_cols;
+    return r;
+}
+
+void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int n_tokens, float *out) {
+    const stored_row r = stored_row_of(m, row);
+    const int64_t n = m->cols;
+    switch (m->dtype) {
+    case CN_DTYPE_F32: f32_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_F16: f16_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_BF16: bf16_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_F8_E4M3: e4m3_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_MXFP4: mxfp4_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_Q8_0: q8_0_dot(&r, n, x, n_tokens, out); break;
+    default:
+        for (int t = 0; t < n_tokens; t++) out[t] = 0.0f; /* as cn_matrix_row_to_f32: zero rows */
+        break;
+    }
+}
+
+void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) {
+    const stored_row r = stored_row_of(m, row);
+    const int64_t n = m->cols;
+    switch (m->dtype) {
+    case CN_DTYPE_F32: f32_dot_decode(&r, n, out); break;
+    case CN_DTYPE_F16: f16_dot_decode(&r, n, out); break;
+    case CN_DTYPE_BF16: bf16_dot_decode(&r, n, out); break;
+    case CN_DTYPE_F8_E4M3: e4m3_dot_decode(&r, n, out); break;
+    case CN_DTYPE_MXFP4: mxfp4_dot_decode(&r, n, out); break;
+    case CN_DTYPE_Q8_0: q8_0_dot_decode(&r, n, out); break;
+    default: memset(out, 0, (size_t)n * sizeof *out); break;
+    }
+}
+
+#else
+
+bool cn_cpu_has_avx2_fma(void) { return false; }
+void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int n_tokens, float *out) {
+    (void)m, (void)row, (void)x, (void)n_tokens, (void)out;
+}
+void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) { (void)m, (void)row, (void)out; }
+
+#endif

@@ -1,0 +1,193 @@
+/* The fused AVX2+FMA row-dot kernels (row_dot_avx2.h) and cn_matmul against the scalar
+ * reference: rows dequantised by cn_matrix_row_to_f32 and dotted in double precision, for every
+ * weight format on random rows of odd widths (not multiples of 8, 32 or 128 where the format
+ * allows), rows at odd byte addresses and FP8 row views that start mid-tensor. The error bound is
+ * 1e-5 of the row's Σ|w|·|x|. Then chunk invariance (docs/engine.md): cn_matmul over 37 tokens
+ * in one call must give bitwise the same outputs as 37 one-token calls and as calls of 2 and 3
+ * tokens, on whichever path this CPU takes. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/threadpool.h"
+#include "harness.h"
+#include "tensor/element.h"
+#include "tensor/matmul.h"
+#include "tensor/matrix.h"
+#include "tensor/row_dot_avx2.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint32_t rng_next(void) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
+
+/* A random matrix in its stored format; buffers live as long as the test. */
+typedef struct {
+    cn_matrix m;
+    uint8_t *data, *scales;
+} stored_matrix;
+
+static stored_matrix random_matrix(cn_dtype dtype, int64_t rows, int64_t cols, size_t byte_offset) {
+    stored_matrix s = {0};
+    if (rows <= 0 || cols <= 0 || rows > 4096 || cols > 65536) return s;
+    const size_t row_bytes = cn_dtype_row_bytes(dtype, cols);
+    s.data = malloc(row_bytes * (size_t)rows + byte_offset);
+    uint8_t *p = s.data + byte_offset;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < cols; i++) {
+            uint8_t *e = p + (size_t)r * row_bytes;
+            switch (dtype) {
+            case CN_DTYPE_F32: {
+                float v = rng_uniform();
+                memcpy(e + 4 * i, &v, 4);
+                break;
+            }
+            case CN_DTYPE_F16: {
+                uint16_t h = cn_f32_to_f16(rng_uniform() * 4.0f);
+                memcpy(e + 2 * i, &h, 2);
+                break;
+            }
+            case CN_DTYPE_BF16: {
+                uint16_t h = cn_f32_to_bf16(rng_uniform() * 4.0f);
+                memcpy(e + 2 * i, &h, 2);
+                break;
+            }
+            case CN_DTYPE_F8_E4M3: { /* every code but the two NaNs, subnormals included */
+                uint8_t v = (uint8_t)rng_next();
+                e[i] = (v & 0x7f) == 0x7f ? (uint8_t)(v - 1) : v;
+                break;
+            }
+            case CN_DTYPE_MXFP4:
+                if (i % 2 == 0) e[i / 2] = (uint8_t)rng_next();
+                break;
+            case CN_DTYPE_Q8_0:
+                if (i % 32 == 0) {
+                    uint16_t d = cn_f32_to_f16(rng_uniform() * 0.05f);
+                    memcpy(e + (i / 32) * 34, &d, 2);
+                }
+                e[(i / 32) * 34 + 2 + i % 32] = (uint8_t)rng_next();
+                break;
+            default:
+                break;
+            }
+        }
+    s.m = (cn_matrix){dtype, rows, cols, p, row_bytes, NULL, 0, 0};
+    if (dtype == CN_DTYPE_F8_E4M3) {
+        s.m.scale_cols = (cols + 127) / 128;
+        const size_t n = (size_t)((rows + 127) / 128 * s.m.scale_cols);
+        s.scales = malloc(n);
+        for (size_t i = 0; i < n; i++) s.scales[i] = (uint8_t)(120 + rng_next() % 12);
+    } else if (dtype == CN_DTYPE_MXFP4) {
+        s.m.scale_cols = cols / 32;
+        const size_t n = (size_t)(rows * s.m.scale_cols);
+        s.scales = malloc(n);
+        for (size_t i = 0; i < n; i++) s.scales[i] = (uint8_t)(118 + rng_next() % 12);
+    }
+    s.m.scales = s.scales;
+    return s;
+}
+
+static void free_matrix(stored_matrix *s) { free(s->data), free(s->scales); }
+
+/* The reference: the scalar decoders' row, dotted in double; also Σ|w|·|x| for the bound. */
+static double reference_dot(const cn_matrix *m, int64_t row, const float *x, double *abs_sum) {
+    float *w = malloc((size_t)m->cols * sizeof *w);
+    cn_matrix_row_to_f32(m, row, w);
+    double s = 0.0, a = 0.0;
+    for (int64_t i = 0; i < m->cols; i++) s += (double)w[i] * x[i], a += fabs((double)w[i] * x[i]);
+    free(w);
+    *abs_sum = a;
+    return s;
+}
+
+static int within(double got, double want, double abs_sum) { return fabs(got - want) <= 1e-5 * abs_sum + 1e-30; }
+
+enum { MAX_TOKENS = 37 };
+
+/* One format at one width: kernels against the reference, then cn_matmul and its invariance. */
+static void check_format(cn_threadpool *pool, cn_dtype dtype, int64_t cols, size_t byte_offset, int64_t view_row0) {
+    const int64_t rows = 21;
+    stored_matrix s = random_matrix(dtype, view_row0 + rows, cols, byte_offset);
+    const cn_matrix m = cn_matrix_rows(&s.m, view_row0, rows);
+    const int64_t x_stride = cols + 3, y_stride = rows + 1;
+    float *x = malloc((size_t)(MAX_TOKENS * x_stride) * sizeof *x);
+    for (int64_t i = 0; i < MAX_TOKENS * x_stride; i++) x[i] = rng_uniform();
+    const char *name = cn_dtype_name(dtype);
+
+    if (cn_cpu_has_avx2_fma()) {
+        int bad_dot = 0, bad_decode = 0, bad_pair = 0;
+        float *decoded = malloc((size_t)cols * sizeof *decoded), *scalar = malloc((size_t)cols * sizeof *scalar);
+        for (int64_t r = 0; r < rows; r++) {
+            const float *xs[2] = {x + r % 5 * x_stride, x + (r % 5 + 1) * x_stride};
+            float one[1], two[2];
+            cn_row_dot_avx2(&m, r, xs, 1, one);
+            cn_row_dot_avx2(&m, r, xs, 2, two);
+            for (int t = 0; t < 2; t++) {
+                double abs_sum, want = reference_dot(&m, r, xs[t], &abs_sum);
+                bad_dot += !within(two[t], want, abs_sum);
+            }
+            bad_pair += memcmp(one, two, sizeof one) != 0; /* a token's chain is its own */
+            /* the decoded row holds the reference's values (MXFP4's -0 may read as +0) */
+            cn_row_decode_avx2(&m, r, decoded);
+            cn_matrix_row_to_f32(&m, r, scalar);
+            for (int64_t i = 0; i < cols; i++) bad_decode += !(decoded[i] == scalar[i]);
+        }
+        CHECKF(bad_dot == 0, "%s cols %lld: %d fused dots off the reference", name, (long long)cols, bad_dot);
+        CHECKF(bad_pair == 0, "%s cols %lld: %d rows differ between one and two tokens", name, (long long)cols, bad_pair);
+        CHECKF(bad_decode == 0, "%s cols %lld: %d decoded weights differ", name, (long long)cols, bad_decode);
+        free(decoded), free(scalar);
+    }
+
+    /* cn_matmul (either path) against the reference, and split into calls of 1, 2 and 3 tokens
+     * against one call of 37: bitwise equal. */
+    float *all = calloc((size_t)(MAX_TOKENS * y_stride), sizeof *all), *split = calloc((size_t)(MAX_TOKENS * y_stride), sizeof *split);
+    cn_matmul(pool, &m, x, x_stride, MAX_TOKENS, all, y_stride);
+    int bad_ref = 0;
+    for (int64_t t = 0; t < MAX_TOKENS; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double abs_sum, want = reference_dot(&m, r, x + t * x_stride, &abs_sum);
+            bad_ref += !within(all[t * y_stride + r], want, abs_sum);
+        }
+    CHECKF(bad_ref == 0, "%s cols %lld: %d matmul outputs off the reference", name, (long long)cols, bad_ref);
+    for (int64_t group = 1; group <= 3; group++) {
+        memset(split, 0, (size_t)(MAX_TOKENS * y_stride) * sizeof *split);
+        for (int64_t t = 0; t < MAX_TOKENS; t += group) {
+            const int64_t n = t + group <= MAX_TOKENS ? group : MAX_TOKENS - t;
+            cn_matmul(pool, &m, x + t * x_stride, x_stride, n, split + t * y_stride, y_stride);
+        }
+        CHECKF(memcmp(all, split, (size_t)(MAX_TOKENS * y_stride) * sizeof *all) == 0,
+               "%s cols %lld: 37 tokens in one call differ from calls of %lld", name, (long long)cols, (long long)group);
+    }
+    free(all), free(split), free(x);
+    free_matrix(&s);
+}
+
+int main(void) {
+    cn_threadpool *pool = cn_threadpool_create(3);
+    CHECK(pool != NULL);
+    static const int64_t any_widths[] = {1, 7, 8, 31, 33, 100, 129, 200, 257, 4101};
+    static const int64_t block_widths[] = {32, 96, 160, 2048};
+    const cn_dtype plain[] = {CN_DTYPE_F32, CN_DTYPE_F16, CN_DTYPE_BF16, CN_DTYPE_F8_E4M3};
+    for (size_t f = 0; f < sizeof plain / sizeof *plain; f++)
+        for (size_t w = 0; w < sizeof any_widths / sizeof *any_widths; w++)
+            check_format(pool, plain[f], any_widths[w], w % 2 ? 1 : 0, plain[f] == CN_DTYPE_F8_E4M3 ? 120 : 0);
+    for (size_t w = 0; w < sizeof block_widths / sizeof *block_widths; w++) {
+        check_format(pool, CN_DTYPE_MXFP4, block_widths[w], w % 2, 3);
+        check_format(pool, CN_DTYPE_Q8_0, block_widths[w], w % 2, 0);
+    }
+
+    if (cn_cpu_has_avx2_fma()) { /* a NaN weight code reaches the output */
+        uint8_t codes[40] = {0}, scales[1] = {127};
+        codes[35] = 0x7f;
+        const cn_matrix m = {CN_DTYPE_F8_E4M3, 1, 40, codes, 40, scales, 1, 0};
+        float x[40], out[1];
+        for (int i = 0; i < 40; i++) x[i] = 1.0f;
+        const float *xs[1] = {x};
+        cn_row_dot_avx2(&m, 0, xs, 1, out);
+        CHECK(isnan(out[0]));
+    }
+    cn_threadpool_destroy(pool);
+    return cn_test_finish("test_matmul_kernels");
+}
