@@ -75,8 +75,9 @@ KERNEL_INLINE __m256 e4m3_eight(const stored_row *r, int64_t i) {
 KERNEL_INLINE weights32 e4m3_32(const stored_row *r, int64_t i) {
     /* 32 divides 128: one scale for the whole group */
     const __m256 scale = _mm256_set1_ps(cn_e8m0_to_f32(r->scales[i / 128]));
-    weights32 w;
-    for (int k = 0; k < 4; k++) w.v[k] = e4m3_eight_scaled(r->p + i + 8 * k, scale);
+    const uint8_t *src = r->p + i;
+    const weights32 w = {{e4m3_eight_scaled(src, scale), e4m3_eight_scaled(src + 8, scale),
+                          e4m3_eight_scaled(src + 16, scale), e4m3_eight_scaled(src + 24, scale)}};
     return w;
 }
 KERNEL_INLINE void e4m3_tail(const stored_row *r, int64_t i, int64_t len, float *out) {
@@ -98,27 +99,24 @@ KERNEL_INLINE weights32 mxfp4_32(const stored_row *r, int64_t i) {
     const __m128i first = _mm_shuffle_epi8(lut, _mm_unpacklo_epi8(lo, hi)); /* elements 0..15 */
     const __m128i second = _mm_shuffle_epi8(lut, _mm_unpackhi_epi8(lo, hi)); /* elements 16..31 */
     const __m256 half_scale = _mm256_set1_ps(cn_e8m0_to_f32(r->scales[i / 32]) * 0.5f);
-    weights32 w;
-    w.v[0] = mxfp4_widen(first, half_scale);
-    w.v[1] = mxfp4_widen(_mm_srli_si128(first, 8), half_scale);
-    w.v[2] = mxfp4_widen(second, half_scale);
-    w.v[3] = mxfp4_widen(_mm_srli_si128(second, 8), half_scale);
+    const weights32 w = {{mxfp4_widen(first, half_scale), mxfp4_widen(_mm_srli_si128(first, 8), half_scale),
+                          mxfp4_widen(second, half_scale), mxfp4_widen(_mm_srli_si128(second, 8), half_scale)}};
     return w;
 }
 KERNEL_INLINE __m256 mxfp4_eight(const stored_row *r, int64_t i) { return mxfp4_32(r, i - i % 32).v[(i % 32) / 8]; }
 KERNEL_INLINE void no_tail(const stored_row *r, int64_t i, int64_t len, float *out) { (void)r, (void)i, (void)len, (void)out; }
 
 /* ---- Q8_0: f16 scale + 32 int8 per 34-byte block (d · q is exact: 11 x 8 significant bits) ---- */
+KERNEL_INLINE __m256 q8_0_eight_scaled(const uint8_t *q, __m256 d) {
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)q))), d);
+}
 KERNEL_INLINE weights32 q8_0_32(const stored_row *r, int64_t i) {
     const uint8_t *block = r->p + (i / 32) * 34;
     uint16_t d_bits;
     memcpy(&d_bits, block, 2);
     const __m256 d = _mm256_set1_ps(_cvtsh_ss(d_bits));
-    weights32 w;
-    for (int k = 0; k < 4; k++) {
-        const __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(block + 2 + 8 * k));
-        w.v[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
-    }
+    const weights32 w = {{q8_0_eight_scaled(block + 2, d), q8_0_eight_scaled(block + 10, d),
+                          q8_0_eight_scaled(block + 18, d), q8_0_eight_scaled(block + 26, d)}};
     return w;
 }
 KERNEL_INLINE __m256 q8_0_eight(const stored_row *r, int64_t i) { return q8_0_32(r, i - i % 32).v[(i % 32) / 8]; }
@@ -135,41 +133,53 @@ KERNEL_INLINE float sum_accumulators(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
     return _mm_cvtss_f32(q);
 }
 
-/* N_TOKENS is a literal at every call, so the per-token loops unroll and the 4 x N_TOKENS
- * accumulators stay in registers; a token's chain is the same for N_TOKENS 1 and 2. */
-#define DOT_CHAIN(N_TOKENS, r, n, x, out, decode_32, decode_eight, decode_tail)                       \
-    do {                                                                                             \
-        __m256 acc[N_TOKENS][4];                                                                     \
-        for (int t = 0; t < N_TOKENS; t++)                                                           \
-            for (int k = 0; k < 4; k++) acc[t][k] = _mm256_setzero_ps();                             \
-        int64_t i = 0;                                                                               \
-        for (; i + 32 <= (n); i += 32) {                                                             \
-            const weights32 w = decode_32((r), i);                                                   \
-            for (int t = 0; t < N_TOKENS; t++)                                                       \
-                for (int k = 0; k < 4; k++)                                                          \
-                    acc[t][k] = _mm256_fmadd_ps(w.v[k], _mm256_loadu_ps((x)[t] + i + 8 * k), acc[t][k]); \
-        }                                                                                            \
-        for (; i + 8 <= (n); i += 8) {                                                               \
-            const __m256 w = decode_eight((r), i);                                                   \
-            for (int t = 0; t < N_TOKENS; t++) acc[t][0] = _mm256_fmadd_ps(w, _mm256_loadu_ps((x)[t] + i), acc[t][0]); \
-        }                                                                                            \
-        if (i < (n)) {                                                                               \
-            float w_tail[8] = {0};                                                                   \
-            decode_tail((r), i, (n) - i, w_tail);                                                    \
-            for (int t = 0; t < N_TOKENS; t++) {                                                     \
-                float x_tail[8] = {0};                                                               \
-                memcpy(x_tail, (x)[t] + i, (size_t)((n) - i) * sizeof(float));                       \
-                acc[t][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w_tail), _mm256_loadu_ps(x_tail), acc[t][0]); \
-            }                                                                                        \
-        }                                                                                            \
-        for (int t = 0; t < N_TOKENS; t++) (out)[t] = sum_accumulators(acc[t][0], acc[t][1], acc[t][2], acc[t][3]); \
+/* TWO is a literal at every call, so the second token's code disappears for one token; the
+ * accumulators are named variables (not arrays) so that they stay in registers. A token's chain
+ * is the same with or without a partner. */
+#define FMA_32(acc0, acc1, acc2, acc3, w, xt, i)                               \
+    do {                                                                       \
+        acc0 = _mm256_fmadd_ps((w).v[0], _mm256_loadu_ps((xt) + (i)), acc0);      \
+        acc1 = _mm256_fmadd_ps((w).v[1], _mm256_loadu_ps((xt) + (i) + 8), acc1);  \
+        acc2 = _mm256_fmadd_ps((w).v[2], _mm256_loadu_ps((xt) + (i) + 16), acc2); \
+        acc3 = _mm256_fmadd_ps((w).v[3], _mm256_loadu_ps((xt) + (i) + 24), acc3); \
+    } while (0)
+
+KERNEL_INLINE __m256 tail_vector(const float *x, int64_t len) {
+    float padded[8] = {0};
+    memcpy(padded, x, (size_t)len * sizeof(float));
+    return _mm256_loadu_ps(padded);
+}
+
+#define DOT_CHAIN(TWO, r, n, x, out, decode_32, decode_eight, decode_tail)                          \
+    do {                                                                                           \
+        const float *x0 = (x)[0], *x1 = (x)[TWO ? 1 : 0];                                          \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0; \
+        int64_t i = 0;                                                                             \
+        for (; i + 32 <= (n); i += 32) {                                                           \
+            const weights32 w = decode_32((r), i);                                                 \
+            FMA_32(a0, a1, a2, a3, w, x0, i);                                                      \
+            if (TWO) FMA_32(b0, b1, b2, b3, w, x1, i);                                             \
+        }                                                                                          \
+        for (; i + 8 <= (n); i += 8) {                                                             \
+            const __m256 w = decode_eight((r), i);                                                 \
+            a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x0 + i), a0);                                  \
+            if (TWO) b0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x1 + i), b0);                         \
+        }                                                                                          \
+        if (i < (n)) {                                                                             \
+            float w_tail[8] = {0};                                                                 \
+            decode_tail((r), i, (n) - i, w_tail);                                                  \
+            const __m256 w = _mm256_loadu_ps(w_tail);                                              \
+            a0 = _mm256_fmadd_ps(w, tail_vector(x0 + i, (n) - i), a0);                             \
+            if (TWO) b0 = _mm256_fmadd_ps(w, tail_vector(x1 + i, (n) - i), b0);                    \
+        }                                                                                          \
+        (out)[0] = sum_accumulators(a0, a1, a2, a3);                                               \
+        if (TWO) (out)[1] = sum_accumulators(b0, b1, b2, b3);                                      \
     } while (0)
 
 /* Formats without a wider decoder take their 32 as four eights. */
 #define EIGHTS_AS_32(name, eight)                                                   \
     KERNEL_INLINE weights32 name(const stored_row *r, int64_t i) {                  \
-        weights32 w;                                                                \
-        for (int k = 0; k < 4; k++) w.v[k] = eight(r, i + 8 * k);                   \
+        const weights32 w = {{eight(r, i), eight(r, i + 8), eight(r, i + 16), eight(r, i + 24)}}; \
         return w;                                                                   \
     }
 EIGHTS_AS_32(f32_32, f32_eight)
@@ -178,8 +188,8 @@ EIGHTS_AS_32(bf16_32, bf16_eight)
 
 #define DEFINE_ROW_DOT(name, decode_32, decode_eight, decode_tail)                                     \
     static KERNEL void name(const stored_row *r, int64_t n, const float *const *x, int n_tokens, float *out) { \
-        if (n_tokens == 2) DOT_CHAIN(2, r, n, x, out, decode_32, decode_eight, decode_tail);          \
-        else DOT_CHAIN(1, r, n, x, out, decode_32, decode_eight, decode_tail);                        \
+        if (n_tokens == 2) DOT_CHAIN(1, r, n, x, out, decode_32, decode_eight, decode_tail);          \
+        else DOT_CHAIN(0, r, n, x, out, decode_32, decode_eight, decode_tail);                        \
     }                                                                                                 \
     static KERNEL void name##_decode(const stored_row *r, int64_t n, float *out) {                    \
         int64_t i = 0;                                                                                \
