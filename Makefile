@@ -34,6 +34,7 @@ fixtures:
 	$(ORACLE_PYTHON) scripts/make_oracle_fixtures.py --out tests/fixtures
 	$(ORACLE_PYTHON) scripts/make_element_fixtures.py tests/fixtures/elements
 	$(ORACLE_PYTHON) scripts/make_gguf_fixture.py
+	$(ORACLE_PYTHON) scripts/make_kquant_fixtures.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

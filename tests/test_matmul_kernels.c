@@ -4,7 +4,8 @@
  * allows), rows at odd byte addresses and FP8 row views that start mid-tensor. The error bound is
  * 1e-5 of the row's Σ|w|·|x|. Then chunk invariance (docs/engine.md): cn_matmul over 37 tokens
  * in one call must give bitwise the same outputs as 37 one-token calls and as calls of 2 and 3
- * tokens, on whichever path this CPU takes. */
+ * tokens, on whichever path this CPU takes. The ggml block formats (Q2_K..Q6_K, IQ2_XXS, ggml's
+ * MXFP4) come as random blocks with small f16 scales. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "base/threadpool.h"
 #include "harness.h"
 #include "tensor/element.h"
+#include "tensor/kquants.h"
 #include "tensor/matmul.h"
 #include "tensor/matrix.h"
 #include "tensor/row_dot_avx2.h"
@@ -73,6 +75,29 @@ static stored_matrix random_matrix(cn_dtype dtype, int64_t rows, int64_t cols, s
                 break;
             }
         }
+    if (cn_kquant_is(dtype)) { /* random bytes (all valid) with small finite f16 block scales */
+        const int be = cn_dtype_block_elems(dtype), bb = cn_dtype_block_bytes(dtype);
+        int d_at[2] = {-1, -1};
+        switch (dtype) {
+        case CN_DTYPE_Q4_K: case CN_DTYPE_Q5_K: d_at[0] = 0, d_at[1] = 2; break;
+        case CN_DTYPE_Q6_K: d_at[0] = 208; break;
+        case CN_DTYPE_Q3_K: d_at[0] = 108; break;
+        case CN_DTYPE_Q2_K: d_at[0] = 80, d_at[1] = 82; break;
+        case CN_DTYPE_IQ2_XXS: d_at[0] = 0; break;
+        default: break;
+        }
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t b = 0; b < cols / be; b++) {
+                uint8_t *blk = p + (size_t)r * row_bytes + (size_t)(b * bb);
+                for (int k = 0; k < bb; k++) blk[k] = (uint8_t)rng_next();
+                for (int k = 0; k < 2; k++) {
+                    if (d_at[k] < 0) continue;
+                    const uint16_t d = cn_f32_to_f16(rng_uniform() * 0.01f);
+                    memcpy(blk + d_at[k], &d, 2);
+                }
+                if (dtype == CN_DTYPE_MXFP4_GGML) blk[0] = (uint8_t)(118 + rng_next() % 12);
+            }
+    }
     s.m = (cn_matrix){dtype, rows, cols, p, row_bytes, NULL, 0, 0};
     if (dtype == CN_DTYPE_F8_E4M3) {
         s.m.scale_cols = (cols + 127) / 128;
@@ -176,7 +201,14 @@ int main(void) {
     for (size_t w = 0; w < sizeof block_widths / sizeof *block_widths; w++) {
         check_format(pool, CN_DTYPE_MXFP4, block_widths[w], w % 2, 3);
         check_format(pool, CN_DTYPE_Q8_0, block_widths[w], w % 2, 0);
+        check_format(pool, CN_DTYPE_MXFP4_GGML, block_widths[w], w % 2, 2);
     }
+    /* ggml super-block formats: rows of 1, 3 and 8 blocks of 256 */
+    static const int64_t super_widths[] = {256, 768, 2048};
+    const cn_dtype super[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q6_K, CN_DTYPE_Q5_K, CN_DTYPE_Q3_K, CN_DTYPE_Q2_K, CN_DTYPE_IQ2_XXS};
+    for (size_t f = 0; f < sizeof super / sizeof *super; f++)
+        for (size_t w = 0; w < sizeof super_widths / sizeof *super_widths; w++)
+            check_format(pool, super[f], super_widths[w], w % 2, w);
 
     if (cn_cpu_has_avx2_fma()) { /* a NaN weight code reaches the output */
         uint8_t codes[40] = {0}, scales[1] = {127};

@@ -31,13 +31,13 @@ static const ggml_type_traits ggml_types[] = {
     [7] = {"Q5_1", 32, 24, -1},
     [8] = {"Q8_0", 32, 34, CN_DTYPE_Q8_0},
     [9] = {"Q8_1", 32, 36, -1},
-    [10] = {"Q2_K", 256, 84, -1},
-    [11] = {"Q3_K", 256, 110, -1},
-    [12] = {"Q4_K", 256, 144, -1},
-    [13] = {"Q5_K", 256, 176, -1},
-    [14] = {"Q6_K", 256, 210, -1},
+    [10] = {"Q2_K", 256, 84, CN_DTYPE_Q2_K},
+    [11] = {"Q3_K", 256, 110, CN_DTYPE_Q3_K},
+    [12] = {"Q4_K", 256, 144, CN_DTYPE_Q4_K},
+    [13] = {"Q5_K", 256, 176, CN_DTYPE_Q5_K},
+    [14] = {"Q6_K", 256, 210, CN_DTYPE_Q6_K},
     [15] = {"Q8_K", 256, 292, -1},
-    [16] = {"IQ2_XXS", 256, 66, -1},
+    [16] = {"IQ2_XXS", 256, 66, CN_DTYPE_IQ2_XXS},
     [17] = {"IQ2_XS", 256, 74, -1},
     [18] = {"IQ3_XXS", 256, 98, -1},
     [19] = {"IQ1_S", 256, 50, -1},
@@ -55,8 +55,8 @@ static const ggml_type_traits ggml_types[] = {
     [34] = {"TQ1_0", 256, 54, -1},
     [35] = {"TQ2_0", 256, 66, -1},
     /* ggml's MXFP4 block (e8m0 scale + 16 bytes, low nibbles = elements 0..15) is not the
-     * byte-pair layout of CN_DTYPE_MXFP4, so it needs its own reader. */
-    [39] = {"MXFP4", 32, 17, -1},
+     * byte-pair layout of CN_DTYPE_MXFP4 (separate scales), so it is a format of its own. */
+    [39] = {"MXFP4", 32, 17, CN_DTYPE_MXFP4_GGML},
     [40] = {"NVFP4", 64, 36, -1},
     [41] = {"Q1_0", 128, 18, -1},
 };

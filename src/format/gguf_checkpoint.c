@@ -266,7 +266,7 @@ static cn_status add_tensor(cn_checkpoint *ckpt, const cn_gguf_tensor_info *t, i
     if (!cn_ggml_type_to_dtype(t->ggml_type, &dtype))
         return cn_fail(err, CN_ERR_UNSUPPORTED,
                        "tensor %s has ggml type %s (%u), which ClawNet cannot read yet "
-                       "(supported: F32, F16, BF16, Q8_0, I8, I32, I64)",
+                       "(supported: F32, F16, BF16, Q8_0, Q2_K..Q6_K, IQ2_XXS, MXFP4, I8, I32, I64)",
                        gguf_name, cn_ggml_type_name(t->ggml_type), t->ggml_type);
     /* GGUF lists dims innermost first; checkpoints hold them outermost first. */
     int64_t shape[CN_MAX_DIMS];

@@ -61,6 +61,13 @@ static cn_status matrix_view(binder *b, const cn_tensor_record *t, const char *n
     case CN_DTYPE_F16:
     case CN_DTYPE_BF16:
     case CN_DTYPE_Q8_0:
+    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q6_K:
+    case CN_DTYPE_Q5_K:
+    case CN_DTYPE_Q3_K:
+    case CN_DTYPE_Q2_K:
+    case CN_DTYPE_IQ2_XXS:
+    case CN_DTYPE_MXFP4_GGML:
         m->dtype = t->dtype;
         break;
     case CN_DTYPE_F8_E4M3:

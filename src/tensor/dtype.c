@@ -9,6 +9,10 @@ static const struct {
     [CN_DTYPE_F8_E8M0] = {"F8_E8M0", 1, 1}, [CN_DTYPE_I8] = {"I8", 1, 1},
     [CN_DTYPE_I32] = {"I32", 1, 4},        [CN_DTYPE_I64] = {"I64", 1, 8},
     [CN_DTYPE_MXFP4] = {"MXFP4", 2, 1},    [CN_DTYPE_Q8_0] = {"Q8_0", 32, 34},
+    [CN_DTYPE_Q4_K] = {"Q4_K", 256, 144},  [CN_DTYPE_Q6_K] = {"Q6_K", 256, 210},
+    [CN_DTYPE_Q5_K] = {"Q5_K", 256, 176},  [CN_DTYPE_Q3_K] = {"Q3_K", 256, 110},
+    [CN_DTYPE_Q2_K] = {"Q2_K", 256, 84},   [CN_DTYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66},
+    [CN_DTYPE_MXFP4_GGML] = {"MXFP4_GGML", 32, 17},
 };
 
 const char *cn_dtype_name(cn_dtype t) {

@@ -1,5 +1,5 @@
 /* Element formats as stored in checkpoints. A format is either a plain element type
- * (F32, BF16, ...) or a block format whose rows are packed in fixed-size blocks (Q8_0). */
+ * (F32, BF16, ...) or a block format whose rows are packed in fixed-size blocks (Q8_0, the K-quants). */
 #ifndef CN_TENSOR_DTYPE_H
 #define CN_TENSOR_DTYPE_H
 
@@ -17,6 +17,14 @@ typedef enum {
     CN_DTYPE_I64,
     CN_DTYPE_MXFP4,    /* logical format of a weight: E2M1 pairs + one E8M0 scale per 32 along a row */
     CN_DTYPE_Q8_0,     /* GGUF block: f16 scale + 32 int8, 34 bytes per 32 elements */
+    /* ggml super-block formats, 256 elements per block (tensor/kquants.h has the layouts) */
+    CN_DTYPE_Q4_K,     /* 144 bytes */
+    CN_DTYPE_Q6_K,     /* 210 bytes */
+    CN_DTYPE_Q5_K,     /* 176 bytes */
+    CN_DTYPE_Q3_K,     /* 110 bytes */
+    CN_DTYPE_Q2_K,     /* 84 bytes */
+    CN_DTYPE_IQ2_XXS,  /* 66 bytes */
+    CN_DTYPE_MXFP4_GGML, /* ggml's MXFP4 block: E8M0 scale + 16 bytes of E2M1 pairs, 17 bytes per 32 */
     CN_DTYPE_COUNT
 } cn_dtype;
 

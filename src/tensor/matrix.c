@@ -1,6 +1,7 @@
 #include "tensor/matrix.h"
 
 #include "tensor/element.h"
+#include "tensor/kquants.h"
 #include "tensor/rows_avx2.h"
 
 cn_matrix cn_matrix_rows(const cn_matrix *m, int64_t row0, int64_t n) {
@@ -96,6 +97,15 @@ void cn_matrix_row_to_f32(const cn_matrix *m, int64_t row, float *out) {
             float d = cn_f16_to_f32(hs);
             for (int j = 0; j < 32; j++) out[b * 32 + j] = d * (float)(int8_t)blk[2 + j];
         }
+        break;
+    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q6_K:
+    case CN_DTYPE_Q5_K:
+    case CN_DTYPE_Q3_K:
+    case CN_DTYPE_Q2_K:
+    case CN_DTYPE_IQ2_XXS:
+    case CN_DTYPE_MXFP4_GGML:
+        cn_kquant_row_to_f32(m->dtype, p, n, out);
         break;
     default:
         for (int64_t i = 0; i < n; i++) out[i] = 0.0f;

@@ -15,7 +15,7 @@
 #include "tensor/dtype.h"
 
 typedef struct {
-    cn_dtype dtype; /* F32, F16, BF16, F8_E4M3, MXFP4 or Q8_0 */
+    cn_dtype dtype; /* F32, F16, BF16, F8_E4M3, MXFP4, Q8_0 or a ggml block format */
     int64_t rows, cols;
     const uint8_t *data;  /* row 0 of this view */
     size_t row_bytes;     /* stride between rows */

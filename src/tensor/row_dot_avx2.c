@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tensor/element.h"
+#include "tensor/kquants.h"
 
 #define KERNEL __attribute__((target("avx2,fma,f16c")))
 #define KERNEL_INLINE static inline __attribute__((target("avx2,fma,f16c"), always_inline))
@@ -17,6 +18,7 @@ bool cn_cpu_has_avx2_fma(void) {
 typedef struct {
     const uint8_t *p;
     const uint8_t *scales; /* E4M3: the row's 128x128 block-scale row; MXFP4: the row's scales */
+    cn_dtype dtype;        /* for the ggml block formats decoded by kquants.c */
 } stored_row;
 
 typedef struct {
@@ -121,6 +123,17 @@ KERNEL_INLINE weights32 q8_0_32(const stored_row *r, int64_t i) {
 }
 KERNEL_INLINE __m256 q8_0_eight(const stored_row *r, int64_t i) { return q8_0_32(r, i - i % 32).v[(i % 32) / 8]; }
 
+/* ---- ggml block formats without a vector decoder: the scalar reference decodes each group of
+ * 32 (kquants.h), so the values are the reference's by construction ---- */
+KERNEL_INLINE weights32 kq_32(const stored_row *r, int64_t i) {
+    float buf[32];
+    const int be = cn_dtype_block_elems(r->dtype);
+    cn_kquant_decode32(r->dtype, r->p + (size_t)(i / be) * (size_t)cn_dtype_block_bytes(r->dtype), (int)((i % be) / 32), buf);
+    const weights32 w = {{_mm256_loadu_ps(buf), _mm256_loadu_ps(buf + 8), _mm256_loadu_ps(buf + 16), _mm256_loadu_ps(buf + 24)}};
+    return w;
+}
+KERNEL_INLINE __m256 kq_eight(const stored_row *r, int64_t i) { return kq_32(r, i - i % 32).v[(i % 32) / 8]; }
+
 /* ---- the fixed chain (header comment) ---- */
 typedef __m256 (*decode_eight_fn)(const stored_row *, int64_t);
 typedef void (*decode_tail_fn)(const stored_row *, int64_t, int64_t, float *);
@@ -207,9 +220,10 @@ DEFINE_ROW_DOT(bf16_dot, bf16_32, bf16_eight, bf16_tail)
 DEFINE_ROW_DOT(e4m3_dot, e4m3_32, e4m3_eight, e4m3_tail)
 DEFINE_ROW_DOT(mxfp4_dot, mxfp4_32, mxfp4_eight, no_tail)
 DEFINE_ROW_DOT(q8_0_dot, q8_0_32, q8_0_eight, no_tail)
+DEFINE_ROW_DOT(kq_dot, kq_32, kq_eight, no_tail)
 
 static stored_row stored_row_of(const cn_matrix *m, int64_t row) {
-    stored_row r = {m->data + (size_t)row * m->row_bytes, NULL};
+    stored_row r = {m->data + (size_t)row * m->row_bytes, NULL, m->dtype};
     if (m->dtype == CN_DTYPE_F8_E4M3)
         r.scales = m->scales + (size_t)((m->scale_row0 + row) / 128) * (size_t)m->scale_cols;
     else if (m->dtype == CN_DTYPE_MXFP4)
@@ -227,6 +241,13 @@ void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int
     case CN_DTYPE_F8_E4M3: e4m3_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_MXFP4: mxfp4_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_Q8_0: q8_0_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q6_K:
+    case CN_DTYPE_Q5_K:
+    case CN_DTYPE_Q3_K:
+    case CN_DTYPE_Q2_K:
+    case CN_DTYPE_IQ2_XXS:
+    case CN_DTYPE_MXFP4_GGML: kq_dot(&r, n, x, n_tokens, out); break;
     default:
         for (int t = 0; t < n_tokens; t++) out[t] = 0.0f; /* as cn_matrix_row_to_f32: zero rows */
         break;
@@ -243,6 +264,13 @@ void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) {
     case CN_DTYPE_F8_E4M3: e4m3_dot_decode(&r, n, out); break;
     case CN_DTYPE_MXFP4: mxfp4_dot_decode(&r, n, out); break;
     case CN_DTYPE_Q8_0: q8_0_dot_decode(&r, n, out); break;
+    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q6_K:
+    case CN_DTYPE_Q5_K:
+    case CN_DTYPE_Q3_K:
+    case CN_DTYPE_Q2_K:
+    case CN_DTYPE_IQ2_XXS:
+    case CN_DTYPE_MXFP4_GGML: kq_dot_decode(&r, n, out); break;
     default: memset(out, 0, (size_t)n * sizeof *out); break;
     }
 }
