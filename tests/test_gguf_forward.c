@@ -8,30 +8,7 @@
 
 #include "harness.h"
 #include "model/model.h"
-
-static double mean_kl(const float *ref, const float *got, int64_t S, int64_t V, double *top1) {
-    double kl = 0.0;
-    int agree = 0;
-    for (int64_t s = 0; s < S; s++) {
-        const float *p = ref + s * V, *q = got + s * V;
-        double mp = p[0], mq = q[0], zp = 0.0, zq = 0.0;
-        int64_t ap = 0, aq = 0;
-        for (int64_t v = 0; v < V; v++) {
-            if (p[v] > mp) mp = p[v];
-            if (q[v] > mq) mq = q[v];
-            if (p[v] > p[ap]) ap = v;
-            if (q[v] > q[aq]) aq = v;
-        }
-        for (int64_t v = 0; v < V; v++) zp += exp(p[v] - mp), zq += exp(q[v] - mq);
-        for (int64_t v = 0; v < V; v++) {
-            double lp = p[v] - mp - log(zp), lq = q[v] - mq - log(zq);
-            kl += exp(lp) * (lp - lq);
-        }
-        agree += ap == aq;
-    }
-    *top1 = (double)agree / (double)S;
-    return kl / (double)S;
-}
+#include "sample/logit_stats.h"
 
 int main(void) {
     cn_error err = {0};
@@ -54,10 +31,17 @@ int main(void) {
     for (int64_t i = 0; i < S; i++) CHECK(cn_model_forward(m, &st, ids + i, 1, decode + i * V, NULL, &err) == CN_OK);
     CHECK(memcmp(prefill, decode, (size_t)(S * V) * sizeof(float)) == 0);
     if (ref && ref_size == (size_t)(S * V) * sizeof(float)) {
-        double top1, kl = mean_kl(ref, prefill, S, V, &top1);
+        cn_logit_stats stats = {0};
+        cn_logit_summary sum = {0};
+        for (int64_t s = 0; s < S; s++)
+            CHECK(cn_logit_stats_add(&stats, ref + s * V, prefill + s * V, V, s + 1 < S ? ids[s + 1] : -1, &err) == CN_OK);
+        CHECK(cn_logit_stats_summary(&stats, &sum, &err) == CN_OK);
+        cn_logit_stats_free(&stats);
+        const double kl = sum.kl_mean, top1 = sum.top1_agreement;
         printf("gguf vs transformers: mean KL %.3g, top-1 agreement %.3f\n", kl, top1);
         CHECKF(kl < 5e-3, "mean KL %.3g too large for 8/16-bit weights", kl);
         CHECKF(top1 >= 0.9, "top-1 agreement %.3f below 0.9", top1);
+        CHECKF(fabs(sum.test_nll - sum.ref_nll) < 1e-2, "mean NLL %.6g vs transformers' %.6g", sum.test_nll, sum.ref_nll);
     }
     free(ref);
     free(prefill);

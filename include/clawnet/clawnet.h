@@ -6,6 +6,7 @@
  *   cn_model_forward                        logits (and residual streams) for new tokens
  *   cn_model_mtp_forward                    the multi-token-prediction block on its own
  *   cn_sampler_*                            greedy / temperature, top-k, top-p, seeded
+ *   cn_logit_stats_*, cn_kl_divergence      KL, top-1, NLL / perplexity of logits vs a reference
  *   cn_checkpoint_* , cn_model_config_*     inspecting a checkpoint without running it
  *   cn_tokenizer_*, cn_detokenizer_*       DeepSeek-V4 tokenizer.json: encode, decode, streaming
  *   cn_chat_encode, cn_chat_prompt_tokenize messages -> the V4 chat prompt -> token ids
@@ -22,6 +23,7 @@
 #include "format/model_config.h"
 #include "kv/state.h"
 #include "model/model.h"
+#include "sample/logit_stats.h"
 #include "sample/sampler.h"
 #include "text/chat_encode.h"
 #include "text/chat_json.h"

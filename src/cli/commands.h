@@ -15,6 +15,10 @@ int cn_cmd_chat(int argc, char **argv);
 /* clawnet logits -m PATH --ids "..." [--chunk N] -o FILE: raw f32 logits of every position. */
 int cn_cmd_logits(int argc, char **argv);
 
+/* clawnet eval -m MODEL --ref REFERENCE --tokens FILE: KL, top-1 agreement and perplexity of a
+ * (quantised) model against its reference on the same tokens. */
+int cn_cmd_eval(int argc, char **argv);
+
 /* clawnet bench -m MODEL: prefill/decode speed against this machine's measured ceilings. */
 int cn_cmd_bench(int argc, char **argv);
 

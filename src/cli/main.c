@@ -12,6 +12,7 @@ static const struct {
     {"run", cn_cmd_run, "complete a raw prompt (text or token ids), streaming"},
     {"chat", cn_cmd_chat, "an interactive conversation in the DeepSeek-V4 chat format"},
     {"logits", cn_cmd_logits, "write the f32 logits of every prompt position to a file"},
+    {"eval", cn_cmd_eval, "KL, top-1 agreement and perplexity of a model against a reference"},
     {"bench", cn_cmd_bench, "measure prefill and decode speed against this machine's ceilings"},
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},
     {"tokenize", cn_cmd_tokenize, "text lines to token ids and back (DeepSeek-V4 tokenizer.json)"},
