@@ -13,26 +13,12 @@ static float f16_at(const uint8_t *p) {
     return cn_f16_to_f32(h);
 }
 
-/* Q4_K/Q5_K: eight 6-bit scales and eight 6-bit mins packed in 12 bytes. The first four of each
- * sit in the low 6 bits of bytes 0..3 (scales) and 4..7 (mins); the last four take their low 4
- * bits from bytes 8..11 (scale low nibble, min high nibble) and their top 2 bits from the top of
- * bytes 0..3 (scales) and 4..7 (mins). */
-static void scale_min_k4(const uint8_t *s, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 /* block_q4_K: f16 d, f16 dmin, 12 scale bytes, 128 bytes of nibbles. Group g uses bytes
  * 32·(g/2) .. +31, low nibbles for even g, high for odd. */
 static void q4_k_group(const uint8_t *b, int g, float *out) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
     int sc, m;
-    scale_min_k4(b + 4, g, &sc, &m);
+    cn_k4_scale_min(b + 4, g, &sc, &m);
     const float d1 = d * (float)sc, m1 = dmin * (float)m;
     const uint8_t *q = b + 16 + 32 * (g / 2);
     const int shift = 4 * (g & 1);
@@ -44,7 +30,7 @@ static void q4_k_group(const uint8_t *b, int g, float *out) {
 static void q5_k_group(const uint8_t *b, int g, float *out) {
     const float d = f16_at(b), dmin = f16_at(b + 2);
     int sc, m;
-    scale_min_k4(b + 4, g, &sc, &m);
+    cn_k4_scale_min(b + 4, g, &sc, &m);
     const float d1 = d * (float)sc, m1 = dmin * (float)m;
     const uint8_t *qh = b + 16, *q = b + 48 + 32 * (g / 2);
     const int shift = 4 * (g & 1);

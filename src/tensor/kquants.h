@@ -15,6 +15,20 @@
 
 #include "tensor/dtype.h"
 
+/* Q4_K/Q5_K: the 6-bit scale and min of group j (0..7) from the 12 packed bytes at s. The first
+ * four of each sit in the low 6 bits of bytes 0..3 (scales) and 4..7 (mins); the last four take
+ * their low 4 bits from bytes 8..11 (scale: low nibble, min: high nibble) and their top 2 bits
+ * from the top of bytes 0..3 (scales) and 4..7 (mins). */
+static inline void cn_k4_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
 /* True for the formats this file decodes (Q2_K..Q6_K, IQ2_XXS, MXFP4_GGML). */
 bool cn_kquant_is(cn_dtype t);
 

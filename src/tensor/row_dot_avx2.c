@@ -123,6 +123,31 @@ KERNEL_INLINE weights32 q8_0_32(const stored_row *r, int64_t i) {
 }
 KERNEL_INLINE __m256 q8_0_eight(const stored_row *r, int64_t i) { return q8_0_32(r, i - i % 32).v[(i % 32) / 8]; }
 
+/* ---- Q4_K: 144-byte blocks of 256; group g of 32 is (d·sc)·q − dmin·m with q the low (even g)
+ * or high (odd g) nibbles of 32 bytes at 16 + 32·(g/2). The two scale products are the scalar
+ * decoder's; multiply and subtract stay separate (no FMA) so the values are its bits. ---- */
+KERNEL_INLINE __m256 q4_k_widen(__m128i nibbles8, __m256 d1, __m256 m1) {
+    return _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles8))), m1);
+}
+KERNEL_INLINE weights32 q4_k_32(const stored_row *r, int64_t i) {
+    const uint8_t *block = r->p + (size_t)(i / 256) * 144;
+    const int g = (int)((i % 256) / 32);
+    uint16_t d_bits, dmin_bits;
+    memcpy(&d_bits, block, 2);
+    memcpy(&dmin_bits, block + 2, 2);
+    int sc, m;
+    cn_k4_scale_min(block + 4, g, &sc, &m);
+    const __m256 d1 = _mm256_set1_ps(_cvtsh_ss(d_bits) * (float)sc), m1 = _mm256_set1_ps(_cvtsh_ss(dmin_bits) * (float)m);
+    __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(block + 16 + 32 * (g / 2)));
+    if (g & 1) q = _mm256_srli_epi16(q, 4);
+    q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const weights32 w = {{q4_k_widen(lo, d1, m1), q4_k_widen(_mm_srli_si128(lo, 8), d1, m1), q4_k_widen(hi, d1, m1),
+                          q4_k_widen(_mm_srli_si128(hi, 8), d1, m1)}};
+    return w;
+}
+KERNEL_INLINE __m256 q4_k_eight(const stored_row *r, int64_t i) { return q4_k_32(r, i - i % 32).v[(i % 32) / 8]; }
+
 /* ---- ggml block formats without a vector decoder: the scalar reference decodes each group of
  * 32 (kquants.h), so the values are the reference's by construction ---- */
 KERNEL_INLINE weights32 kq_32(const stored_row *r, int64_t i) {
@@ -220,6 +245,7 @@ DEFINE_ROW_DOT(bf16_dot, bf16_32, bf16_eight, bf16_tail)
 DEFINE_ROW_DOT(e4m3_dot, e4m3_32, e4m3_eight, e4m3_tail)
 DEFINE_ROW_DOT(mxfp4_dot, mxfp4_32, mxfp4_eight, no_tail)
 DEFINE_ROW_DOT(q8_0_dot, q8_0_32, q8_0_eight, no_tail)
+DEFINE_ROW_DOT(q4_k_dot, q4_k_32, q4_k_eight, no_tail)
 DEFINE_ROW_DOT(kq_dot, kq_32, kq_eight, no_tail)
 
 static stored_row stored_row_of(const cn_matrix *m, int64_t row) {
@@ -241,7 +267,7 @@ void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int
     case CN_DTYPE_F8_E4M3: e4m3_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_MXFP4: mxfp4_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_Q8_0: q8_0_dot(&r, n, x, n_tokens, out); break;
-    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q4_K: q4_k_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_Q6_K:
     case CN_DTYPE_Q5_K:
     case CN_DTYPE_Q3_K:
@@ -264,7 +290,7 @@ void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) {
     case CN_DTYPE_F8_E4M3: e4m3_dot_decode(&r, n, out); break;
     case CN_DTYPE_MXFP4: mxfp4_dot_decode(&r, n, out); break;
     case CN_DTYPE_Q8_0: q8_0_dot_decode(&r, n, out); break;
-    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q4_K: q4_k_dot_decode(&r, n, out); break;
     case CN_DTYPE_Q6_K:
     case CN_DTYPE_Q5_K:
     case CN_DTYPE_Q3_K:
