@@ -180,18 +180,6 @@ static cn_status load_normal(cn_tokenizer *tok, const cn_gguf_kv *tokens, const 
     return CN_OK;
 }
 
-/* The id of a merge operand spelled in the byte-level alphabet, or -1. */
-static int32_t operand_id(const cn_tokenizer *tok, const char *s, size_t len) {
-    uint8_t stack_buf[256];
-    uint8_t *bytes = len <= sizeof stack_buf ? stack_buf : malloc(len);
-    if (!bytes) return -1;
-    int in_alphabet;
-    size_t n = cn_tokenizer_spelling_bytes(s, len, bytes, &in_alphabet);
-    int32_t id = in_alphabet ? cn_bpe_lookup(&tok->bpe, bytes, n) : -1;
-    if (bytes != stack_buf) free(bytes);
-    return id;
-}
-
 static cn_status load_merges(cn_tokenizer *tok, const cn_gguf_kv *merges, cn_error *err) {
     string_cursor c = {merges->value};
     for (uint64_t i = 0; i < merges->count; i++) {
@@ -203,7 +191,8 @@ static cn_status load_merges(cn_tokenizer *tok, const cn_gguf_kv *merges, cn_err
         if (!space || left_len == 0 || left_len + 1 == s.len || memchr(space + 1, ' ', s.len - left_len - 1))
             return cn_fail(err, CN_ERR_FORMAT, "tokenizer: GGUF merge %" PRIu64 " \"%.*s\" is not \"left right\"", i,
                            (int)(s.len > 80 ? 80 : s.len), s.ptr);
-        int32_t left = operand_id(tok, s.ptr, left_len), right = operand_id(tok, space + 1, s.len - left_len - 1);
+        int32_t left = cn_tokenizer_operand_id(tok, s.ptr, left_len);
+        int32_t right = cn_tokenizer_operand_id(tok, space + 1, s.len - left_len - 1);
         if (left < 0 || right < 0)
             return cn_fail(err, CN_ERR_FORMAT, "tokenizer: GGUF merge %" PRIu64 " \"%.*s\" uses a token not in the vocabulary",
                            i, (int)(s.len > 80 ? 80 : s.len), s.ptr);

@@ -20,4 +20,7 @@ struct cn_tokenizer {
  * hold len bytes; returns the byte count and sets *in_alphabet. */
 size_t cn_tokenizer_spelling_bytes(const char *s, size_t len, uint8_t *out, int *in_alphabet);
 
+/* The id of a merge operand spelled in the byte-level alphabet, or -1. */
+int32_t cn_tokenizer_operand_id(const cn_tokenizer *tok, const char *s, size_t len);
+
 #endif

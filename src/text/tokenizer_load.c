@@ -145,8 +145,8 @@ static cn_status load_vocab(cn_tokenizer *tok, const cJSON *vocab, cn_error *err
     return CN_OK;
 }
 
-/* The id of a merge operand spelled in the byte-level alphabet, or -1. */
-static int32_t operand_id(const cn_tokenizer *tok, const char *s, size_t len) {
+/* The id of a merge operand spelled in the byte-level alphabet, or -1 (both loaders use it). */
+int32_t cn_tokenizer_operand_id(const cn_tokenizer *tok, const char *s, size_t len) {
     uint8_t stack_buf[256];
     uint8_t *bytes = len <= sizeof stack_buf ? stack_buf : malloc(len);
     if (!bytes) return -1;
@@ -180,7 +180,8 @@ static cn_status load_merges(cn_tokenizer *tok, const cJSON *merges, cn_error *e
             right_len = strlen(right);
         }
         if (!left) return cn_fail(err, CN_ERR_FORMAT, "tokenizer: merge %zu is not a pair of tokens", index);
-        int32_t left_id = operand_id(tok, left, left_len), right_id = operand_id(tok, right, right_len);
+        int32_t left_id = cn_tokenizer_operand_id(tok, left, left_len);
+        int32_t right_id = cn_tokenizer_operand_id(tok, right, right_len);
         if (left_id < 0 || right_id < 0)
             return cn_fail(err, CN_ERR_FORMAT, "tokenizer: merge %zu uses a token not in the vocabulary", index);
         cn_status st = cn_bpe_add_merge(&tok->bpe, left_id, right_id, err);
