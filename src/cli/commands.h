@@ -25,4 +25,8 @@ int cn_cmd_bench(int argc, char **argv);
 /* clawnet tokenize --tokenizer PATH: text lines to token ids (--decode: back), as HF tokenizers. */
 int cn_cmd_tokenize(int argc, char **argv);
 
+/* clawnet quantize IN OUT.gguf [--policy P] [--override PATTERN=TYPE]: requantise a checkpoint
+ * into a `deepseek4` GGUF with llama.cpp's names and metadata. */
+int cn_cmd_quantize(int argc, char **argv);
+
 #endif

@@ -105,6 +105,11 @@ cn_status cn_gguf_array_float(const cn_gguf_kv *kv, uint64_t i, double *out, cn_
  * for a name that is not part of the DeepSeek-V4 layout (out is then untouched) or does not fit. */
 bool cn_gguf_canonical_name(const char *gguf_name, int n_main_layers, char *out, size_t out_size);
 
+/* The inverse: the llama.cpp-style GGUF name of a canonical tensor name (MTP block K becomes
+ * `blk.<n_main_layers + K>.`, its NextN tensors `blk.N.nextn.*`). False for names outside the
+ * layout (per-expert tensors must be fused into *_exps first) or when out is too small. */
+bool cn_gguf_name_from_canonical(const char *canonical, int n_main_layers, char *out, size_t out_size);
+
 /* Registers every tensor of a parsed `deepseek4` GGUF in ckpt under its canonical name and fills
  * ckpt->config from the metadata. file_index is recorded in the tensor records (-1 for none). */
 cn_status cn_checkpoint_add_gguf(cn_checkpoint *ckpt, const cn_gguf *g, int file_index, cn_error *err);

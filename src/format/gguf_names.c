@@ -142,3 +142,26 @@ bool cn_gguf_canonical_name(const char *gguf_name, int n_main_layers, char *out,
     }
     return false;
 }
+
+static const char *reverse_lookup(const name_pair *table, size_t n, const char *canonical) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(table[i].canonical, canonical) == 0) return table[i].gguf;
+    return NULL;
+}
+
+bool cn_gguf_name_from_canonical(const char *canonical, int n_main_layers, char *out, size_t out_size) {
+    const char *gguf = reverse_lookup(top_level_names, N_OF(top_level_names), canonical);
+    if (gguf) return emit(out, out_size, "", -1, gguf);
+    long block;
+    const char *rest;
+    if (strncmp(canonical, "layers.", 7) == 0 && (rest = parse_block_number(canonical + 7, &block))) {
+        gguf = reverse_lookup(block_names, N_OF(block_names), rest);
+        return gguf && block < n_main_layers && emit(out, out_size, "blk.", block, gguf);
+    }
+    if (strncmp(canonical, "mtp.", 4) == 0 && (rest = parse_block_number(canonical + 4, &block))) {
+        gguf = reverse_lookup(block_names, N_OF(block_names), rest);
+        if (!gguf) gguf = reverse_lookup(nextn_names, N_OF(nextn_names), rest);
+        return gguf && emit(out, out_size, "blk.", block + n_main_layers, gguf);
+    }
+    return false;
+}
