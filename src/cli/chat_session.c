@@ -19,10 +19,12 @@ static cJSON *new_conversation(const char *system) {
     return messages;
 }
 
-cn_status chat_session_init(chat_session *s, const cn_model *model, const char *system, cn_error *err) {
+cn_status chat_session_init(chat_session *s, const cn_model *model, const char *system, const cn_kv_options *kv,
+                            cn_error *err) {
+    const cn_kv_options f32 = {CN_KV_F32, CN_KV_F32};
     memset(s, 0, sizeof *s);
     if (!(s->messages = new_conversation(system))) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
-    return cn_model_state_init(model, &s->state, err);
+    return cn_model_state_init_opts(model, &s->state, kv ? kv : &f32, err);
 }
 
 void chat_session_free(chat_session *s) {
@@ -222,7 +224,8 @@ cn_status chat_session_load(chat_session *s, const cn_model *model, uint64_t *rn
     if (n_ids) memcpy(ids, id_bytes, (size_t)n_ids * sizeof *ids);
     for (uint64_t i = 0; i < n_ids; i++)
         if (ids[i] < 0 || ids[i] >= model->cfg->vocab_size) BAD("a token id outside this model's vocabulary");
-    if ((st = cn_model_state_init(model, &state, err))) goto done;
+    const cn_kv_options kv_opts = cn_kv_state_options(&s->state);
+    if ((st = cn_model_state_init_opts(model, &state, &kv_opts, err))) goto done;
     if (cn_kv_state_deserialize(&state, kv, (size_t)kv_size, err) != CN_OK) {
         st = cn_error_prefix(err, "%s is not a usable chat session: its sequence state does not fit this model", path);
         goto done;

@@ -17,8 +17,10 @@ typedef struct {
     size_t n_ids, ids_capacity;
 } chat_session;
 
-/* An empty conversation (with a system message when system is not NULL) and an empty state. */
-cn_status chat_session_init(chat_session *s, const cn_model *model, const char *system, cn_error *err);
+/* An empty conversation (with a system message when system is not NULL) and an empty state whose
+ * rows are stored as `kv` says (NULL: f32). /load keeps the session's storage type. */
+cn_status chat_session_init(chat_session *s, const cn_model *model, const char *system, const cn_kv_options *kv,
+                            cn_error *err);
 void chat_session_free(chat_session *s);
 
 /* Back to an empty conversation (keeping the system message, if given) and an empty state. */

@@ -14,6 +14,7 @@
 #include "cli/args.h"
 #include "cli/bench_probe.h"
 #include "cli/commands.h"
+#include "cli/prompt_args.h"
 #include "model/weight_traffic.h"
 
 #define MAX_DEPTHS 16
@@ -32,6 +33,8 @@ static void bench_usage(FILE *f) {
           "  --depths A,B,...     context depths for decode (default 0)\n"
           "  -r N                 repetitions (default 3)\n"
           "  -t, --threads N      worker threads (default: all CPUs)\n"
+          "  --kv-type T          storage of the KV rows: f32 (default), bf16, fp8; the report gives\n"
+          "                       KV bytes per token of context\n"
           "  --json FILE          also write the results as JSON\n",
           f);
 }
@@ -78,6 +81,7 @@ int cn_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *json_path = NULL;
     int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0};
     int n_depths = 1;
+    cn_kv_type kv_type = CN_KV_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -95,6 +99,8 @@ int cn_cmd_bench(int argc, char **argv) {
             if (!cn_parse_int(a, v, 1, 1000, &repeats)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!cn_parse_int(a, v, 1, 1024, &threads)) return 2;
+        } else if (!strcmp(a, "--kv-type")) {
+            if (!prompt_args_kv_type("bench", v, &kv_type)) return 2;
         } else if (!strcmp(a, "--depths")) {
             if (!parse_depths(v, depths, &n_depths)) return 2;
         } else if (!strcmp(a, "--json")) {
@@ -148,7 +154,8 @@ int cn_cmd_bench(int argc, char **argv) {
     printf("| test | tokens/s (median) | min | max | of ceiling |\n|---|---:|---:|---:|---:|\n");
     int status = 0;
     cn_kv_state st;
-    if (cn_model_state_init(model, &st, &err)) goto fail;
+    const cn_kv_options kv_opts = {kv_type, kv_type};
+    if (cn_model_state_init_opts(model, &st, &kv_opts, &err)) goto fail;
     const size_t kv_fixed = cn_kv_state_bytes(&st); /* window rings and compressor buffers */
     size_t kv_deepest = kv_fixed;
 
@@ -211,8 +218,13 @@ int cn_cmd_bench(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("\npeak resident memory: %.1f MB (weights are memory-mapped: resident pages count)\n", (double)ru.ru_maxrss / 1024.0);
     printf("KV state: %.1f KB fixed (windows, compressor buffers)", (double)kv_fixed / 1024.0);
-    if (max_depth > 0) printf(", %.0f bytes/token of growth (f32 rows)", (double)(kv_deepest - kv_fixed) / (double)max_depth);
+    if (max_depth > 0)
+        printf(", %.1f bytes/token of growth (%s rows)", (double)(kv_deepest - kv_fixed) / (double)max_depth,
+               cn_kv_type_name(kv_type));
     putchar('\n');
+    cJSON_AddStringToObject(json, "kv_type", cn_kv_type_name(kv_type));
+    cJSON_AddNumberToObject(json, "kv_fixed_bytes", (double)kv_fixed);
+    if (max_depth > 0) cJSON_AddNumberToObject(json, "kv_bytes_per_token", (double)(kv_deepest - kv_fixed) / (double)max_depth);
     cJSON_AddNumberToObject(json, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
     if (json_path) {
         char *text = cJSON_Print(json);

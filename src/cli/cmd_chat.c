@@ -35,6 +35,7 @@ static const char chat_usage[] =
     "  --temp, --top-k, --top-p, --seed   sampling as in clawnet run (default greedy)\n"
     "  --print-prompt-ids print each turn's prompt token ids on stderr\n"
     "  -t, --threads N    worker threads (default: all CPUs)\n"
+    PROMPT_ARGS_KV_TYPE_HELP
     "\n"
     "Commands: /reset (new conversation), /save FILE, /load FILE (conversation and state),\n"
     "/help, /quit. Ctrl-D also ends the session.\n";
@@ -317,7 +318,7 @@ int cn_cmd_chat(int argc, char **argv) {
     cn_sampler_params sp = {(float)temp, top_k, (float)top_p, (uint64_t)seed};
     if (cn_model_open(pa.model_path, (int)pa.threads, &c.model, &err)) goto fail;
     if (!(c.tok = cli_tokenizer_open(tokenizer_path, pa.model_path, c.model, "chat"))) goto done;
-    if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &err)) goto fail;
+    if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &(cn_kv_options){pa.kv_type, pa.kv_type}, &err)) goto fail;
     if (line_input_interactive()) fputs("clawnet chat: /help for commands, Ctrl-D or /quit to leave\n", stderr);
     for (;;) {
         char *line = line_input_read("> ");

@@ -10,12 +10,14 @@
 #include "cli/prompt_args.h"
 
 static void logits_usage(FILE *f) {
-    fputs("usage: clawnet logits -m MODEL --ids \"ID ID ...\" -o FILE [--chunk N] [-t THREADS]\n"
+    fputs("usage: clawnet logits -m MODEL --ids \"ID ID ...\" -o FILE [--chunk N] [-t THREADS] [--kv-type T]\n"
           "\n"
           "Runs the prompt and writes the logits of every position to FILE as raw little-endian\n"
           "float32, [n_tokens][vocab_size]. The prompt is processed in calls of N tokens\n"
           "(--chunk 1 is token-by-token decode; default: the whole prompt in one prefill);\n"
-          "every chunk size must give the same logits.\n",
+          "every chunk size must give the same logits (for one --kv-type).\n"
+          "\n"
+          PROMPT_ARGS_KV_TYPE_HELP,
           f);
 }
 

@@ -1,4 +1,4 @@
-/* The options every model-running subcommand shares (-m, --ids, -t) and the opening of the
+/* The options every model-running subcommand shares (-m, --ids, -t, --kv-type) and the opening of the
  * model and a fresh sequence state from them. */
 #ifndef CN_CLI_PROMPT_ARGS_H
 #define CN_CLI_PROMPT_ARGS_H
@@ -14,6 +14,7 @@ typedef struct {
     int64_t threads;
     int32_t *ids; /* parsed by prompt_args_finish */
     int64_t n_ids;
+    cn_kv_type kv_type; /* --kv-type: storage of the state's rows (default f32) */
 } prompt_args;
 
 /* Consumes argv[*i] (and its value) if it is a shared option. Returns 1 if consumed, 0 if
@@ -27,6 +28,13 @@ bool prompt_args_finish(prompt_args *a, const char *command);
 bool prompt_args_open(const prompt_args *a, const char *command, cn_model **model, cn_kv_state *state);
 
 void prompt_args_free(prompt_args *a);
+
+/* Parses a --kv-type value (f32, bf16, fp8); prints an error under `command` if unknown. */
+bool prompt_args_kv_type(const char *command, const char *value, cn_kv_type *out);
+
+#define PROMPT_ARGS_KV_TYPE_HELP \
+    "  --kv-type T        storage of the KV rows: f32 (default, exact), bf16, fp8 (e4m3 in blocks of 64\n" \
+    "                     with power-of-two scales, RoPE dims bf16; indexer keys fp8 per key)\n"
 
 #endif
 

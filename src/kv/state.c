@@ -23,7 +23,17 @@ static void compressor_clear(cn_kv_compressor *c) {
 }
 
 cn_status cn_kv_state_init(cn_kv_state *st, int n_layers, const cn_kv_layer_shape *shapes, cn_error *err) {
+    const cn_kv_options f32 = {CN_KV_F32, CN_KV_F32};
+    return cn_kv_state_init_opts(st, n_layers, shapes, &f32, err);
+}
+
+static bool valid_type(cn_kv_type t) { return t == CN_KV_F32 || t == CN_KV_BF16 || t == CN_KV_FP8; }
+
+cn_status cn_kv_state_init_opts(cn_kv_state *st, int n_layers, const cn_kv_layer_shape *shapes,
+                                const cn_kv_options *opts, cn_error *err) {
     memset(st, 0, sizeof *st);
+    if (!valid_type(opts->rows) || !valid_type(opts->index))
+        return cn_fail(err, CN_ERR_ARG, "unknown KV storage type");
     st->layers = calloc((size_t)n_layers, sizeof *st->layers);
     if (!st->layers) return cn_fail(err, CN_ERR_NOMEM, "out of memory for KV state");
     st->n_layers = n_layers;
@@ -34,9 +44,12 @@ cn_status cn_kv_state_init(cn_kv_state *st, int n_layers, const cn_kv_layer_shap
         ly->has_indexer = sh->has_indexer;
         ly->window = sh->window;
         ly->head_dim = sh->head_dim;
-        ly->window_ring = calloc((size_t)(sh->window * sh->head_dim), sizeof(float));
+        ly->window_codec = cn_kv_codec_make(opts->rows, sh->head_dim, sh->rope_dim, CN_KV_FP8_BLOCK);
+        ly->window_ring = calloc((size_t)sh->window, ly->window_codec.row_bytes);
         ly->compressed.width = sh->head_dim;
+        ly->compressed.codec = ly->window_codec;
         ly->indexer_keys.width = sh->indexer_head_dim;
+        ly->indexer_keys.codec = cn_kv_codec_make(opts->index, sh->indexer_head_dim, 0, 0);
         cn_status s;
         if (!ly->window_ring) s = cn_fail(err, CN_ERR_NOMEM, "out of memory for the window ring");
         else if ((s = compressor_init(&ly->compressor, sh->compressor_rows, sh->compressor_width, err))) {}
@@ -50,11 +63,24 @@ cn_status cn_kv_state_init(cn_kv_state *st, int n_layers, const cn_kv_layer_shap
     return CN_OK;
 }
 
+cn_kv_options cn_kv_state_options(const cn_kv_state *st) {
+    cn_kv_options o = {CN_KV_F32, CN_KV_F32};
+    if (st->n_layers > 0) {
+        o.rows = st->layers[0].window_codec.type;
+        o.index = st->layers[0].indexer_keys.codec.type;
+    }
+    return o;
+}
+
+static size_t window_bytes(const cn_kv_layer *ly) { return (size_t)ly->window * ly->window_codec.row_bytes; }
+
+static size_t rows_bytes(const cn_kv_rows *r, int64_t count) { return (size_t)count * r->codec.row_bytes; }
+
 void cn_kv_state_reset(cn_kv_state *st) {
     st->n_tokens = 0;
     for (int l = 0; l < st->n_layers; l++) {
         cn_kv_layer *ly = &st->layers[l];
-        memset(ly->window_ring, 0, (size_t)(ly->window * ly->head_dim) * sizeof(float));
+        memset(ly->window_ring, 0, window_bytes(ly));
         compressor_clear(&ly->compressor);
         compressor_clear(&ly->indexer_compressor);
         ly->compressed.count = 0;
@@ -80,13 +106,22 @@ void cn_kv_state_free(cn_kv_state *st) {
 cn_status cn_kv_rows_append(cn_kv_rows *rows, const float *row, cn_error *err) {
     if (rows->count == rows->capacity) {
         int64_t cap = rows->capacity ? 2 * rows->capacity : 64;
-        float *grown = realloc(rows->data, (size_t)(cap * rows->width) * sizeof(float));
+        uint8_t *grown = realloc(rows->data, rows_bytes(rows, cap));
         if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory growing the compressed KV rows");
         rows->data = grown;
         rows->capacity = cap;
     }
-    memcpy(rows->data + rows->count * rows->width, row, (size_t)rows->width * sizeof(float));
+    cn_kv_row_encode(&rows->codec, row, rows->data + rows_bytes(rows, rows->count));
     rows->count++;
+    return CN_OK;
+}
+
+static cn_status copy_bytes(uint8_t **dst, const uint8_t *src, size_t n, cn_error *err) {
+    *dst = NULL;
+    if (n == 0 || !src) return CN_OK;
+    *dst = malloc(n);
+    if (!*dst) return cn_fail(err, CN_ERR_NOMEM, "out of memory copying KV state");
+    memcpy(*dst, src, n);
     return CN_OK;
 }
 
@@ -118,13 +153,13 @@ cn_status cn_kv_state_copy(cn_kv_state *dst, const cn_kv_state *src, cn_error *e
         int64_t cn = a->compressor.rows * a->compressor.width;
         int64_t in = a->indexer_compressor.rows * a->indexer_compressor.width;
         cn_status s;
-        if ((s = copy_floats(&b->window_ring, a->window_ring, a->window * a->head_dim, err)) ||
+        if ((s = copy_bytes(&b->window_ring, a->window_ring, window_bytes(a), err)) ||
             (s = copy_floats(&b->compressor.kv, a->compressor.kv, cn, err)) ||
             (s = copy_floats(&b->compressor.score, a->compressor.score, cn, err)) ||
             (s = copy_floats(&b->indexer_compressor.kv, a->indexer_compressor.kv, in, err)) ||
             (s = copy_floats(&b->indexer_compressor.score, a->indexer_compressor.score, in, err)) ||
-            (s = copy_floats(&b->compressed.data, a->compressed.data, a->compressed.count * a->compressed.width, err)) ||
-            (s = copy_floats(&b->indexer_keys.data, a->indexer_keys.data, a->indexer_keys.count * a->indexer_keys.width, err))) {
+            (s = copy_bytes(&b->compressed.data, a->compressed.data, rows_bytes(&a->compressed, a->compressed.count), err)) ||
+            (s = copy_bytes(&b->indexer_keys.data, a->indexer_keys.data, rows_bytes(&a->indexer_keys, a->indexer_keys.count), err))) {
             cn_kv_state_free(dst);
             return s;
         }
@@ -136,16 +171,17 @@ size_t cn_kv_state_bytes(const cn_kv_state *st) {
     size_t n = 0;
     for (int l = 0; l < st->n_layers; l++) {
         const cn_kv_layer *ly = &st->layers[l];
-        n += (size_t)(ly->window * ly->head_dim) + 2 * (size_t)(ly->compressor.rows * ly->compressor.width) +
-             2 * (size_t)(ly->indexer_compressor.rows * ly->indexer_compressor.width) +
-             (size_t)(ly->compressed.count * ly->compressed.width) + (size_t)(ly->indexer_keys.count * ly->indexer_keys.width);
+        n += window_bytes(ly) +
+             sizeof(float) * (2 * (size_t)(ly->compressor.rows * ly->compressor.width) +
+                              2 * (size_t)(ly->indexer_compressor.rows * ly->indexer_compressor.width)) +
+             rows_bytes(&ly->compressed, ly->compressed.count) + rows_bytes(&ly->indexer_keys, ly->indexer_keys.count);
     }
-    return n * sizeof(float);
+    return n;
 }
 
 /* ---- serialisation ---------------------------------------------------------------------- */
 
-static const char kv_magic[8] = {'C', 'N', 'K', 'V', 'S', 'T', '0', '1'};
+static const char kv_magic[8] = {'C', 'N', 'K', 'V', 'S', 'T', '0', '2'};
 
 typedef struct {
     uint8_t *buf;
@@ -178,8 +214,9 @@ static uint64_t fnv1a64(const uint8_t *p, size_t n) {
     return h;
 }
 
-/* The fields that fix a layer's shape, written and checked in this order. */
-static void layer_header(const cn_kv_layer *ly, int64_t out[10]) {
+/* The fields that fix a layer's shape, written and checked in this order; the row counts last. */
+#define LAYER_FIELDS 13
+static void layer_header(const cn_kv_layer *ly, int64_t out[LAYER_FIELDS]) {
     out[0] = ly->ratio;
     out[1] = ly->has_indexer;
     out[2] = ly->window;
@@ -188,8 +225,11 @@ static void layer_header(const cn_kv_layer *ly, int64_t out[10]) {
     out[5] = ly->compressor.width;
     out[6] = ly->indexer_compressor.rows;
     out[7] = ly->indexer_compressor.width;
-    out[8] = ly->compressed.count;
-    out[9] = ly->indexer_keys.count;
+    out[8] = ly->window_codec.type;
+    out[9] = ly->compressed.codec.type;
+    out[10] = ly->indexer_keys.codec.type;
+    out[11] = ly->compressed.count;
+    out[12] = ly->indexer_keys.count;
 }
 
 cn_status cn_kv_state_serialize(const cn_kv_state *st, uint8_t **out, size_t *size, cn_error *err) {
@@ -198,7 +238,7 @@ cn_status cn_kv_state_serialize(const cn_kv_state *st, uint8_t **out, size_t *si
     put_i64(&w, st->n_layers);
     put_i64(&w, st->n_tokens);
     for (int l = 0; l < st->n_layers; l++) {
-        int64_t h[10];
+        int64_t h[LAYER_FIELDS];
         layer_header(&st->layers[l], h);
         put(&w, h, sizeof h);
     }
@@ -206,11 +246,11 @@ cn_status cn_kv_state_serialize(const cn_kv_state *st, uint8_t **out, size_t *si
         const cn_kv_layer *ly = &st->layers[l];
         size_t cn = (size_t)(ly->compressor.rows * ly->compressor.width) * sizeof(float);
         size_t in = (size_t)(ly->indexer_compressor.rows * ly->indexer_compressor.width) * sizeof(float);
-        put(&w, ly->window_ring, (size_t)(ly->window * ly->head_dim) * sizeof(float));
+        put(&w, ly->window_ring, window_bytes(ly));
         if (cn) put(&w, ly->compressor.kv, cn), put(&w, ly->compressor.score, cn);
         if (in) put(&w, ly->indexer_compressor.kv, in), put(&w, ly->indexer_compressor.score, in);
-        if (ly->compressed.count) put(&w, ly->compressed.data, (size_t)(ly->compressed.count * ly->compressed.width) * sizeof(float));
-        if (ly->indexer_keys.count) put(&w, ly->indexer_keys.data, (size_t)(ly->indexer_keys.count * ly->indexer_keys.width) * sizeof(float));
+        if (ly->compressed.count) put(&w, ly->compressed.data, rows_bytes(&ly->compressed, ly->compressed.count));
+        if (ly->indexer_keys.count) put(&w, ly->indexer_keys.data, rows_bytes(&ly->indexer_keys, ly->indexer_keys.count));
     }
     uint64_t sum = w.failed ? 0 : fnv1a64(w.buf, w.size);
     put(&w, &sum, sizeof sum);
@@ -236,16 +276,21 @@ static bool take(reader *r, void *dst, size_t n) {
     return true;
 }
 
+/* Rows are copied as stored: already encoded in this state's codec (the header checked it). */
 static cn_status read_rows(reader *r, cn_kv_rows *rows, int64_t count, cn_error *err) {
     rows->count = 0;
-    for (int64_t i = 0; i < count; i++) {
-        if (r->left < (size_t)rows->width * sizeof(float))
-            return cn_fail(err, CN_ERR_FORMAT, "KV snapshot is truncated");
-        cn_status s = cn_kv_rows_append(rows, (const float *)(const void *)r->p, err);
-        if (s) return s;
-        r->p += (size_t)rows->width * sizeof(float);
-        r->left -= (size_t)rows->width * sizeof(float);
+    const size_t n = rows_bytes(rows, count);
+    if (r->left < n) return cn_fail(err, CN_ERR_FORMAT, "KV snapshot is truncated");
+    if (count > rows->capacity) {
+        uint8_t *grown = realloc(rows->data, n);
+        if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory reading the KV rows");
+        rows->data = grown;
+        rows->capacity = count;
     }
+    if (n) memcpy(rows->data, r->p, n);
+    rows->count = count;
+    r->p += n;
+    r->left -= n;
     return CN_OK;
 }
 
@@ -264,21 +309,27 @@ cn_status cn_kv_state_deserialize(cn_kv_state *st, const uint8_t *data, size_t s
         return cn_fail(err, CN_ERR_SHAPE, "KV snapshot has %lld layers, the model %d", (long long)n_layers, st->n_layers);
     int64_t counts[CN_KV_MAX_SNAPSHOT_LAYERS][2];
     for (int l = 0; l < st->n_layers; l++) {
-        int64_t h[10], want[10];
+        int64_t h[LAYER_FIELDS], want[LAYER_FIELDS];
         if (!take(&r, h, sizeof h)) return cn_fail(err, CN_ERR_FORMAT, "KV snapshot is truncated");
         layer_header(&st->layers[l], want);
         for (int k = 0; k < 8; k++)
             if (h[k] != want[k]) return cn_fail(err, CN_ERR_SHAPE, "KV snapshot layer %d does not match this model", l);
-        if (h[8] < 0 || h[9] < 0 || h[8] > n_tokens || h[9] > n_tokens || l >= CN_KV_MAX_SNAPSHOT_LAYERS)
+        for (int k = 8; k < 11; k++)
+            if (h[k] != want[k]) {
+                const char *got = h[k] >= 0 && h[k] <= CN_KV_FP8 ? cn_kv_type_name((cn_kv_type)h[k]) : "unknown";
+                return cn_fail(err, CN_ERR_SHAPE, "KV snapshot layer %d stores %s rows, this state %s", l, got,
+                               cn_kv_type_name((cn_kv_type)want[k]));
+            }
+        if (h[11] < 0 || h[12] < 0 || h[11] > n_tokens || h[12] > n_tokens || l >= CN_KV_MAX_SNAPSHOT_LAYERS)
             return cn_fail(err, CN_ERR_FORMAT, "KV snapshot layer %d has invalid row counts", l);
-        counts[l][0] = h[8];
-        counts[l][1] = h[9];
+        counts[l][0] = h[11];
+        counts[l][1] = h[12];
     }
     for (int l = 0; l < st->n_layers; l++) {
         cn_kv_layer *ly = &st->layers[l];
         size_t cn = (size_t)(ly->compressor.rows * ly->compressor.width) * sizeof(float);
         size_t in = (size_t)(ly->indexer_compressor.rows * ly->indexer_compressor.width) * sizeof(float);
-        bool ok = take(&r, ly->window_ring, (size_t)(ly->window * ly->head_dim) * sizeof(float));
+        bool ok = take(&r, ly->window_ring, window_bytes(ly));
         if (cn) ok = ok && take(&r, ly->compressor.kv, cn) && take(&r, ly->compressor.score, cn);
         if (in) ok = ok && take(&r, ly->indexer_compressor.kv, in) && take(&r, ly->indexer_compressor.score, in);
         if (!ok) return cn_fail(err, CN_ERR_FORMAT, "KV snapshot is truncated");

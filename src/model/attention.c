@@ -22,30 +22,41 @@ typedef struct {
     float *o;                /* [S][H][d] */
 } heads_job;
 
-/* The key for window position j: this call's rows for j >= p0, the ring for older ones
- * (the ring is only written after every query of the call has read it). */
-static const float *window_key(const heads_job *job, int64_t j) {
+/* The key for window position j: this call's rows for j >= p0 (already round-tripped through
+ * the storage encoding), the ring for older ones (the ring is only written after every query of
+ * the call has read it). Encoded rows are decoded into `buf`. */
+static const float *window_key(const heads_job *job, int64_t j, float *buf) {
     if (j >= job->p0) return job->chunk_kv + (j - job->p0) * job->kv->head_dim;
-    return job->kv->window_ring + (j % job->kv->window) * job->kv->head_dim;
+    return cn_kv_window_get(job->kv, j % job->kv->window, buf);
 }
 
-/* One (query, head) pair: sink softmax over window ∪ compressed keys, K = V (4.3, 5.2). */
-static void attend_one(const heads_job *job, int64_t s, int64_t h, float *scores, const float **keys) {
+/* The keys query s sees: window, then compressed (selected or all visible). `keybuf` holds one
+ * decoded row per key when the state is not F32. Returns the count. */
+static int64_t gather_keys(const heads_job *job, int64_t s, const float **keys, float *keybuf) {
     const cn_model_config *cfg = job->ctx->cfg;
     const int64_t d = cfg->head_dim, pos = job->p0 + s, ratio = job->kv->ratio;
-    const float *q = job->q + (s * cfg->n_heads + h) * d;
     int64_t n = 0;
+#define SLOT (keybuf ? keybuf + n * d : NULL)
     int64_t first = pos - cfg->sliding_window + 1;
-    for (int64_t j = first < 0 ? 0 : first; j <= pos; j++) keys[n++] = window_key(job, j);
+    for (int64_t j = first < 0 ? 0 : first; j <= pos; j++, n++) keys[n] = window_key(job, j, SLOT);
     if (ratio > 0) {
         if (job->kv->has_indexer) {
             const int32_t *sel = job->selected + s * cfg->index_topk;
-            for (int32_t i = 0; i < job->n_selected[s]; i++) keys[n++] = cn_kv_rows_at(&job->kv->compressed, sel[i]);
+            for (int32_t i = 0; i < job->n_selected[s]; i++, n++) keys[n] = cn_kv_rows_get(&job->kv->compressed, sel[i], SLOT);
         } else {
             int64_t visible = (pos + 1) / ratio;
-            for (int64_t i = 0; i < visible; i++) keys[n++] = cn_kv_rows_at(&job->kv->compressed, i);
+            for (int64_t i = 0; i < visible; i++, n++) keys[n] = cn_kv_rows_get(&job->kv->compressed, i, SLOT);
         }
     }
+#undef SLOT
+    return n;
+}
+
+/* One (query, head) pair: sink softmax over window ∪ compressed keys, K = V (4.3, 5.2). */
+static void attend_one(const heads_job *job, int64_t s, int64_t h, int64_t n, const float **keys, float *scores) {
+    const cn_model_config *cfg = job->ctx->cfg;
+    const int64_t d = cfg->head_dim, pos = job->p0 + s;
+    const float *q = job->q + (s * cfg->n_heads + h) * d;
     const float scale = 1.0f / sqrtf((float)d), sink = job->w->sinks[h];
     float mx = sink;
     for (int64_t i = 0; i < n; i++) {
@@ -69,9 +80,19 @@ static void attend_range(void *p, int64_t begin, int64_t end) {
     int64_t max_keys = cfg->sliding_window + (job->kv->ratio > 0 ? job->kv->compressed.count : 0);
     float *scores = cn_scratch_alloc((size_t)max_keys * sizeof(float));
     const float **keys = cn_scratch_alloc((size_t)max_keys * sizeof(float *));
-    for (int64_t i = begin; i < end; i++) attend_one(job, i / cfg->n_heads, i % cfg->n_heads, scores, keys);
+    /* Encoded rows: decoded once per query, shared by its heads. */
+    float *keybuf = job->kv->window_codec.type == CN_KV_F32
+                        ? NULL
+                        : cn_scratch_alloc((size_t)(max_keys * cfg->head_dim) * sizeof(float));
+    int64_t gathered = -1, n = 0;
+    for (int64_t i = begin; i < end; i++) {
+        const int64_t s = i / cfg->n_heads;
+        if (s != gathered) n = gather_keys(job, gathered = s, keys, keybuf);
+        attend_one(job, s, i % cfg->n_heads, n, keys, scores);
+    }
     free(scores);
     free(keys);
+    free(keybuf);
 }
 
 /* q [S][H][d]: projection through the query latent, per-head unweighted RMSNorm, RoPE. */
@@ -113,6 +134,8 @@ cn_status cn_attention_forward(const cn_attention_ctx *ctx, const cn_attention_w
     float *q = cn_scratch_alloc((size_t)(S * H * d) * sizeof(float));
     float *chunk_kv = cn_scratch_alloc((size_t)(S * d) * sizeof(float));
     float *o = cn_scratch_alloc((size_t)(S * H * d) * sizeof(float));
+    const cn_kv_codec *codec = &kv->window_codec;
+    uint8_t *chunk_enc = cn_scratch_alloc((size_t)S * codec->row_bytes);
     int32_t *selected = NULL, *n_selected = NULL;
     cn_status s = CN_OK;
 
@@ -122,6 +145,10 @@ cn_status cn_attention_forward(const cn_attention_ctx *ctx, const cn_attention_w
     for (int64_t t = 0; t < S; t++) {
         cn_vec_rms_norm(chunk_kv + t * d, chunk_kv + t * d, w->kv_norm, d, cfg->rms_norm_eps);
         cn_rope_apply(ctx->rope, chunk_kv + t * d, d, p0 + t, false);
+        /* Stored rows are encoded once, here; this call's queries see the decoded row too, so a
+         * key reads the same bits whether it comes from this call or from the ring later. */
+        cn_kv_row_encode(codec, chunk_kv + t * d, chunk_enc + (size_t)t * codec->row_bytes);
+        if (codec->type != CN_KV_F32) cn_kv_row_decode(codec, chunk_enc + (size_t)t * codec->row_bytes, chunk_kv + t * d);
     }
     if (kv->ratio > 0) {
         s = cn_compressor_feed(ctx->pool, cfg, &w->compressor, ctx->rope, kv->ratio, d, &kv->compressor, &kv->compressed,
@@ -147,12 +174,14 @@ cn_status cn_attention_forward(const cn_attention_ctx *ctx, const cn_attention_w
         /* Only now may the ring take this call's rows: keep the last W of them. */
         int64_t first = S > kv->window ? S - kv->window : 0;
         for (int64_t t = first; t < S; t++)
-            memcpy(kv->window_ring + ((p0 + t) % kv->window) * d, chunk_kv + t * d, (size_t)d * sizeof(float));
+            memcpy(kv->window_ring + (size_t)((p0 + t) % kv->window) * codec->row_bytes,
+                   chunk_enc + (size_t)t * codec->row_bytes, codec->row_bytes);
     }
     free(qr);
     free(q);
     free(chunk_kv);
     free(o);
+    free(chunk_enc);
     free(selected);
     free(n_selected);
     return s;

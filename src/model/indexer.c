@@ -81,6 +81,7 @@ static void select_queries(void *p, int64_t begin, int64_t end) {
     const float softmax_scale = 1.0f / sqrtf((float)di);
     top_k_heap heap = {cn_scratch_alloc((size_t)topk * sizeof(float)), cn_scratch_alloc((size_t)topk * sizeof(int32_t)), 0,
                        topk};
+    float *keybuf = cn_scratch_alloc((size_t)di * sizeof(float)); /* one decoded key (non-F32 storage) */
     for (int64_t s = begin; s < end; s++) {
         /* Only entries whose window is complete at this position are candidates (5.2). */
         int64_t visible = (job->p0 + s + 1) / job->ratio;
@@ -88,7 +89,7 @@ static void select_queries(void *p, int64_t begin, int64_t end) {
         const float *q = job->q + s * Hi * di, *w = job->weights + s * Hi;
         heap.n = 0;
         for (int64_t e = 0; e < visible; e++)
-            heap_offer(&heap, entry_score(q, w, cn_kv_rows_at(job->keys, e), Hi, di, softmax_scale), (int32_t)e);
+            heap_offer(&heap, entry_score(q, w, cn_kv_rows_get(job->keys, e, keybuf), Hi, di, softmax_scale), (int32_t)e);
         int32_t *out = job->selected + s * topk;
         memcpy(out, heap.index, (size_t)heap.n * sizeof *out);
         qsort(out, (size_t)heap.n, sizeof *out, compare_int32);
@@ -97,6 +98,7 @@ static void select_queries(void *p, int64_t begin, int64_t end) {
     }
     free(heap.score);
     free(heap.index);
+    free(keybuf);
 }
 
 void cn_indexer_select(cn_threadpool *pool, const cn_model_config *cfg, const cn_indexer_weights *w,

@@ -59,6 +59,7 @@ static cn_kv_layer_shape layer_shape(const cn_model_config *c, int layer) {
         .has_indexer = c->has_indexer[layer],
         .window = c->sliding_window,
         .head_dim = c->head_dim,
+        .rope_dim = c->rope_dim,
     };
     if (ratio > 0) {
         sh.compressor_rows = coff * ratio;
@@ -73,9 +74,14 @@ static cn_kv_layer_shape layer_shape(const cn_model_config *c, int layer) {
 }
 
 cn_status cn_model_state_init(const cn_model *m, cn_kv_state *st, cn_error *err) {
+    const cn_kv_options f32 = {CN_KV_F32, CN_KV_F32};
+    return cn_model_state_init_opts(m, st, &f32, err);
+}
+
+cn_status cn_model_state_init_opts(const cn_model *m, cn_kv_state *st, const cn_kv_options *opts, cn_error *err) {
     cn_kv_layer_shape shapes[CN_MAX_LAYERS];
     for (int l = 0; l < m->cfg->n_layers; l++) shapes[l] = layer_shape(m->cfg, l);
-    return cn_kv_state_init(st, m->cfg->n_layers, shapes, err);
+    return cn_kv_state_init_opts(st, m->cfg->n_layers, shapes, opts, err);
 }
 
 bool cn_model_has_mtp(const cn_model *m) { return m->weights.has_mtp; }

@@ -32,8 +32,12 @@ cn_status cn_model_open(const char *path, int n_threads, cn_model **out, cn_erro
 cn_status cn_model_from_checkpoint(cn_checkpoint *ckpt, int n_threads, cn_model **out, cn_error *err);
 void cn_model_close(cn_model *model);
 
-/* An empty state for one sequence of the main model (L layers). */
+/* An empty state for one sequence of the main model (L layers), rows stored F32 (the oracle
+ * precision). */
 cn_status cn_model_state_init(const cn_model *model, cn_kv_state *st, cn_error *err);
+/* The same with chosen row encodings (kv/state.h cn_kv_options; {0} = F32). For one encoding,
+ * prefill, decode and chunked prefill stay bitwise equal: each row is encoded once when written. */
+cn_status cn_model_state_init_opts(const cn_model *model, cn_kv_state *st, const cn_kv_options *opts, cn_error *err);
 
 /* Processes n tokens at positions st->n_tokens.. and advances the state. Outputs, each
  * optional: logits [n][V]; streams [n][hc_mult][D], the residual streams after the last
