@@ -96,6 +96,15 @@ static void test_fp8_rows(void) {
     /* A short nope part (tiny: d = 32, rope 8): one block of 24. */
     cn_kv_codec t = cn_kv_codec_make(CN_KV_FP8, 32, 8, 64);
     CHECK(t.block == 24 && t.row_bytes == 24 + 4 + 16);
+    /* V4-Flash per token of context (specs/kv-store.md 4.1): 21 CSA layers add a 512-row and a
+     * 128-key every 4 tokens, 20 HCA layers a 512-row every 128 tokens. */
+    const double want[3] = {13760.0, 6880.0, 3850.25};
+    for (int ty = 0; ty < 3; ty++) {
+        const double rb = (double)cn_kv_codec_make((cn_kv_type)ty, 512, 64, 64).row_bytes,
+                     kb2 = (double)cn_kv_codec_make((cn_kv_type)ty, 128, 0, 0).row_bytes;
+        CHECKF(21.0 * (rb + kb2) / 4.0 + 20.0 * rb / 128.0 == want[ty], "%s: Flash bytes/token",
+               cn_kv_type_name((cn_kv_type)ty));
+    }
     /* Names. */
     cn_kv_type ty;
     CHECK(cn_kv_type_parse("fp8", &ty) && ty == CN_KV_FP8);
