@@ -43,6 +43,20 @@ with tempfile.TemporaryDirectory() as tmp:
             check(rel <= 1e-4, f"logits --chunk {chunk}: max relative error {rel:.3g}")
             check((got.argmax(1) == ref.argmax(1)).all(), f"logits --chunk {chunk}: argmax differs")
 
+    # --kv-type: bf16 / fp8 rows give the same logits for every split, close to f32 (test_kv_types
+    # bounds them), and the bench reports bytes per token of the chosen type.
+    for kv in ("bf16", "fp8"):
+        outs = []
+        for chunk in (None, 1, 3):
+            out = os.path.join(tmp, f"logits_{kv}_{chunk}.f32")
+            extra = ["--chunk", str(chunk)] if chunk else []
+            r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--kv-type", kv, *extra)
+            check(r.returncode == 0, f"logits --kv-type {kv} --chunk {chunk} exits 0: {r.stderr}")
+            outs.append(open(out, "rb").read() if r.returncode == 0 else b"")
+        check(outs[0] == outs[1] == outs[2] and len(outs[0]) == ref.size * 4, f"--kv-type {kv}: every split, same bytes")
+    r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", os.path.join(tmp, "x.f32"), "--kv-type", "fp4")
+    check(r.returncode == 2 and "--kv-type takes f32, bf16 or fp8" in r.stderr, f"bad --kv-type refused: {r.stderr!r}")
+
 # Greedy generation: the first generated id is the argmax of the last prompt position.
 r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "1")
 check(r.returncode == 0 and r.stdout.split() == [str(ref[-1].argmax())], f"run -n 1 prints the argmax: {r.stdout!r}")
