@@ -28,6 +28,9 @@
 #include "tensor/element.h"
 #include "tensor/matrix.h"
 #include "tensor/quantize.h"
+#include "base/mapped_file.h"
+#include "text/tokenizer_export.h"
+#include "text/tokenizer_gguf.h"
 
 #define ALIGN 32
 
@@ -47,7 +50,8 @@ static void quantize_usage(FILE *f) {
           "           layers.3.ffn.experts.w1.weight for the fused experts) or the GGUF name\n"
           "           (blk.3.attn_q_a.weight); TYPE f32, f16, bf16, q8_0 or q4_k; the last match wins\n"
           "Rows whose width is not a multiple of the type's block (32 for Q8_0, 256 for Q4_K) fall\n"
-          "back to Q8_0, then F32, and are reported. tokenizer metadata is not written yet.\n",
+          "back to Q8_0, then F32, and are reported. The tokenizer (IN/tokenizer.json, or IN's own\n"
+          "tokenizer.ggml.* keys) is written as llama.cpp's converter writes it (gpt2, deepseek-v3).\n",
           f);
 }
 
@@ -442,6 +446,74 @@ static cn_status write_metadata(const cn_model_config *c, policy pol, buf *b, cn
     return b->oom ? cn_fail(err, CN_ERR_NOMEM, "out of memory") : CN_OK;
 }
 
+/* ---- tokenizer -------------------------------------------------------------------------------- */
+
+/* IN's tokenizer: IN/tokenizer.json for a directory, the tokenizer.ggml.* keys of a GGUF (*pre is
+ * then its tokenizer.ggml.pre). *tok stays NULL when IN has none. */
+static cn_status source_tokenizer(const char *in, cn_tokenizer **tok, char *pre, size_t pre_size, cn_error *err) {
+    *tok = NULL;
+    snprintf(pre, pre_size, "deepseek-v3");
+    struct stat st;
+    if (stat(in, &st)) return CN_OK; /* cn_checkpoint_open already said why */
+    if (S_ISDIR(st.st_mode)) {
+        size_t n = strlen(in) + sizeof "/tokenizer.json";
+        char *path = malloc(n);
+        if (!path) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+        snprintf(path, n, "%s/tokenizer.json", in);
+        cn_status s = access(path, F_OK) ? CN_OK : cn_tokenizer_load(path, tok, err);
+        free(path);
+        return s;
+    }
+    cn_mapped_file file;
+    cn_status s = cn_mapped_file_open(in, &file, err);
+    if (s) return s;
+    cn_gguf g;
+    if (!(s = cn_gguf_parse(file.data, file.size, &g, err))) {
+        cn_gguf_string name;
+        cn_error ignored = {0};
+        if (cn_gguf_has_tokenizer(&g)) {
+            s = cn_tokenizer_from_gguf(&g, tok, err);
+            if (!s && !cn_gguf_get_string(&g, "tokenizer.ggml.pre", &name, &ignored) && name.len < pre_size)
+                snprintf(pre, pre_size, "%.*s", (int)name.len, name.ptr);
+        }
+        cn_gguf_free(&g);
+    }
+    cn_mapped_file_close(&file);
+    if (s) cn_error_prefix(err, "%s", in);
+    return s;
+}
+
+static void kv_strings(buf *b, const char *k, char *const *s, const size_t *len, uint64_t n) {
+    key(b, k, CN_GGUF_ARRAY);
+    put_u32(b, CN_GGUF_STRING);
+    put_u64(b, n);
+    for (uint64_t i = 0; i < n; i++) {
+        size_t l = len ? len[i] : strlen(s[i]);
+        put_u64(b, l);
+        put(b, s[i], l);
+    }
+}
+
+/* tokenizer.ggml.{model,pre,tokens,token_type,merges} (bos/eos come with the configuration). */
+static cn_status write_tokenizer(const cn_tokenizer *tok, const char *pre, int32_t n_vocab, buf *b, int32_t *n_tokens,
+                                 size_t *n_merges, cn_error *err) {
+    cn_tokenizer_vocab v;
+    cn_status s = cn_tokenizer_export_vocab(tok, n_vocab, &v, err);
+    if (s) return s;
+    kv_str(b, "tokenizer.ggml.model", "gpt2");
+    kv_str(b, "tokenizer.ggml.pre", pre);
+    kv_strings(b, "tokenizer.ggml.tokens", v.tokens, v.token_len, (uint64_t)v.n_tokens);
+    key(b, "tokenizer.ggml.token_type", CN_GGUF_ARRAY);
+    put_u32(b, CN_GGUF_INT32);
+    put_u64(b, (uint64_t)v.n_tokens);
+    put(b, v.types, (size_t)v.n_tokens * sizeof *v.types);
+    kv_strings(b, "tokenizer.ggml.merges", v.merges, NULL, v.n_merges);
+    *n_tokens = v.n_tokens;
+    *n_merges = v.n_merges;
+    cn_tokenizer_vocab_free(&v);
+    return b->oom ? cn_fail(err, CN_ERR_NOMEM, "out of memory") : CN_OK;
+}
+
 /* ---- tensor data ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -572,6 +644,19 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
     int fd = -1;
     if ((s = build_plan(&ck, &p, err))) goto done;
     if ((s = write_metadata(&ck.config, pol, &meta, err))) goto done;
+    int32_t n_tok = 0;
+    size_t n_merges = 0;
+    {
+        cn_tokenizer *tok = NULL;
+        char pre[64];
+        if (!(s = source_tokenizer(in, &tok, pre, sizeof pre, err)) && tok)
+            s = write_tokenizer(tok, pre, (int32_t)ck.config.vocab_size, &meta, &n_tok, &n_merges, err);
+        const bool have = tok != NULL;
+        cn_tokenizer_free(tok);
+        if (s) goto done;
+        if (!have) fprintf(stderr, "clawnet quantize: %s has no tokenizer (tokenizer.json or tokenizer.ggml.*); "
+                                  "none written: give clawnet run --tokenizer\n", in);
+    }
 
     /* Types, fallbacks, offsets. */
     uint64_t offset = 0;
@@ -686,6 +771,15 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
         s = cn_fail(err, CN_ERR_FORMAT, "the written GGUF's configuration differs from the source's (a bug)");
         goto done;
     }
+    if (n_tok) { /* the tokenizer must load back too */
+        cn_tokenizer *tok_back = NULL;
+        s = cn_tokenizer_load_gguf(tmp, &tok_back, err);
+        cn_tokenizer_free(tok_back);
+        if (s) {
+            cn_error_prefix(err, "reading the written tokenizer back");
+            goto done;
+        }
+    }
     if (rename(tmp, out_path)) {
         s = cn_fail(err, CN_ERR_IO, "cannot rename %s to %s: %s", tmp, out_path, strerror(errno));
         goto done;
@@ -701,8 +795,10 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
     }
     free(tmp);
     tmp = NULL;
-    fprintf(stderr, "clawnet quantize: wrote %s: %d tensors, %.1f MiB in %.1f s (%d fell back to a wider type)\n",
+    fprintf(stderr, "clawnet quantize: wrote %s: %d tensors, %.1f MiB in %.1f s (%d fell back to a wider type)",
             out_path, p.n, offset / 1048576.0, now_s() - t0, n_fallback);
+    if (n_tok) fprintf(stderr, "; tokenizer: %d tokens, %zu merges", (int)n_tok, n_merges);
+    fputc('\n', stderr);
 done:
     if (f) fclose(f);
     if (tmp) {

@@ -4,7 +4,11 @@ with the default and q8 policies load in the C reader, `clawnet info` works and 
 against the source stays close; the PyPI gguf package reads the files, finds llama.cpp's
 `deepseek4` names and keys, and its gguf.quants.dequantize of every Q8_0 / Q4_K tensor is
 within the format's error of the source weights (the C decoders equal gguf.quants bit for bit:
-tests/test_kquants.c); error paths.
+tests/test_kquants.c); error paths. The tokenizer: a random checkpoint with DeepSeek's real
+vocabulary and tokenizer.json (scripts/make_real_vocab_checkpoint.py) quantised gets llama.cpp's
+tokenizer.ggml.* keys, equal to scripts/make_tokenizer_gguf.py's (PyPI gguf writer + SpecialVocab),
+`clawnet tokenize` with the GGUF equals the tokenizer.json, `clawnet run -m OUT.gguf -p` needs no
+--tokenizer, and a GGUF input carries its tokenizer over.
 
 Usage: test_cli_quantize.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
@@ -16,6 +20,9 @@ import tempfile
 
 import numpy as np
 import gguf
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import real_vocab  # noqa: E402
 
 CLAWNET = sys.argv[1]
 failures = []
@@ -121,6 +128,61 @@ with tempfile.TemporaryDirectory() as tmp:
     # A GGUF input round-trips: quantising the q8 file again gives a loadable file.
     r = run("quantize", os.path.join(tmp, "tiny-q8.gguf"), out, "--policy", "bf16")
     check(r.returncode == 0 and run("info", out).returncode == 0, f"GGUF input: {r.stderr}")
+
+
+def field_values(reader, key):
+    f = reader.fields.get(key)
+    return None if f is None else [bytes(f.parts[i]) for i in f.data]
+
+
+TOKENIZER_KEYS = ("tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                  "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id")
+LINES = ["Hello, world", "<｜begin▁of▁sentence｜><｜User｜>hi<｜Assistant｜></think>ok<｜end▁of▁sentence｜>",
+         "我今日去 shopping 同埋 lunch，好开心！", "emoji 🦀🎉 and tabs\t\tend  ", "<think>x</think>y ｜DSML｜ <dsml:a>"]
+
+with tempfile.TemporaryDirectory() as tmp:
+    model = real_vocab.make_checkpoint(os.path.join(tmp, "model"))
+    out = os.path.join(tmp, "real.gguf")
+    r = quantize(model, out)
+    check("tokenizer: 129280 tokens" in r.stderr, f"quantize reports the tokenizer: {r.stderr!r}")
+    # (2) the keys equal the oracle script's (llama.cpp's get_vocab_base rules, gguf's SpecialVocab).
+    ref = os.path.join(tmp, "ref.gguf")
+    subprocess.run([sys.executable, "scripts/make_tokenizer_gguf.py", ref, "--pre", "deepseek-v3",
+                    "--tokenizer-dir", os.path.dirname(real_vocab.TOKENIZER_JSON)], check=True, capture_output=True)
+    mine, theirs = gguf.GGUFReader(out), gguf.GGUFReader(ref)
+    for k in TOKENIZER_KEYS:
+        a, b = field_values(mine, k), field_values(theirs, k)
+        check(a is not None and a == b, f"{k}: {'missing' if a is None else 'differs from make_tokenizer_gguf.py'}")
+        check(a is None or mine.fields[k].types == theirs.fields[k].types, f"{k}: value types differ")
+    # (1) clawnet tokenize: the GGUF's tokenizer gives tokenizer.json's ids (and HF's).
+    text = "\n".join(LINES) + "\n"
+    by_json = subprocess.run([CLAWNET, "tokenize", "--tokenizer", real_vocab.TOKENIZER_JSON], input=text,
+                             capture_output=True, text=True)
+    by_gguf = subprocess.run([CLAWNET, "tokenize", "--tokenizer", out], input=text, capture_output=True, text=True)
+    hf = real_vocab.hf_tokenizer()
+    want = "".join(" ".join(map(str, hf.encode(x, add_special_tokens=False).ids)) + "\n" for x in LINES)
+    check(by_gguf.returncode == 0 and by_gguf.stdout == by_json.stdout == want,
+          f"tokenize with the GGUF {by_gguf.stdout!r} / tokenizer.json {by_json.stdout!r} / HF {want!r}")
+    for mode in ("special", "none"):
+        a = subprocess.run([CLAWNET, "tokenize", "--added", mode, "--tokenizer", out], input=text, capture_output=True, text=True)
+        b = subprocess.run([CLAWNET, "tokenize", "--added", mode, "--tokenizer", real_vocab.TOKENIZER_JSON], input=text,
+                           capture_output=True, text=True)
+        check(a.returncode == 0 and a.stdout == b.stdout, f"tokenize --added {mode}: GGUF and tokenizer.json differ")
+    # (3) run -m OUT.gguf -p without --tokenizer, the same as from the directory.
+    a = run("run", "-m", out, "-p", "hi", "-n", "2", "--print-prompt-ids")
+    check(a.returncode == 0 and a.stdout.strip() != "", f"run -m real.gguf -p hi: {a.returncode} {a.stderr!r}")
+    check("prompt ids: " + " ".join(map(str, hf.encode("hi", add_special_tokens=False).ids)) in a.stderr,
+          f"run -m real.gguf prompt ids: {a.stderr!r}")
+    # A GGUF input carries its tokenizer over unchanged.
+    again = os.path.join(tmp, "again.gguf")
+    quantize(out, again, "--policy", "q8")
+    back = gguf.GGUFReader(again)
+    for k in TOKENIZER_KEYS:
+        check(field_values(back, k) == field_values(mine, k), f"GGUF input: {k} not carried over")
+    # Without a tokenizer (tests/fixtures/tiny) nothing is written, and that is said.
+    r = quantize("tests/fixtures/tiny", os.path.join(tmp, "tiny.gguf"))
+    check("no tokenizer" in r.stderr and "tokenizer.ggml.model" not in gguf.GGUFReader(os.path.join(tmp, "tiny.gguf")).fields,
+          f"no tokenizer: {r.stderr!r}")
 
 if failures:
     print(f"{len(failures)} failure(s)", file=sys.stderr)
