@@ -87,8 +87,9 @@ static cn_status export_vocab(const cn_tokenizer *tok, cn_tokenizer_vocab *v, cn
             if (cn_tokenizer_is_special(tok, id) || looks_special(s, v->token_len[id])) continue;
             v->types[id] = CN_TOKEN_TYPE_USER_DEFINED;
             char *w = s; /* "pre-normalize user-defined spaces": U+2581 (E2 96 81) -> ' ' */
-            for (const char *r = s; *r;) {
-                if (!memcmp(r, "\xe2\x96\x81", 3)) {
+            const char *end = s + v->token_len[id];
+            for (const char *r = s; r < end;) {
+                if (end - r >= 3 && !memcmp(r, "\xe2\x96\x81", 3)) { /* never compare past the end */
                     *w++ = ' ';
                     r += 3;
                 } else *w++ = *r++;
