@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool cn_parse_ids(const char *text, int32_t **ids, int64_t *n) {
     int64_t cap = 16, count = 0;
@@ -68,4 +69,25 @@ const char *cn_option_value(int argc, char **argv, int *i) {
         return NULL;
     }
     return argv[++*i];
+}
+
+int cn_parse_sampling_option(const char *option, const char *value, cn_sampler_params *params) {
+    double d;
+    int64_t i;
+    if (!strcmp(option, "--temp")) {
+        if (!cn_parse_float(option, value, 0.0, 100.0, &d)) return -1;
+        params->temperature = (float)d;
+    } else if (!strcmp(option, "--top-k")) {
+        if (!cn_parse_int(option, value, 0, INT32_MAX, &i)) return -1;
+        params->top_k = i;
+    } else if (!strcmp(option, "--top-p")) {
+        if (!cn_parse_float(option, value, 1e-6, 1.0, &d)) return -1;
+        params->top_p = (float)d;
+    } else if (!strcmp(option, "--seed")) {
+        if (!cn_parse_int(option, value, 0, INT64_MAX, &i)) return -1;
+        params->seed = (uint64_t)i;
+    } else {
+        return 0;
+    }
+    return 1;
 }

@@ -258,8 +258,8 @@ int cn_cmd_chat(int argc, char **argv) {
     prompt_args pa = {0};
     chat_context c = {.max_new_tokens = 1024};
     const char *tokenizer_path = NULL;
-    int64_t top_k = 0, seed = 0;
-    double temp = 0.0, top_p = 1.0;
+    cn_sampler_params sp = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0}; /* greedy */
+    int sampling;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int shared = prompt_args_parse(&pa, argc, argv, &i);
@@ -292,14 +292,8 @@ int cn_cmd_chat(int argc, char **argv) {
             }
         } else if (!strcmp(a, "-n")) {
             if (!cn_parse_int(a, v, 1, 1 << 24, &c.max_new_tokens)) return 2;
-        } else if (!strcmp(a, "--temp")) {
-            if (!cn_parse_float(a, v, 0.0, 100.0, &temp)) return 2;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!cn_parse_int(a, v, 0, INT32_MAX, &top_k)) return 2;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!cn_parse_float(a, v, 1e-6, 1.0, &top_p)) return 2;
-        } else if (!strcmp(a, "--seed")) {
-            if (!cn_parse_int(a, v, 0, INT64_MAX, &seed)) return 2;
+        } else if ((sampling = cn_parse_sampling_option(a, v, &sp)) != 0) {
+            if (sampling < 0) return 2;
         } else {
             fprintf(stderr, "clawnet chat: unknown option %s (see clawnet chat --help)\n", a);
             return 2;
@@ -315,7 +309,6 @@ int cn_cmd_chat(int argc, char **argv) {
     }
     cn_error err = {0};
     int status = 1;
-    cn_sampler_params sp = {(float)temp, top_k, (float)top_p, (uint64_t)seed};
     if (cn_model_open(pa.model_path, (int)pa.threads, &c.model, &err)) goto fail;
     if (!(c.tok = cli_tokenizer_open(tokenizer_path, pa.model_path, c.model, "chat"))) goto done;
     if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &(cn_kv_options){pa.kv_type, pa.kv_type}, &err)) goto fail;

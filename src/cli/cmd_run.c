@@ -63,8 +63,9 @@ static bool print_token(void *context, int32_t id, cn_error *err) {
 int cn_cmd_run(int argc, char **argv) {
     prompt_args pa = {0};
     const char *prompt = NULL, *tokenizer_path = NULL;
-    int64_t n_generate = 16, top_k = 0, seed = 0;
-    double temp = 0.0, top_p = 1.0;
+    int64_t n_generate = 16;
+    cn_sampler_params sp = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0}; /* greedy */
+    int sampling;
     int stop_at_eos = -1, verbose = 0, print_prompt_ids = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -90,14 +91,8 @@ int cn_cmd_run(int argc, char **argv) {
             tokenizer_path = v;
         } else if (!strcmp(a, "-n")) {
             if (!cn_parse_int(a, v, 0, 1 << 24, &n_generate)) return 2;
-        } else if (!strcmp(a, "--temp")) {
-            if (!cn_parse_float(a, v, 0.0, 100.0, &temp)) return 2;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!cn_parse_int(a, v, 0, INT32_MAX, &top_k)) return 2;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!cn_parse_float(a, v, 1e-6, 1.0, &top_p)) return 2;
-        } else if (!strcmp(a, "--seed")) {
-            if (!cn_parse_int(a, v, 0, INT64_MAX, &seed)) return 2;
+        } else if ((sampling = cn_parse_sampling_option(a, v, &sp)) != 0) {
+            if (sampling < 0) return 2;
         } else {
             fprintf(stderr, "clawnet run: unknown option %s (see clawnet run --help)\n", a);
             return 2;
@@ -131,7 +126,6 @@ int cn_cmd_run(int argc, char **argv) {
     run_output out = {.as_text = as_text};
     int32_t *text_ids = NULL;
     int status = 1;
-    cn_sampler_params sp = {(float)temp, top_k, (float)top_p, (uint64_t)seed};
     if (!prompt_args_open(&pa, "run", &model, &state)) goto done;
     const int32_t *ids = pa.ids;
     int64_t n_ids = pa.n_ids;
