@@ -1,6 +1,9 @@
 #include "harness.h"
 
 #include <math.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 
 int cn_test_failures = 0;
@@ -47,5 +50,26 @@ int64_t cn_test_read_ids(const char *path, int32_t *ids, int64_t max) {
         ids[n++] = (int32_t)v;
     }
     free(text);
+    return n;
+}
+
+cJSON *cn_test_read_json(const char *path) {
+    size_t size;
+    char *text = cn_test_read_file(path, &size);
+    CHECKF(text != NULL, "missing fixture %s", path);
+    if (!text) return NULL;
+    cJSON *json = cJSON_ParseWithLength(text, size);
+    free(text);
+    CHECKF(json != NULL, "fixture %s is not JSON", path);
+    return json;
+}
+
+size_t cn_test_from_hex(const char *hex, char *out) {
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        out[i] = (char)v;
+    }
     return n;
 }

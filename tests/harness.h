@@ -37,6 +37,12 @@ void *cn_test_read_file(const char *path, size_t *size);
  * 0 if the file is missing or empty. */
 int64_t cn_test_read_ids(const char *path, int32_t *ids, int64_t max);
 
+/* Parses a JSON fixture with cJSON; a missing or malformed file is a failed check and NULL. */
+struct cJSON *cn_test_read_json(const char *path);
+
+/* Decodes a hex string into out (room for strlen(hex)/2 bytes); returns the byte count. */
+size_t cn_test_from_hex(const char *hex, char *out);
+
 /* Largest |a-b| / max|b| over one row: the relative error used for logits. */
 double cn_test_rel_error(const float *a, const float *b, int64_t n);
 

@@ -1,6 +1,7 @@
 /* Chat encoding against DeepSeek's V4 reference encoder: every case in tests/fixtures/chat/cases.json
  * (made by scripts/make_chat_fixtures.py) must render to the same bytes, and every invalid case must
  * come back as an error value. */
+#include "chat_case_options.h"
 #include "harness.h"
 
 #include "text/chat_encode.h"
@@ -23,20 +24,6 @@ static size_t decode_stored_nul(const char *s, char *out) {
         }
     }
     return n;
-}
-
-static bool read_options(const cJSON *json, cn_chat_options *o) {
-    memset(o, 0, sizeof *o);
-    const cJSON *v;
-    o->thinking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "thinking"));
-    o->tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
-    if ((v = cJSON_GetObjectItemCaseSensitive(json, "drop_thinking")) && cJSON_IsFalse(v)) o->keep_reasoning = true;
-    if ((v = cJSON_GetObjectItemCaseSensitive(json, "add_bos")) && cJSON_IsFalse(v)) o->omit_bos = true;
-    if ((v = cJSON_GetObjectItemCaseSensitive(json, "add_generation_prompt")) && cJSON_IsFalse(v))
-        o->omit_generation_prompt = true;
-    v = cJSON_GetObjectItemCaseSensitive(json, "reasoning_effort");
-    if (cJSON_IsString(v)) return cn_chat_effort_parse(v->valuestring, &o->reasoning_effort, NULL) == CN_OK;
-    return true;
 }
 
 static const char *const CONTROL_TOKENS[] = {
@@ -89,7 +76,7 @@ static void test_golden_cases(void) {
         const cJSON *messages = cJSON_GetObjectItemCaseSensitive(c, "messages");
         const cJSON *expected = cJSON_GetObjectItemCaseSensitive(c, "expected");
         cn_chat_options options;
-        bool options_ok = read_options(cJSON_GetObjectItemCaseSensitive(c, "options"), &options);
+        bool options_ok = cn_test_chat_options(cJSON_GetObjectItemCaseSensitive(c, "options"), &options);
         cn_chat_prompt prompt;
         cn_error e = {0};
         cn_status st = options_ok ? cn_chat_encode(messages, &options, &prompt, &e) : CN_ERR_ARG;

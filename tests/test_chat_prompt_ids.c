@@ -6,25 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_case_options.h"
 #include "harness.h"
 #include "text/chat_encode.h"
 #include "text/chat_json.h"
 #include "text/chat_tokenize.h"
 #include "text/tokenizer.h"
-
-static bool read_options(const cJSON *json, cn_chat_options *o) {
-    memset(o, 0, sizeof *o);
-    const cJSON *v;
-    o->thinking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "thinking"));
-    o->tools = cJSON_GetObjectItemCaseSensitive(json, "tools");
-    if ((v = cJSON_GetObjectItemCaseSensitive(json, "drop_thinking")) && cJSON_IsFalse(v)) o->keep_reasoning = true;
-    if ((v = cJSON_GetObjectItemCaseSensitive(json, "add_bos")) && cJSON_IsFalse(v)) o->omit_bos = true;
-    if ((v = cJSON_GetObjectItemCaseSensitive(json, "add_generation_prompt")) && cJSON_IsFalse(v))
-        o->omit_generation_prompt = true;
-    v = cJSON_GetObjectItemCaseSensitive(json, "reasoning_effort");
-    if (cJSON_IsString(v)) return cn_chat_effort_parse(v->valuestring, &o->reasoning_effort, NULL) == CN_OK;
-    return true;
-}
 
 static cJSON *read_json(const char *path) {
     size_t size;
@@ -60,7 +47,7 @@ static void test_golden_ids(const cn_tokenizer *tok) {
         CHECKF(c, "%s: not in cases.json", name);
         if (!c) continue;
         cn_chat_options options;
-        CHECKF(read_options(cJSON_GetObjectItemCaseSensitive(c, "options"), &options), "%s: options", name);
+        CHECKF(cn_test_chat_options(cJSON_GetObjectItemCaseSensitive(c, "options"), &options), "%s: options", name);
         cn_chat_prompt prompt;
         cn_error err = {0};
         int32_t *ids = NULL;

@@ -11,27 +11,6 @@
 #include "text/detokenize.h"
 #include "text/tokenizer.h"
 
-static cJSON *read_json(const char *path) {
-    size_t size;
-    char *text = cn_test_read_file(path, &size);
-    CHECKF(text != NULL, "missing fixture %s (scripts/make_tokenizer_fixtures.py)", path);
-    if (!text) return NULL;
-    cJSON *json = cJSON_ParseWithLength(text, size);
-    free(text);
-    CHECKF(json != NULL, "fixture %s is not JSON", path);
-    return json;
-}
-
-static size_t from_hex(const char *hex, char *out) {
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    return n;
-}
-
 static cn_added_tokens_mode mode_named(const char *name) {
     if (!strcmp(name, "special")) return CN_ADDED_TOKENS_SPECIAL_ONLY;
     if (!strcmp(name, "none")) return CN_ADDED_TOKENS_NONE;
@@ -83,13 +62,13 @@ static void check_text(const cn_tokenizer *tok, const char *text, size_t len, cn
 }
 
 static void test_golden(const cn_tokenizer *tok) {
-    cJSON *json = read_json("tests/fixtures/tokenizer/golden.json");
+    cJSON *json = cn_test_read_json("tests/fixtures/tokenizer/golden.json");
     const cJSON *c;
     int count = 0;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(json, "cases")) {
         const char *hex = cJSON_GetObjectItem(c, "hex")->valuestring;
         char *text = malloc(strlen(hex) / 2 + 1);
-        size_t len = from_hex(hex, text);
+        size_t len = cn_test_from_hex(hex, text);
         char label[96];
         snprintf(label, sizeof label, "golden %d (%s, \"%.40s\")", count, cJSON_GetObjectItem(c, "mode")->valuestring,
                  cJSON_GetObjectItem(c, "text")->valuestring);
@@ -104,7 +83,7 @@ static void test_golden(const cn_tokenizer *tok) {
 }
 
 static void test_corpus(const cn_tokenizer *tok) {
-    cJSON *json = read_json("tests/fixtures/tokenizer/corpus.json");
+    cJSON *json = cn_test_read_json("tests/fixtures/tokenizer/corpus.json");
     const cJSON *line;
     int count = 0;
     cJSON_ArrayForEach(line, cJSON_GetObjectItem(json, "lines")) {
@@ -128,12 +107,12 @@ static uint64_t fnv1a_ids(const int32_t *ids, size_t n) {
 
 /* 1,000,000 characters of one class as one piece: linear time, no deep recursion. */
 static void test_long_runs(const cn_tokenizer *tok) {
-    cJSON *json = read_json("tests/fixtures/tokenizer/long.json");
+    cJSON *json = cn_test_read_json("tests/fixtures/tokenizer/long.json");
     const cJSON *run;
     cJSON_ArrayForEach(run, cJSON_GetObjectItem(json, "runs")) {
         const char *name = cJSON_GetObjectItem(run, "name")->valuestring;
         char ch[8];
-        size_t ch_len = from_hex(cJSON_GetObjectItem(run, "char_hex")->valuestring, ch);
+        size_t ch_len = cn_test_from_hex(cJSON_GetObjectItem(run, "char_hex")->valuestring, ch);
         size_t repeat = (size_t)cJSON_GetObjectItem(run, "repeat")->valuedouble, len = ch_len * repeat;
         char *text = malloc(len);
         for (size_t i = 0; i < repeat; i++) memcpy(text + i * ch_len, ch, ch_len);

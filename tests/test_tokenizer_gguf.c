@@ -16,27 +16,6 @@
 static const cn_added_tokens_mode modes[3] = {CN_ADDED_TOKENS_ALL, CN_ADDED_TOKENS_SPECIAL_ONLY, CN_ADDED_TOKENS_NONE};
 static const char *const mode_names[3] = {"all", "special", "none"};
 
-static cJSON *read_json(const char *path) {
-    size_t size;
-    char *text = cn_test_read_file(path, &size);
-    CHECKF(text != NULL, "missing fixture %s", path);
-    if (!text) return NULL;
-    cJSON *json = cJSON_ParseWithLength(text, size);
-    free(text);
-    CHECKF(json != NULL, "fixture %s is not JSON", path);
-    return json;
-}
-
-static size_t from_hex(const char *hex, char *out) {
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        out[i] = (char)v;
-    }
-    return n;
-}
-
 static int same_ids(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
     return na == nb && (na == 0 || !memcmp(a, b, na * sizeof *a));
 }
@@ -94,13 +73,13 @@ static void test_tables(const cn_tokenizer *json_tok, const cn_tokenizer *gguf_t
 }
 
 static void test_golden(const cn_tokenizer *json_tok, const cn_tokenizer *gguf_tok) {
-    cJSON *json = read_json("tests/fixtures/tokenizer/golden.json");
+    cJSON *json = cn_test_read_json("tests/fixtures/tokenizer/golden.json");
     const cJSON *c;
     int count = 0;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(json, "cases")) {
         const char *hex = cJSON_GetObjectItem(c, "hex")->valuestring;
         char *text = malloc(strlen(hex) / 2 + 1);
-        size_t len = from_hex(hex, text);
+        size_t len = cn_test_from_hex(hex, text);
         char label[96];
         snprintf(label, sizeof label, "golden %d (\"%.40s\")", count, cJSON_GetObjectItem(c, "text")->valuestring);
         compare(json_tok, gguf_tok, text, len, cJSON_GetObjectItem(c, "mode")->valuestring, cJSON_GetObjectItem(c, "ids"),
@@ -114,7 +93,7 @@ static void test_golden(const cn_tokenizer *json_tok, const cn_tokenizer *gguf_t
 }
 
 static void test_corpus(const cn_tokenizer *json_tok, const cn_tokenizer *gguf_tok) {
-    cJSON *json = read_json("tests/fixtures/tokenizer/corpus.json");
+    cJSON *json = cn_test_read_json("tests/fixtures/tokenizer/corpus.json");
     const cJSON *line;
     int count = 0;
     cJSON_ArrayForEach(line, cJSON_GetObjectItem(json, "lines")) {
