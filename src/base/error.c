@@ -38,6 +38,7 @@ const char *cn_status_name(cn_status code) {
     case CN_ERR_SHAPE: return "shape error";
     case CN_ERR_ARG: return "invalid argument";
     case CN_ERR_NOMEM: return "out of memory";
+    case CN_ERR_BUSY: return "busy";
     }
     return "unknown error";
 }

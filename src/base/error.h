@@ -12,6 +12,7 @@ typedef enum {
     CN_ERR_SHAPE,       /* a tensor has the wrong shape or dtype for its role */
     CN_ERR_ARG,         /* bad argument from the caller */
     CN_ERR_NOMEM,
+    CN_ERR_BUSY,        /* a queue or limit is full: try again later */
 } cn_status;
 
 typedef struct {

@@ -159,6 +159,20 @@ cn_status cn_model_forward(cn_model *m, cn_kv_state *st, const int32_t *tokens, 
     return s;
 }
 
+cn_status cn_model_forward_batch(cn_model *m, const cn_forward_item *items, int count, cn_error *err) {
+    /* Plain loop for now: each item on its own. Any split of a sequence gives the same result,
+     * so the last token can go alone to get its logits. */
+    for (int i = 0; i < count; i++) {
+        const cn_forward_item *it = &items[i];
+        if (it->n < 1) return cn_fail(err, CN_ERR_ARG, "batch item %d: no tokens", i);
+        cn_status s = CN_OK;
+        if (it->n > 1) s = cn_model_forward(m, it->state, it->tokens, it->n - 1, NULL, NULL, err);
+        if (!s) s = cn_model_forward(m, it->state, it->tokens + it->n - 1, 1, it->last_logits, NULL, err);
+        if (s) return cn_error_prefix(err, "batch item %d", i);
+    }
+    return CN_OK;
+}
+
 cn_status cn_model_mtp_forward(cn_model *m, cn_kv_state *mtp_state, const float *streams, const int32_t *next_tokens,
                                int64_t n, float *logits, cn_error *err) {
     const cn_model_config *c = m->cfg;

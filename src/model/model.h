@@ -45,6 +45,23 @@ cn_status cn_model_state_init_opts(const cn_model *model, cn_kv_state *st, const
 cn_status cn_model_forward(cn_model *model, cn_kv_state *st, const int32_t *tokens, int64_t n, float *logits,
                            float *streams, cn_error *err);
 
+/* One sequence's part of a batched forward: n tokens (n >= 1) fed at state->n_tokens..;
+ * last_logits [V] (optional) receives the logits of the last of them only, which is all a server
+ * needs to sample and spares the LM head for the rest of a prompt chunk. */
+typedef struct {
+    cn_kv_state *state;
+    const int32_t *tokens;
+    int64_t n;
+    float *last_logits;
+} cn_forward_item;
+
+/* Several sequences at once (continuous batching): each item is advanced exactly as
+ * cn_model_forward(state, tokens, n, ...) would advance it, bit for bit (same state, same logits), whatever the
+ * batch; the work that does not depend on a sequence's state (projections, MoE experts, the LM
+ * head) can then read each weight once for all of them. States must be distinct. On error no
+ * state is advanced past the failing chunk and err names the item. */
+cn_status cn_model_forward_batch(cn_model *model, const cn_forward_item *items, int count, cn_error *err);
+
 /* The multi-token-prediction block (section 9), run on its own: for positions p0.., given
  * the main model's final streams [n][hc_mult][D] there and the tokens that follow them
  * (next_tokens[i] = token at position p0+i+1), writes logits [n][V] predicting the token after
