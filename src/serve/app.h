@@ -1,0 +1,30 @@
+/* What every API adapter of `clawnet serve` shares: the model and its tokenizer, the engine that
+ * decodes for all of them, the tool-call registry (exact DSML bytes by call id) and the name the
+ * model is served under. Made by cli/cmd_serve.c; adapters register their routes with it. */
+#ifndef CN_SERVE_APP_H
+#define CN_SERVE_APP_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "serve/engine.h"
+#include "serve/http.h"
+#include "text/tokenizer.h"
+
+typedef struct serve_tool_calls serve_tool_calls; /* serve/tool_call_registry.h */
+
+typedef struct {
+    cn_model *model;
+    const cn_tokenizer *tokenizer;
+    cn_engine *engine;
+    serve_tool_calls *tool_calls;
+    const char *model_name; /* the id /v1/models lists and responses carry */
+    int64_t ctx;            /* positions per sequence */
+    int64_t default_max_tokens;
+} serve_app;
+
+/* Each adapter's routes (defined in its own file). */
+cn_status serve_openai_routes(serve_http *http, serve_app *app, cn_error *err);
+cn_status serve_anthropic_routes(serve_http *http, serve_app *app, cn_error *err);
+
+#endif
