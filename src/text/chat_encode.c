@@ -5,6 +5,7 @@
 #include "text/chat_conversation.h"
 #include "text/chat_json.h"
 #include "text/chat_tokens.h"
+#include "text/chat_utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,31 @@ static cn_status put_parameter(renderer *r, const cJSON *arg) {
     return st;
 }
 
+/* A call's "dsml": the invoke exactly as the model wrote it, rendered verbatim so the prompt's
+ * tokens extend the ones the model generated (the server's prefix cache then hits). Re-rendering
+ * from the arguments would normalise the model's spelling (json.dumps spacing of string="false"
+ * values, for one). Its markers become control tokens as in the template text. */
+static cn_status put_verbatim_invoke(renderer *r, const cJSON *dsml, size_t call_index, size_t message_index) {
+    static const char open[] = "<" CN_CHAT_DSML "invoke name=\"", close[] = "</" CN_CHAT_DSML "invoke>";
+    const char *s = cJSON_IsString(dsml) ? dsml->valuestring : NULL;
+    size_t n = s ? strlen(s) : 0;
+    if (!s || n < sizeof open - 1 + sizeof close - 1 || memcmp(s, open, sizeof open - 1) != 0 ||
+        memcmp(s + n - (sizeof close - 1), close, sizeof close - 1) != 0)
+        return cn_fail(r->err, CN_ERR_ARG,
+                       "message %zu: tool call %zu: \"dsml\" must be a string from \"<%sinvoke name=\" to \"%s\"",
+                       message_index, call_index, CN_CHAT_DSML, close);
+    const unsigned char *q = (const unsigned char *)s;
+    for (size_t at = 0; at < n;) {
+        uint32_t cp;
+        size_t len = cn_chat_utf8_decode(q + at, n - at, &cp);
+        if (len == 0 || cp == 0)
+            return cn_fail(r->err, CN_ERR_ARG, "message %zu: tool call %zu: \"dsml\" is not valid UTF-8 (byte %zu)",
+                           message_index, call_index, at);
+        at += len;
+    }
+    return cn_chat_prompt_template(r->prompt, s, r->err);
+}
+
 static cn_status put_invoke(renderer *r, const cJSON *call, size_t call_index, size_t message_index) {
     const cJSON *function = cJSON_GetObjectItemCaseSensitive(call, "function");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(function, "name");
@@ -138,6 +164,11 @@ static cn_status put_invoke(renderer *r, const cJSON *call, size_t call_index, s
         cJSON_Delete(parsed);
         return cn_fail(r->err, CN_ERR_ARG, "message %zu: tool call %zu (%s): arguments must be a JSON object",
                        message_index, call_index, name->valuestring);
+    }
+    const cJSON *dsml = cJSON_GetObjectItemCaseSensitive(call, "dsml");
+    if (dsml) {
+        cJSON_Delete(parsed);
+        return put_verbatim_invoke(r, dsml, call_index, message_index);
     }
     st = cn_chat_prompt_template(r->prompt, "<｜DSML｜invoke name=\"", r->err);
     if (st == CN_OK) st = cn_chat_prompt_text(r->prompt, name->valuestring, r->err);

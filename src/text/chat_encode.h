@@ -6,7 +6,9 @@
  * Messages are a cJSON array of objects with "role" (system, user, assistant, developer, tool,
  * latest_reminder) and "content" (a string or a list of {"type":"text","text":...} parts), plus:
  *   assistant: "reasoning" (or "reasoning_content"), "tool_calls" (OpenAI format; "arguments" a
- *              JSON object or a string holding one), "wo_eos" (true: no end-of-sentence, for prefill)
+ *              JSON object or a string holding one; an optional "dsml" string beside "function" is
+ *              the invoke exactly as the model wrote it, rendered verbatim instead of re-rendered
+ *              from the arguments, which are still checked), "wo_eos" (true: no end-of-sentence, for prefill)
  *   tool:      "tool_call_id"
  *   system/developer: "tools" (OpenAI tools array), "response_format" (any JSON)
  *   any:       "task" (action, query, authority, domain, title, read_url)
