@@ -25,13 +25,15 @@
 
 typedef struct {
     int parallel;             /* sequences decoded together, >= 1 */
-    int queue_limit;          /* requests waiting for a slot; more are refused with CN_ERR_BUSY */
+    int queue_limit;          /* requests waiting for a slot; more are refused with CN_ERR_BUSY (at
+                                 most parallel + queue_limit requests are in flight at once) */
     int64_t ctx;              /* positions per sequence (prompt + output); 0: no limit but memory */
     int64_t prefill_chunk;    /* prompt tokens per sequence per step (0: 256), so a long prompt
                                  does not stall the sequences that are decoding */
     cn_kv_options kv;         /* row storage of every sequence state */
-    size_t cache_bytes;       /* in-memory prefix cache budget (0: none) */
-    const char *kv_dir;       /* persistent prefix store (kv/store.h), NULL for none */
+    size_t cache_bytes;       /* in-memory prefix cache budget (0: none; serve/prefix_cache.h) */
+    const char *kv_dir;       /* persistent prefix store (kv/store.h), NULL for none; refused with
+                                 CN_ERR_UNSUPPORTED until kv/store.c exists */
     size_t kv_dir_bytes;      /* its size budget (0: 8 GiB) */
     const char *model_identity; /* names the weights for the store's fingerprint (path, sizes) */
 } cn_engine_options;
@@ -46,7 +48,9 @@ typedef struct {
     bool logprobs;            /* report each token's log-probability */
     int top_logprobs;         /* and that many alternatives, 0..CN_ENGINE_MAX_TOP_LOGPROBS */
     cn_token_constraint constraint; /* ops NULL: none. Owned by the engine from submit on, also
-                                       when submit fails. */
+                                       when submit fails; destroyed before DONE is delivered. Its
+                                       mask and accept run on the engine thread, accept also for
+                                       a stop id it allowed. */
 } cn_engine_request;
 
 typedef enum {
@@ -71,25 +75,34 @@ typedef struct {
     cn_engine_event_kind kind;
     /* CN_ENGINE_TOKEN */
     int32_t token;
-    float logprob;            /* when the request asked for logprobs (of the distribution sampled from) */
-    int n_top;
+    float logprob;            /* when the request asked for logprobs or top_logprobs: log-softmax of the
+                                 raw logits (the model's distribution, before the constraint's mask,
+                                 temperature and top-k/top-p), computed in double, stored as float */
+    int n_top;                /* top_logprobs ids, most likely first, lower id first on ties */
     cn_token_logprob top[CN_ENGINE_MAX_TOP_LOGPROBS];
     /* CN_ENGINE_DONE */
     cn_finish_reason finish;
     int32_t stop_token;       /* CN_FINISH_STOP_TOKEN */
-    int64_t prompt_tokens, cached_tokens, generated_tokens;
-    double queue_seconds, prefill_seconds, decode_seconds;
+    int64_t prompt_tokens;
+    int64_t cached_tokens;    /* of the prompt, resumed from a stored state instead of fed */
+    int64_t generated_tokens; /* ids sampled: the TOKEN events plus a stop id */
+    double queue_seconds;     /* submit to admission (to the end when never admitted) */
+    double prefill_seconds;   /* admission to the first sampled id */
+    double decode_seconds;    /* first sampled id to the end */
     cn_error error;           /* CN_FINISH_ERROR */
 } cn_engine_event;
 
 typedef struct {
-    uint64_t requests_total, requests_rejected, requests_cancelled, requests_failed;
+    uint64_t requests_total;     /* accepted by submit */
+    uint64_t requests_rejected;  /* refused with CN_ERR_BUSY (queue full); CN_ERR_ARG ones are not counted */
+    uint64_t requests_cancelled, requests_failed;
     uint64_t prompt_tokens_total, cached_tokens_total, generated_tokens_total;
     uint64_t prefix_hits_memory, prefix_hits_disk, prefix_misses;
     int active, queued;
     size_t kv_bytes;          /* held by active sequences */
     size_t cache_bytes;       /* held by the in-memory prefix cache */
-    double decode_tokens_per_second; /* over the last few seconds, all sequences together */
+    double decode_tokens_per_second; /* ids sampled in the steps of the last 5 s, all sequences together,
+                                        over the time since the first of those steps began */
 } cn_engine_metrics;
 
 typedef struct cn_engine cn_engine;
@@ -101,12 +114,13 @@ cn_status cn_engine_start(cn_model *model, const cn_engine_options *options, cn_
  * tickets still held must be released after. */
 void cn_engine_stop(cn_engine *engine);
 
-/* Queues a request. CN_ERR_BUSY when the queue is full; CN_ERR_ARG for a request that can never
- * run (empty prompt, a token outside the vocabulary, a prompt longer than ctx). */
+/* Queues a request. CN_ERR_BUSY when the queue is full or the engine is stopping; CN_ERR_ARG for
+ * a request that can never run (empty prompt, a token outside the vocabulary, a prompt that
+ * leaves no room for output in ctx, max_tokens < 1, top_logprobs out of range, bad sampling). */
 cn_status cn_engine_submit(cn_engine *engine, const cn_engine_request *request, cn_engine_ticket **out,
                            cn_error *err);
-/* Waits up to timeout_ms (< 0: forever) for the ticket's next event; false on timeout. Once DONE
- * has been returned, returns DONE again. */
+/* Waits up to timeout_ms (< 0: forever, 0: just looks) for the ticket's next event; false on
+ * timeout. Events come in order, DONE last; once DONE has been returned, returns DONE again. */
 bool cn_engine_ticket_next(cn_engine_ticket *ticket, cn_engine_event *event, int timeout_ms);
 /* Asks the engine to stop the request at its next step (a client went away, a stop string was
  * seen); a DONE with CN_FINISH_CANCELLED follows unless the request had already finished. */
