@@ -103,6 +103,15 @@ void cn_kv_state_free(cn_kv_state *st) {
     memset(st, 0, sizeof *st);
 }
 
+cn_status cn_kv_rows_reserve(cn_kv_rows *rows, int64_t count, cn_error *err) {
+    if (count <= rows->capacity) return CN_OK;
+    uint8_t *grown = realloc(rows->data, rows_bytes(rows, count));
+    if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory growing the compressed KV rows");
+    rows->data = grown;
+    rows->capacity = count;
+    return CN_OK;
+}
+
 cn_status cn_kv_rows_append(cn_kv_rows *rows, const float *row, cn_error *err) {
     if (rows->count == rows->capacity) {
         int64_t cap = rows->capacity ? 2 * rows->capacity : 64;

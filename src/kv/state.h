@@ -78,6 +78,8 @@ void cn_kv_state_reset(cn_kv_state *st);
 /* Deep copy: `dst` is initialised here (any previous content must have been freed). */
 cn_status cn_kv_state_copy(cn_kv_state *dst, const cn_kv_state *src, cn_error *err);
 
+/* Room for `count` rows in total (existing rows kept). */
+cn_status cn_kv_rows_reserve(cn_kv_rows *rows, int64_t count, cn_error *err);
 /* Encodes `row` (width floats) and appends it. */
 cn_status cn_kv_rows_append(cn_kv_rows *rows, const float *row, cn_error *err);
 static inline const uint8_t *cn_kv_rows_bytes(const cn_kv_rows *rows, int64_t i) {
