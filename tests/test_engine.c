@@ -5,10 +5,12 @@
  * the lifecycle: cancel, release, a full queue, the context limit, bad requests, stop with work
  * in flight. The reference runs on its own copy of the model: the engine's is used by its
  * thread alone. */
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "harness.h"
@@ -526,7 +528,7 @@ static void test_limits(cn_model *ref, cn_model *m, const int32_t *prompt) {
     CHECK(cn_engine_start(m, &bad_opts, &none, &err) == CN_ERR_ARG && none == NULL);
     bad_opts = engine_options(1, 4, 0);
     bad_opts.kv_dir = "/nonexistent";
-    CHECK(cn_engine_start(m, &bad_opts, &none, &err) == CN_ERR_UNSUPPORTED && none == NULL);
+    CHECK(cn_engine_start(m, &bad_opts, &none, &err) == CN_ERR_ARG && none == NULL); /* no model_identity */
 }
 
 /* 6: a constraint is honoured (same ids as the loop masking the same logits); one at a dead end
@@ -599,6 +601,56 @@ static void test_stop_in_flight(cn_model *m, const int32_t *prompt) {
     }
 }
 
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) { return remove(path); }
+
+/* The persistent store (kv_dir): a second engine over the same directory, as after a restart,
+ * resumes a second turn from the state the first engine saved at the end of the first turn, and
+ * gives the tokens of the loop without any cache. */
+static void test_persistent_store(cn_model *ref, cn_model *m, const int32_t *prompt) {
+    char dir[] = "/tmp/clawnet_test_engine_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECKF(0, "mkdtemp failed");
+        return;
+    }
+    cn_engine_options o = engine_options(2, 4, 0); /* no memory cache: every hit is the disk's */
+    o.kv_dir = dir;
+    o.model_identity = fixture;
+    job a = {prompt, 10, seeded(11), 8, -1, false};
+    result want_a, got;
+    reference(ref, &a, 0, &want_a);
+    cn_engine *e = start(m, &o);
+    if (!e) return;
+    collect(submit(e, &a), &got);
+    check_same(&got, &want_a, "first turn, kv_dir");
+    cn_engine_metrics mt;
+    cn_engine_metrics_get(e, &mt);
+    CHECK(mt.store_saves == 1 && mt.store_save_failures == 0 && mt.prefix_misses == 1);
+    /* The directory is the open store's: a second engine over it is refused cleanly. */
+    cn_engine *second = NULL;
+    cn_error err = {0};
+    CHECK(cn_engine_start(m, &o, &second, &err) != CN_OK && second == NULL);
+    cn_engine_stop(e);
+
+    int32_t turn2[32];
+    memcpy(turn2, prompt, 10 * sizeof *turn2);
+    memcpy(turn2 + 10, want_a.ids, (size_t)want_a.n * sizeof *turn2);
+    const int n2 = 10 + want_a.n + 4;
+    for (int i = 10 + want_a.n; i < n2; i++) turn2[i] = (int32_t)(i * 31 % 256);
+    job b = {turn2, n2, seeded(12), 10, -1, false};
+    result want_b;
+    reference(ref, &b, 0, &want_b);
+    e = start(m, &o);
+    if (!e) return;
+    collect(submit(e, &b), &got);
+    check_same(&got, &want_b, "second turn after a restart");
+    CHECKF(got.cached == 10 + want_a.n - 1, "second turn resumed %lld tokens from disk, want %d", (long long)got.cached,
+           10 + want_a.n - 1);
+    cn_engine_metrics_get(e, &mt);
+    CHECK(mt.prefix_hits_disk == 1 && mt.store_bytes > 0);
+    cn_engine_stop(e);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void) {
     cn_error err = {0};
     cn_model *ref = NULL, *m = NULL;
@@ -617,6 +669,7 @@ int main(void) {
     test_limits(ref, m, prompt);
     test_constraint(ref, m, prompt);
     test_stop_in_flight(m, prompt);
+    test_persistent_store(ref, m, prompt);
     cn_model_close(ref);
     cn_model_close(m);
     return cn_test_finish("test_engine");

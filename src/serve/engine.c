@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kv/store.h"
 #include "sample/logit_stats.h"
 #include "serve/prefix_cache.h"
 #include "serve/ticket.h"
@@ -70,6 +71,7 @@ struct cn_engine {
     /* Used by the engine thread alone (and by stop after it joined). */
     sequence **active;  /* [parallel], in admission order */
     cn_prefix_cache *cache;
+    cn_kv_store *store;  /* kv_dir: single-threaded, so the engine thread's alone */
     cn_forward_item *items;
     sequence **item_seq;
 };
@@ -95,10 +97,19 @@ static void sequence_free(sequence *s) {
 /* ---- finishing a request ------------------------------------------------------------------ */
 
 /* Frees the sequence, sends DONE and lets go of the ticket. A request that ends with its state
- * consistent and its logits current leaves that state in the prefix cache first (moved, not
- * copied), so a follow-up that extends prompt+output resumes from it; the last sampled id is not
- * in the state (it was never fed), as in cli/generate.h. */
+ * consistent leaves it in the persistent store (saved, durable before DONE) and, when its logits
+ * are current, in the prefix cache (moved, not copied), so a follow-up that extends prompt+output
+ * resumes from it; the last sampled id is not in the state (it was never fed), as in
+ * cli/generate.h. After an error the state is not trusted and not kept. */
 static void finish(cn_engine *e, sequence *s, cn_finish_reason reason, int32_t stop_token, const cn_error *why) {
+    if (e->store && reason != CN_FINISH_ERROR && s->has_state && s->state.n_tokens > 0) {
+        cn_error ignored = {0}; /* a store that cannot write (full disk, EIO) only loses a future hit */
+        const bool saved = cn_kv_store_save(e->store, s->ids, (size_t)s->state.n_tokens, &s->state, &ignored) == CN_OK;
+        pthread_mutex_lock(&e->mu);
+        if (saved) e->metrics.store_saves++;
+        else e->metrics.store_save_failures++;
+        pthread_mutex_unlock(&e->mu);
+    }
     const double t_end = now_seconds();
     if (e->cache && reason != CN_FINISH_ERROR && s->has_state && s->logits_current && s->state.n_tokens > 0) {
         cn_error ignored = {0}; /* a cache that cannot take the state only loses a future hit */
@@ -146,37 +157,63 @@ static sequence *take_active(cn_engine *e, int i) {
 
 /* ---- admission ---------------------------------------------------------------------------- */
 
-/* Gives an admitted sequence its state: a copy of the longest cached prefix, else an empty one.
- * At least one prompt id is fed unless the cached entry covers the whole prompt, in which case
- * its stored logits are sampled from directly (prefix_cache.h). */
+/* Where an admitted sequence resumes from. */
+typedef enum { FROM_NOTHING, FROM_MEMORY, FROM_DISK } resume_source;
+
+/* Gives an admitted sequence its state: a copy of the longest prefix in the memory cache, else
+ * the longest prefix in the persistent store, else an empty state. At least one prompt id is fed
+ * unless a memory entry covers the whole prompt, in which case its stored logits are sampled
+ * from directly (prefix_cache.h); the store keeps no logits, so it is asked for n_prompt - 1 ids
+ * at most (kv/store.h). */
+static cn_status resume(cn_engine *e, sequence *s, size_t *matched, resume_source *from, cn_error *err) {
+    *matched = 0;
+    *from = FROM_NOTHING;
+    cn_error ignored = {0}; /* a copy or a read that failed is a miss, not an error */
+    if (e->cache &&
+        cn_prefix_cache_restore_longest(e->cache, s->ids, s->n_prompt, &s->state, s->logits, matched, &ignored) == CN_OK &&
+        *matched > 0) {
+        *from = FROM_MEMORY;
+        return CN_OK;
+    }
+    *matched = 0;
+    cn_status st = cn_model_state_init_opts(e->model, &s->state, &e->kv, err);
+    if (st) return st;
+    if (e->store && s->n_prompt > 1) {
+        size_t got = 0;
+        if (cn_kv_store_restore_longest(e->store, s->ids, s->n_prompt - 1, &s->state, &got, &ignored) == CN_OK &&
+            got > 0 && s->state.n_tokens == (int64_t)got) {
+            *matched = got;
+            *from = FROM_DISK;
+        } else {
+            cn_kv_state_reset(&s->state); /* whatever a failed restore left: back to position 0 */
+        }
+    }
+    return CN_OK;
+}
+
 static void admit(cn_engine *e, sequence *s) {
     cn_error err = {0};
     s->t_admit = now_seconds();
     size_t matched = 0;
-    if (e->cache &&
-        cn_prefix_cache_restore_longest(e->cache, s->ids, s->n_prompt, &s->state, s->logits, &matched, &err) != CN_OK)
-        matched = 0; /* a copy that failed is a miss, not an error */
-    if (matched == 0 && cn_model_state_init_opts(e->model, &s->state, &e->kv, &err) != CN_OK) {
-        pthread_mutex_lock(&e->mu);
-        e->n_admitting--;
-        e->metrics.prefix_misses++;
-        e->metrics.prompt_tokens_total += s->n_prompt;
-        pthread_mutex_unlock(&e->mu);
+    resume_source from = FROM_NOTHING;
+    const cn_status st = resume(e, s, &matched, &from, &err);
+    pthread_mutex_lock(&e->mu);
+    e->n_admitting--;
+    if (from == FROM_MEMORY) e->metrics.prefix_hits_memory++;
+    else if (from == FROM_DISK) e->metrics.prefix_hits_disk++;
+    else e->metrics.prefix_misses++;
+    e->metrics.prompt_tokens_total += s->n_prompt;
+    e->metrics.cached_tokens_total += matched;
+    if (st == CN_OK) e->active[e->n_active++] = s;
+    pthread_mutex_unlock(&e->mu);
+    if (st) {
         finish_error(e, s, "creating the sequence state", &err);
         return;
     }
     s->has_state = true;
     s->cached = (int64_t)matched;
-    s->logits_current = matched > 0;
+    s->logits_current = from == FROM_MEMORY; /* the store's states come without logits */
     s->phase = matched == s->n_prompt ? SEQ_SAMPLE : SEQ_PREFILL;
-    pthread_mutex_lock(&e->mu);
-    if (matched > 0) e->metrics.prefix_hits_memory++;
-    else e->metrics.prefix_misses++;
-    e->metrics.prompt_tokens_total += s->n_prompt;
-    e->metrics.cached_tokens_total += matched;
-    e->n_admitting--;
-    e->active[e->n_active++] = s;
-    pthread_mutex_unlock(&e->mu);
 }
 
 /* ---- sampling ----------------------------------------------------------------------------- */
@@ -290,6 +327,11 @@ static void record_rate(cn_engine *e, double start, double end, int tokens) {
     for (int i = 0; i < e->n_active; i++) kv += cn_kv_state_bytes(&e->active[i]->state);
     e->metrics.kv_bytes = kv;
     e->metrics.cache_bytes = cn_prefix_cache_bytes(e->cache);
+    if (e->store) {
+        cn_kv_store_stats stats;
+        cn_kv_store_stats_get(e->store, &stats);
+        e->metrics.store_bytes = stats.bytes;
+    }
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -399,6 +441,7 @@ static void engine_free(cn_engine *e) {
     free(e->items);
     free(e->item_seq);
     cn_prefix_cache_free(e->cache);
+    cn_kv_store_close(e->store);
     free(e);
 }
 
@@ -410,17 +453,25 @@ cn_status cn_engine_start(cn_model *model, const cn_engine_options *o, cn_engine
     if (o->ctx < 0) return cn_fail(err, CN_ERR_ARG, "engine: ctx must be >= 0 (got %lld)", (long long)o->ctx);
     if (o->prefill_chunk < 0)
         return cn_fail(err, CN_ERR_ARG, "engine: prefill_chunk must be >= 0 (got %lld)", (long long)o->prefill_chunk);
-    if (o->kv_dir)
-        return cn_fail(err, CN_ERR_UNSUPPORTED, "engine: the persistent prefix store (kv_dir %s) is not available yet",
-                       o->kv_dir);
+    if (o->kv_dir && (!o->model_identity || !o->model_identity[0]))
+        return cn_fail(err, CN_ERR_ARG, "engine: kv_dir %s needs a model_identity naming the weights", o->kv_dir);
     /* The row encodings are checked once here, not at every admission. */
     cn_kv_state probe;
     cn_status s = cn_model_state_init_opts(model, &probe, &o->kv, err);
     if (s) return cn_error_prefix(err, "engine: sequence state");
-    cn_kv_state_free(&probe);
 
     cn_engine *e = calloc(1, sizeof *e);
-    if (!e) return cn_fail(err, CN_ERR_NOMEM, "engine: out of memory");
+    if (!e) {
+        cn_kv_state_free(&probe);
+        return cn_fail(err, CN_ERR_NOMEM, "engine: out of memory");
+    }
+    /* The store's fingerprint includes the state layout and encodings: `probe` is that layout. */
+    if (o->kv_dir) s = cn_kv_store_open(o->kv_dir, o->model_identity, &probe, o->kv_dir_bytes, &e->store, err);
+    cn_kv_state_free(&probe);
+    if (s) {
+        free(e);
+        return cn_error_prefix(err, "engine: kv_dir %s", o->kv_dir);
+    }
     e->model = model;
     e->parallel = o->parallel;
     e->queue_limit = o->queue_limit;

@@ -32,10 +32,11 @@ typedef struct {
                                  does not stall the sequences that are decoding */
     cn_kv_options kv;         /* row storage of every sequence state */
     size_t cache_bytes;       /* in-memory prefix cache budget (0: none; serve/prefix_cache.h) */
-    const char *kv_dir;       /* persistent prefix store (kv/store.h), NULL for none; refused with
-                                 CN_ERR_UNSUPPORTED until kv/store.c exists */
+    const char *kv_dir;       /* persistent prefix store (kv/store.h), NULL for none: states saved at
+                                 request ends, restored on admission when memory has no prefix */
     size_t kv_dir_bytes;      /* its size budget (0: 8 GiB) */
-    const char *model_identity; /* names the weights for the store's fingerprint (path, sizes) */
+    const char *model_identity; /* names the weights for the store's fingerprint (path, sizes);
+                                   required with kv_dir */
 } cn_engine_options;
 
 typedef struct {
@@ -101,6 +102,8 @@ typedef struct {
     int active, queued;
     size_t kv_bytes;          /* held by active sequences */
     size_t cache_bytes;       /* held by the in-memory prefix cache */
+    uint64_t store_saves, store_save_failures; /* kv_dir: states saved at request ends, saves that failed */
+    size_t store_bytes;       /* kv_dir: on disk */
     double decode_tokens_per_second; /* ids sampled in the steps of the last 5 s, all sequences together,
                                         over the time since the first of those steps began */
 } cn_engine_metrics;
