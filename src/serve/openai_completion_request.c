@@ -1,0 +1,235 @@
+/* The Completions API: request bodies -> serve_completion_request, and its text_completion
+ * objects, whole and streamed. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve/openai.h"
+#include "text/chat_json.h"
+#include "text/output_parser_utf8.h"
+
+#define COMPLETION_DEFAULT_MAX_TOKENS 16 /* the API reference's default */
+
+static cn_status bad(serve_openai_fault *f, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static cn_status bad(serve_openai_fault *f, const char *param, const char *fmt, ...) {
+    f->status = 400;
+    snprintf(f->param, sizeof f->param, "%s", param);
+    char message[sizeof f->error.msg]; /* the arguments may point into f->error.msg */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    memcpy(f->error.msg, message, sizeof message);
+    f->error.code = CN_ERR_ARG;
+    return CN_ERR_ARG;
+}
+
+static const cJSON *field(const cJSON *object, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
+    return cJSON_IsNull(v) ? NULL : v;
+}
+
+static bool is_integer(const cJSON *v) {
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble);
+}
+
+static cn_status parse_prompt(const cJSON *prompt, serve_completion_request *r, serve_openai_fault *f) {
+    /* ["text"] and [[ids]] are a batch of one: accepted as the single prompt. */
+    if (cJSON_IsArray(prompt) && cJSON_GetArraySize(prompt) == 1 &&
+        (cJSON_IsString(prompt->child) || cJSON_IsArray(prompt->child)))
+        prompt = prompt->child;
+    if (cJSON_IsString(prompt)) {
+        if (!prompt->valuestring[0]) return bad(f, "prompt", "prompt must not be empty");
+        if (!(r->prompt_text = strdup(prompt->valuestring))) return bad(f, "", "out of memory");
+        return CN_OK;
+    }
+    if (!cJSON_IsArray(prompt) || !prompt->child)
+        return bad(f, "prompt", "prompt must be a non-empty string or array of token ids (one prompt per request)");
+    size_t n = (size_t)cJSON_GetArraySize(prompt);
+    if (!(r->prompt_ids = malloc(n * sizeof *r->prompt_ids))) return bad(f, "", "out of memory");
+    for (const cJSON *id = prompt->child; id; id = id->next) {
+        if (!is_integer(id) || id->valuedouble < 0 || id->valuedouble > INT32_MAX)
+            return bad(f, "prompt", "prompt[%zu] is not a token id (one prompt per request)", r->n_prompt_ids);
+        r->prompt_ids[r->n_prompt_ids++] = (int32_t)id->valuedouble;
+    }
+    return CN_OK;
+}
+
+static cn_status parse_number(const cJSON *body, const char *name, double lo, double hi, bool lo_open, float *out,
+                              serve_openai_fault *f) {
+    const cJSON *v = field(body, name);
+    if (!v) return CN_OK;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble > hi || v->valuedouble < lo ||
+        (lo_open && v->valuedouble == lo))
+        return bad(f, name, "%s must be a number in %s%g, %g]", name, lo_open ? "(" : "[", lo, hi);
+    *out = (float)v->valuedouble;
+    return CN_OK;
+}
+
+static cn_status parse_rest(const cJSON *body, serve_completion_request *r, serve_openai_fault *f) {
+    cn_status st = parse_number(body, "temperature", 0, 2, false, &r->sampling.temperature, f);
+    if (st == CN_OK) st = parse_number(body, "top_p", 0, 1, true, &r->sampling.top_p, f);
+    if (st != CN_OK) return st;
+    const cJSON *seed = field(body, "seed");
+    if (seed && (!is_integer(seed) || fabs(seed->valuedouble) > 9.2e18)) return bad(f, "seed", "seed must be an integer");
+    if (seed) r->sampling.seed = (uint64_t)(int64_t)seed->valuedouble;
+    const cJSON *max_tokens = field(body, "max_tokens");
+    if (max_tokens && (!is_integer(max_tokens) || max_tokens->valuedouble < 1 || max_tokens->valuedouble > 1e9))
+        return bad(f, "max_tokens", "max_tokens must be an integer >= 1");
+    r->max_tokens = max_tokens ? (int64_t)max_tokens->valuedouble : COMPLETION_DEFAULT_MAX_TOKENS;
+    const cJSON *stop = field(body, "stop");
+    serve_chat_request scratch = {0};
+    if (cJSON_IsString(stop)) st = serve_chat_request_add_stop(&scratch, stop->valuestring, &f->error);
+    else if (cJSON_IsArray(stop))
+        for (const cJSON *s = stop->child; s && st == CN_OK; s = s->next)
+            st = cJSON_IsString(s) ? serve_chat_request_add_stop(&scratch, s->valuestring, &f->error)
+                                   : cn_fail(&f->error, CN_ERR_ARG, "stop must hold strings only");
+    else if (stop) st = cn_fail(&f->error, CN_ERR_ARG, "stop must be a string or an array of strings");
+    for (size_t i = 0; i < scratch.n_stop; i++) r->stop[i] = scratch.stop[i];
+    r->n_stop = scratch.n_stop;
+    if (st != CN_OK) return bad(f, "stop", "%s", f->error.msg);
+    const cJSON *logprobs = field(body, "logprobs");
+    if (logprobs && (!is_integer(logprobs) || logprobs->valuedouble < 0 || logprobs->valuedouble > CN_ENGINE_MAX_TOP_LOGPROBS))
+        return bad(f, "logprobs", "logprobs must be an integer from 0 to %d", CN_ENGINE_MAX_TOP_LOGPROBS);
+    r->logprobs = logprobs ? (int)logprobs->valuedouble : -1;
+    const cJSON *stream = field(body, "stream");
+    if (stream && !cJSON_IsBool(stream)) return bad(f, "stream", "stream must be a boolean");
+    r->stream = cJSON_IsTrue(stream);
+    const cJSON *options = field(body, "stream_options");
+    if (options) {
+        const cJSON *usage = field(options, "include_usage");
+        if (!r->stream) return bad(f, "stream_options", "stream_options is only allowed with stream: true");
+        if (!cJSON_IsObject(options) || (usage && !cJSON_IsBool(usage)))
+            return bad(f, "stream_options", "stream_options must be {\"include_usage\": boolean}");
+        r->include_usage = cJSON_IsTrue(usage);
+    }
+    const cJSON *echo = field(body, "echo");
+    if (echo && !cJSON_IsFalse(echo)) return bad(f, "echo", "echo is not supported");
+    if (field(body, "suffix")) return bad(f, "suffix", "suffix is not supported");
+    static const char *const ones[] = {"n", "best_of"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = field(body, ones[i]);
+        if (v && (!is_integer(v) || v->valuedouble != 1)) return bad(f, ones[i], "only %s = 1 is supported", ones[i]);
+    }
+    static const char *const penalties[] = {"frequency_penalty", "presence_penalty"};
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *v = field(body, penalties[i]);
+        if (v && (!cJSON_IsNumber(v) || v->valuedouble != 0))
+            return bad(f, penalties[i], "%s is not supported (only 0)", penalties[i]);
+    }
+    const cJSON *bias = field(body, "logit_bias");
+    if (bias && (!cJSON_IsObject(bias) || bias->child)) return bad(f, "logit_bias", "logit_bias is not supported");
+    return CN_OK;
+}
+
+cn_status serve_openai_parse_completion(const char *text, size_t len, serve_completion_request *r,
+                                        serve_openai_fault *f) {
+    memset(f, 0, sizeof *f);
+    serve_chat_request defaults;
+    memset(r, 0, sizeof *r);
+    r->logprobs = -1;
+    if (serve_chat_request_init(&defaults, &f->error) != CN_OK) {
+        f->status = 500;
+        return CN_ERR_IO;
+    }
+    r->sampling = defaults.sampling;
+    cJSON *body = NULL;
+    if (cn_chat_json_parse(text, len, &body, &f->error) != CN_OK)
+        return bad(f, "", "the request body is not valid JSON: %s", f->error.msg);
+    cn_status st = cJSON_IsObject(body) ? CN_OK : bad(f, "", "the request body must be a JSON object");
+    if (st == CN_OK && !cJSON_IsString(field(body, "model"))) st = bad(f, "model", "\"model\" must be a string");
+    if (st == CN_OK) st = parse_prompt(field(body, "prompt"), r, f);
+    if (st == CN_OK) st = parse_rest(body, r, f);
+    cJSON_Delete(body);
+    return st;
+}
+
+void serve_completion_request_free(serve_completion_request *r) {
+    free(r->prompt_text);
+    free(r->prompt_ids);
+    for (size_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- formatting ---- */
+
+static size_t token_text(const cn_tokenizer *tok, int32_t id, cn_output_bytes *out) {
+    size_t n = 0;
+    const uint8_t *bytes = cn_tokenizer_token_bytes(tok, id, &n);
+    size_t consumed;
+    out->len = 0;
+    if (bytes) cn_output_utf8_sanitize_append(out, (const char *)bytes, n, false, &consumed);
+    return bytes ? n : 0;
+}
+
+/* The Completions API's logprobs: tokens, token_logprobs, top_logprobs (token -> logprob maps),
+ * text_offset (bytes into the completion). */
+static cJSON *completion_logprobs(const serve_token_logprob *lp, size_t n, const cn_tokenizer *tok, size_t *offset) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *tokens = cJSON_AddArrayToObject(root, "tokens");
+    cJSON *token_logprobs = cJSON_AddArrayToObject(root, "token_logprobs");
+    cJSON *top = cJSON_AddArrayToObject(root, "top_logprobs");
+    cJSON *text_offset = cJSON_AddArrayToObject(root, "text_offset");
+    cn_output_bytes text = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t bytes = token_text(tok, lp[i].token, &text);
+        cJSON_AddItemToArray(tokens, cJSON_CreateString(cn_output_bytes_str(&text)));
+        cJSON_AddItemToArray(token_logprobs, cJSON_CreateNumber(lp[i].logprob));
+        cJSON *alternatives = cJSON_CreateObject();
+        for (int k = 0; k < lp[i].n_top; k++) {
+            token_text(tok, lp[i].top[k].id, &text);
+            if (!cJSON_GetObjectItemCaseSensitive(alternatives, cn_output_bytes_str(&text)))
+                cJSON_AddNumberToObject(alternatives, cn_output_bytes_str(&text), lp[i].top[k].logprob);
+        }
+        cJSON_AddItemToArray(top, alternatives);
+        cJSON_AddItemToArray(text_offset, cJSON_CreateNumber((double)*offset));
+        *offset += bytes;
+    }
+    cn_output_bytes_free(&text);
+    return root;
+}
+
+static cJSON *completion_object(const serve_openai_meta *meta, cJSON **choice, bool with_usage_field) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", meta->id);
+    cJSON_AddStringToObject(root, "object", "text_completion");
+    cJSON_AddNumberToObject(root, "created", (double)meta->created);
+    cJSON_AddStringToObject(root, "model", meta->model);
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+    *choice = cJSON_CreateObject();
+    cJSON_AddItemToArray(choices, *choice);
+    if (with_usage_field) cJSON_AddNullToObject(root, "usage");
+    return root;
+}
+
+cJSON *serve_openai_completion_response(const serve_openai_meta *meta, const serve_openai_reply *reply,
+                                        const cn_tokenizer *tok, bool with_logprobs) {
+    cJSON *choice;
+    cJSON *root = completion_object(meta, &choice, false);
+    cJSON_AddStringToObject(choice, "text", cn_output_bytes_str(&reply->content));
+    cJSON_AddNumberToObject(choice, "index", 0);
+    size_t offset = 0;
+    if (with_logprobs) cJSON_AddItemToObject(choice, "logprobs", completion_logprobs(reply->logprobs, reply->n_logprobs, tok, &offset));
+    else cJSON_AddNullToObject(choice, "logprobs");
+    cJSON_AddStringToObject(choice, "finish_reason", serve_openai_finish_name(reply->finish));
+    cJSON_AddItemToObject(root, "usage", serve_openai_usage_json(&reply->usage));
+    return root;
+}
+
+cJSON *serve_openai_completion_chunk(const serve_openai_meta *meta, const serve_delta *delta, const cn_tokenizer *tok,
+                                     bool with_logprobs, bool with_usage_field, size_t *text_offset) {
+    cJSON *choice;
+    cJSON *root = completion_object(meta, &choice, with_usage_field);
+    cJSON_AddStringToObject(choice, "text", delta->kind == SERVE_DELTA_CONTENT ? delta->text : "");
+    cJSON_AddNumberToObject(choice, "index", 0);
+    if (with_logprobs && delta->n_logprobs > 0)
+        cJSON_AddItemToObject(choice, "logprobs", completion_logprobs(delta->logprobs, delta->n_logprobs, tok, text_offset));
+    else cJSON_AddNullToObject(choice, "logprobs");
+    if (delta->kind == SERVE_DELTA_FINISH) cJSON_AddStringToObject(choice, "finish_reason", serve_openai_finish_name(delta->finish));
+    else cJSON_AddNullToObject(choice, "finish_reason");
+    return root;
+}
