@@ -1,5 +1,4 @@
-/* The Completions API: request bodies -> serve_completion_request, and its text_completion
- * objects, whole and streamed. */
+/* The Completions API's request bodies -> serve_completion_request, every field checked. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +7,6 @@
 
 #include "serve/openai.h"
 #include "text/chat_json.h"
-#include "text/output_parser_utf8.h"
 
 #define COMPLETION_DEFAULT_MAX_TOKENS 16 /* the API reference's default */
 
@@ -153,83 +151,4 @@ void serve_completion_request_free(serve_completion_request *r) {
     free(r->prompt_ids);
     for (size_t i = 0; i < r->n_stop; i++) free(r->stop[i]);
     memset(r, 0, sizeof *r);
-}
-
-/* ---- formatting ---- */
-
-static size_t token_text(const cn_tokenizer *tok, int32_t id, cn_output_bytes *out) {
-    size_t n = 0;
-    const uint8_t *bytes = cn_tokenizer_token_bytes(tok, id, &n);
-    size_t consumed;
-    out->len = 0;
-    if (bytes) cn_output_utf8_sanitize_append(out, (const char *)bytes, n, false, &consumed);
-    return bytes ? n : 0;
-}
-
-/* The Completions API's logprobs: tokens, token_logprobs, top_logprobs (token -> logprob maps),
- * text_offset (bytes into the completion). */
-static cJSON *completion_logprobs(const serve_token_logprob *lp, size_t n, const cn_tokenizer *tok, size_t *offset) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON *tokens = cJSON_AddArrayToObject(root, "tokens");
-    cJSON *token_logprobs = cJSON_AddArrayToObject(root, "token_logprobs");
-    cJSON *top = cJSON_AddArrayToObject(root, "top_logprobs");
-    cJSON *text_offset = cJSON_AddArrayToObject(root, "text_offset");
-    cn_output_bytes text = {0};
-    for (size_t i = 0; i < n; i++) {
-        size_t bytes = token_text(tok, lp[i].token, &text);
-        cJSON_AddItemToArray(tokens, cJSON_CreateString(cn_output_bytes_str(&text)));
-        cJSON_AddItemToArray(token_logprobs, cJSON_CreateNumber(lp[i].logprob));
-        cJSON *alternatives = cJSON_CreateObject();
-        for (int k = 0; k < lp[i].n_top; k++) {
-            token_text(tok, lp[i].top[k].id, &text);
-            if (!cJSON_GetObjectItemCaseSensitive(alternatives, cn_output_bytes_str(&text)))
-                cJSON_AddNumberToObject(alternatives, cn_output_bytes_str(&text), lp[i].top[k].logprob);
-        }
-        cJSON_AddItemToArray(top, alternatives);
-        cJSON_AddItemToArray(text_offset, cJSON_CreateNumber((double)*offset));
-        *offset += bytes;
-    }
-    cn_output_bytes_free(&text);
-    return root;
-}
-
-static cJSON *completion_object(const serve_openai_meta *meta, cJSON **choice, bool with_usage_field) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "id", meta->id);
-    cJSON_AddStringToObject(root, "object", "text_completion");
-    cJSON_AddNumberToObject(root, "created", (double)meta->created);
-    cJSON_AddStringToObject(root, "model", meta->model);
-    cJSON *choices = cJSON_AddArrayToObject(root, "choices");
-    *choice = cJSON_CreateObject();
-    cJSON_AddItemToArray(choices, *choice);
-    if (with_usage_field) cJSON_AddNullToObject(root, "usage");
-    return root;
-}
-
-cJSON *serve_openai_completion_response(const serve_openai_meta *meta, const serve_openai_reply *reply,
-                                        const cn_tokenizer *tok, bool with_logprobs) {
-    cJSON *choice;
-    cJSON *root = completion_object(meta, &choice, false);
-    cJSON_AddStringToObject(choice, "text", cn_output_bytes_str(&reply->content));
-    cJSON_AddNumberToObject(choice, "index", 0);
-    size_t offset = 0;
-    if (with_logprobs) cJSON_AddItemToObject(choice, "logprobs", completion_logprobs(reply->logprobs, reply->n_logprobs, tok, &offset));
-    else cJSON_AddNullToObject(choice, "logprobs");
-    cJSON_AddStringToObject(choice, "finish_reason", serve_openai_finish_name(reply->finish));
-    cJSON_AddItemToObject(root, "usage", serve_openai_usage_json(&reply->usage));
-    return root;
-}
-
-cJSON *serve_openai_completion_chunk(const serve_openai_meta *meta, const serve_delta *delta, const cn_tokenizer *tok,
-                                     bool with_logprobs, bool with_usage_field, size_t *text_offset) {
-    cJSON *choice;
-    cJSON *root = completion_object(meta, &choice, with_usage_field);
-    cJSON_AddStringToObject(choice, "text", delta->kind == SERVE_DELTA_CONTENT ? delta->text : "");
-    cJSON_AddNumberToObject(choice, "index", 0);
-    if (with_logprobs && delta->n_logprobs > 0)
-        cJSON_AddItemToObject(choice, "logprobs", completion_logprobs(delta->logprobs, delta->n_logprobs, tok, text_offset));
-    else cJSON_AddNullToObject(choice, "logprobs");
-    if (delta->kind == SERVE_DELTA_FINISH) cJSON_AddStringToObject(choice, "finish_reason", serve_openai_finish_name(delta->finish));
-    else cJSON_AddNullToObject(choice, "finish_reason");
-    return root;
 }
