@@ -26,8 +26,20 @@ typedef struct {
     void *observer_ctx;
 } cn_attention_ctx;
 
-/* a [S][D] (attn_norm output) at positions p0.. -> out [S][D]; updates the layer's state. */
-cn_status cn_attention_forward(const cn_attention_ctx *ctx, const cn_attention_weights *w, cn_kv_layer *kv,
-                               const float *a, int64_t S, int64_t p0, float *out, cn_error *err);
+/* One sequence's part of a call: rows [row0, row0 + n) of the call's T rows, at positions
+ * p0.., reading and updating this layer's state `kv`. Sequences of one call have distinct
+ * states. `item`: the caller's batch item, named in errors as "batch item N" (-1: none). */
+typedef struct {
+    cn_kv_layer *kv;
+    int64_t row0, n, p0;
+    int item;
+} cn_attention_seq;
+
+/* a [T][D] (attn_norm output) -> out [T][D] for the rows of `seqs` (they cover 0..T-1, in
+ * order); pos [T] is each row's position. The projections that do not read the state (queries,
+ * window rows, grouped output) run once over all T rows; compressors, indexer, attention over
+ * each sequence's keys and the ring update run per sequence. Updates each sequence's state. */
+cn_status cn_attention_forward(const cn_attention_ctx *ctx, const cn_attention_weights *w, const cn_attention_seq *seqs,
+                               int n_seqs, const float *a, const int64_t *pos, int64_t T, float *out, cn_error *err);
 
 #endif

@@ -28,8 +28,13 @@ typedef struct {
     cn_routing_observer observer;
 } cn_block_ctx;
 
-/* X [S][n][D] residual streams, updated in place. */
-cn_status cn_block_forward(const cn_block_ctx *ctx, const cn_block_weights *w, cn_kv_layer *kv, float *X,
-                           const int32_t *tokens, int64_t S, int64_t p0, cn_error *err);
+/* X [T][n][D] residual streams of T rows, updated in place: the rows of one or several
+ * sequences (`seqs`, each with its own layer state, rows and positions; continuous batching).
+ * tokens [T] and pos [T] give each row's token id and position. Everything but the
+ * state-touching part of attention runs once over all T rows; each row's arithmetic is the same
+ * whatever else shares the call (docs/engine.md), so a sequence gets the same bits alone or
+ * batched. */
+cn_status cn_block_forward(const cn_block_ctx *ctx, const cn_block_weights *w, const cn_attention_seq *seqs, int n_seqs,
+                           float *X, const int32_t *tokens, const int64_t *pos, int64_t T, cn_error *err);
 
 #endif

@@ -114,27 +114,95 @@ static void head_logits(const cn_model *m, const cn_hc_head_weights *hc, const f
     free(h);
 }
 
-static cn_status forward_chunk(cn_model *m, cn_kv_state *st, const int32_t *tokens, int64_t S, float *logits,
-                               float *streams, cn_error *err) {
+/* One sequence's rows in a forward step. */
+typedef struct {
+    cn_kv_state *st;
+    const int32_t *tokens;
+    int64_t n;
+    float *logits;  /* NULL; [n][V] for every row; or [V] for the last row when last_only */
+    bool last_only;
+    float *streams; /* NULL or [n][hc_mult][D] */
+    int item;       /* batch item named in errors, -1 outside a batch */
+} step_seq;
+
+/* The LM head for the rows the sequences ask logits of, in one matmul over all of them (the
+ * head is read once per step); each row's logits are the same as computed alone. */
+static void step_logits(const cn_model *m, const step_seq *seqs, int count, const float *X, int64_t T) {
+    const int64_t nD = m->cfg->hc_mult * m->cfg->hidden_size, V = m->cfg->vocab_size;
+    if (count == 1 && seqs[0].logits && !seqs[0].last_only) { /* the plain forward: every row, in place */
+        head_logits(m, &m->weights.hc_head, m->weights.norm, X, T, seqs[0].logits);
+        return;
+    }
+    int64_t R = 0;
+    for (int i = 0; i < count; i++)
+        if (seqs[i].logits) R += seqs[i].last_only ? 1 : seqs[i].n;
+    if (R == 0) return;
+    float *rows = cn_scratch_alloc((size_t)(R * nD) * sizeof(float));
+    float *out = cn_scratch_alloc((size_t)(R * V) * sizeof(float));
+    int64_t r = 0, row0 = 0;
+    for (int i = 0; i < count; row0 += seqs[i++].n) {
+        if (!seqs[i].logits) continue;
+        const int64_t first = seqs[i].last_only ? seqs[i].n - 1 : 0, k = seqs[i].n - first;
+        memcpy(rows + r * nD, X + (row0 + first) * nD, (size_t)(k * nD) * sizeof(float));
+        r += k;
+    }
+    head_logits(m, &m->weights.hc_head, m->weights.norm, rows, R, out);
+    r = 0;
+    for (int i = 0; i < count; i++) {
+        if (!seqs[i].logits) continue;
+        const int64_t k = seqs[i].last_only ? 1 : seqs[i].n;
+        memcpy(seqs[i].logits, out + r * V, (size_t)(k * V) * sizeof(float));
+        r += k;
+    }
+    free(rows);
+    free(out);
+}
+
+/* Advances `count` distinct sequences by their rows in one pass over the layers: every block's
+ * state-independent work runs once over all T rows (cn_block_forward), the LM head once over the
+ * rows that want logits. On error no state's n_tokens moves (the layers' contents are then
+ * unusable, as after a failed cn_model_forward). */
+static cn_status forward_step(cn_model *m, const step_seq *seqs, int count, cn_error *err) {
     const cn_model_config *c = m->cfg;
-    const int64_t n = c->hc_mult, D = c->hidden_size, p0 = st->n_tokens;
-    float *X = cn_scratch_alloc((size_t)(S * n * D) * sizeof(float));
+    const int64_t n = c->hc_mult, D = c->hidden_size;
+    int64_t T = 0;
+    for (int i = 0; i < count; i++) T += seqs[i].n;
+    float *X = cn_scratch_alloc((size_t)(T * n * D) * sizeof(float));
+    int32_t *tokens = cn_scratch_alloc((size_t)T * sizeof(int32_t));
+    int64_t *pos = cn_scratch_alloc((size_t)T * sizeof(int64_t));
+    cn_attention_seq *aseqs = cn_scratch_alloc((size_t)count * sizeof *aseqs);
+    int64_t row = 0;
+    for (int i = 0; i < count; i++)
+        for (int64_t t = 0; t < seqs[i].n; t++, row++) {
+            tokens[row] = seqs[i].tokens[t];
+            pos[row] = seqs[i].st->n_tokens + t;
+        }
     /* Every stream starts as the token embedding (section 3, no learned expansion). */
-    for (int64_t s = 0; s < S; s++) {
-        cn_matrix_row_to_f32(&m->weights.embed, tokens[s], X + s * n * D);
-        for (int64_t k = 1; k < n; k++) memcpy(X + (s * n + k) * D, X + s * n * D, (size_t)D * sizeof(float));
+    for (int64_t t = 0; t < T; t++) {
+        cn_matrix_row_to_f32(&m->weights.embed, tokens[t], X + t * n * D);
+        for (int64_t k = 1; k < n; k++) memcpy(X + (t * n + k) * D, X + t * n * D, (size_t)D * sizeof(float));
     }
     cn_status s = CN_OK;
     for (int l = 0; l < c->n_layers && s == CN_OK; l++) {
+        int64_t row0 = 0;
+        for (int i = 0; i < count; row0 += seqs[i++].n) {
+            cn_attention_seq a = {&seqs[i].st->layers[l], row0, seqs[i].n, seqs[i].st->n_tokens, seqs[i].item};
+            aseqs[i] = a;
+        }
         cn_block_ctx ctx = block_ctx(m, l);
-        s = cn_block_forward(&ctx, &m->weights.blocks[l], &st->layers[l], X, tokens, S, p0, err);
+        s = cn_block_forward(&ctx, &m->weights.blocks[l], aseqs, count, X, tokens, pos, T, err);
     }
     if (s == CN_OK) {
-        if (streams) memcpy(streams, X, (size_t)(S * n * D) * sizeof(float));
-        if (logits) head_logits(m, &m->weights.hc_head, m->weights.norm, X, S, logits);
-        st->n_tokens += S;
+        int64_t row0 = 0;
+        for (int i = 0; i < count; row0 += seqs[i++].n)
+            if (seqs[i].streams) memcpy(seqs[i].streams, X + row0 * n * D, (size_t)(seqs[i].n * n * D) * sizeof(float));
+        step_logits(m, seqs, count, X, T);
+        for (int i = 0; i < count; i++) seqs[i].st->n_tokens += seqs[i].n;
     }
     free(X);
+    free(tokens);
+    free(pos);
+    free(aseqs);
     return s;
 }
 
@@ -153,24 +221,62 @@ cn_status cn_model_forward(cn_model *m, cn_kv_state *st, const int32_t *tokens, 
     const int64_t V = m->cfg->vocab_size, nD = m->cfg->hc_mult * m->cfg->hidden_size;
     for (int64_t done = 0; done < n && s == CN_OK;) {
         int64_t S = n - done < m->max_chunk ? n - done : m->max_chunk;
-        s = forward_chunk(m, st, tokens + done, S, logits ? logits + done * V : NULL, streams ? streams + done * nD : NULL, err);
+        step_seq one = {st, tokens + done, S, logits ? logits + done * V : NULL, false, streams ? streams + done * nD : NULL, -1};
+        s = forward_step(m, &one, 1, err);
         done += S;
     }
     return s;
 }
 
-cn_status cn_model_forward_batch(cn_model *m, const cn_forward_item *items, int count, cn_error *err) {
-    /* Plain loop for now: each item on its own. Any split of a sequence gives the same result,
-     * so the last token can go alone to get its logits. */
+/* Everything a bad batch can be refused for, checked before any state moves. */
+static cn_status check_batch(const cn_model *m, const cn_forward_item *items, int count, cn_error *err) {
+    if (count < 0) return cn_fail(err, CN_ERR_ARG, "batch of %d items", count);
+    if (count > 0 && !items) return cn_fail(err, CN_ERR_ARG, "batch of %d items without an item array", count);
     for (int i = 0; i < count; i++) {
         const cn_forward_item *it = &items[i];
-        if (it->n < 1) return cn_fail(err, CN_ERR_ARG, "batch item %d: no tokens", i);
-        cn_status s = CN_OK;
-        if (it->n > 1) s = cn_model_forward(m, it->state, it->tokens, it->n - 1, NULL, NULL, err);
-        if (!s) s = cn_model_forward(m, it->state, it->tokens + it->n - 1, 1, it->last_logits, NULL, err);
-        if (s) return cn_error_prefix(err, "batch item %d", i);
+        if (!it->state) return cn_fail(err, CN_ERR_ARG, "batch item %d: no state", i);
+        if (it->state->n_layers != m->cfg->n_layers)
+            return cn_fail(err, CN_ERR_ARG, "batch item %d: state does not belong to this model", i);
+        if (it->n < 1 || !it->tokens) return cn_fail(err, CN_ERR_ARG, "batch item %d: no tokens", i);
+        for (int j = 0; j < i; j++)
+            if (items[j].state == it->state)
+                return cn_fail(err, CN_ERR_ARG, "batch items %d and %d share one state (a sequence can appear once per batch)", j, i);
+        cn_status s = check_tokens(m, it->tokens, it->n, err);
+        if (s) return cn_error_prefix(err, "batch item %d", i), s;
     }
     return CN_OK;
+}
+
+cn_status cn_model_forward_batch(cn_model *m, const cn_forward_item *items, int count, cn_error *err) {
+    cn_status s = check_batch(m, items, count, err);
+    if (s || count == 0) return s;
+    int64_t *done = cn_scratch_calloc((size_t)count, sizeof *done);
+    step_seq *step = cn_scratch_alloc((size_t)count * sizeof *step);
+    int *step_item = cn_scratch_alloc((size_t)count * sizeof *step_item);
+    /* Steps of at most max_chunk rows (bounded scratch), every unfinished item advancing by at
+     * least one token per step; any split of a sequence gives the same result (docs/engine.md). */
+    for (;;) {
+        int k = 0;
+        int64_t budget = m->max_chunk;
+        for (int i = 0; i < count; i++) {
+            const int64_t left = items[i].n - done[i];
+            if (left == 0) continue;
+            const int64_t take = left < budget ? left : budget > 1 ? budget : 1;
+            budget = budget > take ? budget - take : 0;
+            const bool last = done[i] + take == items[i].n;
+            step_seq one = {items[i].state, items[i].tokens + done[i], take, last ? items[i].last_logits : NULL, true, NULL, i};
+            step[k] = one;
+            step_item[k++] = i;
+        }
+        if (k == 0) break;
+        s = forward_step(m, step, k, err);
+        if (s) break;
+        for (int j = 0; j < k; j++) done[step_item[j]] += step[j].n;
+    }
+    free(done);
+    free(step);
+    free(step_item);
+    return s;
 }
 
 cn_status cn_model_mtp_forward(cn_model *m, cn_kv_state *mtp_state, const float *streams, const int32_t *next_tokens,
@@ -197,8 +303,11 @@ cn_status cn_model_mtp_forward(cn_model *m, cn_kv_state *mtp_state, const float 
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < nh; k++)
             for (int64_t j = 0; j < D; j++) X[(i * nh + k) * D + j] += ep[i * D + j];
+    int64_t *pos = cn_scratch_alloc((size_t)n * sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) pos[i] = p0 + i;
+    const cn_attention_seq seq = {&mtp_state->layers[0], 0, n, p0, -1};
     cn_block_ctx ctx = block_ctx(m, c->n_layers);
-    s = cn_block_forward(&ctx, &w->block, &mtp_state->layers[0], X, next_tokens, n, p0, err);
+    s = cn_block_forward(&ctx, &w->block, &seq, 1, X, next_tokens, pos, n, err);
     if (s == CN_OK) {
         head_logits(m, &w->hc_head, w->norm, X, n, logits);
         mtp_state->n_tokens += n;
@@ -207,5 +316,6 @@ cn_status cn_model_mtp_forward(cn_model *m, cn_kv_state *mtp_state, const float 
     free(e);
     free(ep);
     free(hn);
+    free(pos);
     return s;
 }

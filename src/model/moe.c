@@ -48,8 +48,8 @@ static void run_expert(cn_threadpool *pool, const cn_model_config *cfg, const cn
     free(u);
 }
 
-void cn_moe_forward(const cn_moe_ctx *ctx, const cn_moe_weights *w, const float *f, const int32_t *tokens, int64_t S,
-                    int64_t p0, float *out) {
+void cn_moe_forward(const cn_moe_ctx *ctx, const cn_moe_weights *w, const float *f, const int32_t *tokens,
+                    const int64_t *pos, int64_t S, float *out) {
     const cn_model_config *cfg = ctx->cfg;
     const int64_t D = cfg->hidden_size, E = cfg->n_routed_experts, K = cfg->n_experts_per_tok;
     float *score = cn_scratch_alloc((size_t)(S * E) * sizeof(float));
@@ -68,7 +68,7 @@ void cn_moe_forward(const cn_moe_ctx *ctx, const cn_moe_weights *w, const float 
             if (cfg->norm_topk_prob) weight[s * K + k] /= sum + 1e-20f;
             weight[s * K + k] *= cfg->routed_scaling_factor;
         }
-        if (ctx->on_experts) ctx->on_experts(ctx->observer_ctx, ctx->layer, p0 + s, idx, (int32_t)K);
+        if (ctx->on_experts) ctx->on_experts(ctx->observer_ctx, ctx->layer, pos[s], idx, (int32_t)K);
     }
 
     /* Group the tokens per expert, run each expert once on its rows, add weighted outputs in

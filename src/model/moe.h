@@ -21,8 +21,10 @@ typedef struct {
     void *observer_ctx;
 } cn_moe_ctx;
 
-/* f [S][D] (ffn_norm output) for tokens `tokens` at positions p0.. -> out [S][D]. */
-void cn_moe_forward(const cn_moe_ctx *ctx, const cn_moe_weights *w, const float *f, const int32_t *tokens, int64_t S,
-                    int64_t p0, float *out);
+/* f [S][D] (ffn_norm output) for tokens `tokens` at positions pos [S] -> out [S][D]. The rows
+ * may come from several sequences (the MoE reads no state): each expert runs once on all the
+ * rows that chose it, so its weights are read once per call. */
+void cn_moe_forward(const cn_moe_ctx *ctx, const cn_moe_weights *w, const float *f, const int32_t *tokens,
+                    const int64_t *pos, int64_t S, float *out);
 
 #endif
