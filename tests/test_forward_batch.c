@@ -7,13 +7,19 @@
  *   same bytes as the separately advanced one;
  * - the batch on pools of 1 and 2 threads (the reference always on 2), and with steps of 256 and
  *   of 5 rows (max_chunk), so items are split across steps;
+ * - the kernel property all this rests on, at widths where cn_matmul's many-token path decodes
+ *   and reuses blocks of rows (4096 columns: 8 rows a block): every token's outputs are the same
+ *   bits in calls of 1..9 and 37 tokens, on pools of 1, 2 and 3 threads, BF16 and FP8 weights;
  * - refused batches: one state twice, a bad token id (the message names the item and the
  *   index), no state, an empty item, a state of another shape; none of them moves any state. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/threadpool.h"
 #include "harness.h"
 #include "model/model.h"
+#include "tensor/element.h"
+#include "tensor/matmul.h"
 
 #define N_SEQS 6
 #define MAX_ITEMS 6
@@ -120,6 +126,68 @@ static void run_rounds(const char *dir, cn_model *ref_model, cn_model *batch_mod
     free(last);
 }
 
+/* Rows of `rows` x 4096 random weights, BF16 or FP8 E4M3 with 128x128 E8M0 block scales. */
+static cn_matrix random_weights(cn_dtype dtype, int64_t rows, uint64_t *seed, uint8_t **data, uint8_t **scales) {
+    const int64_t cols = 4096, row_bytes = dtype == CN_DTYPE_BF16 ? 2 * cols : cols;
+    *data = malloc((size_t)(rows * row_bytes));
+    *scales = NULL;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        if (dtype == CN_DTYPE_BF16) {
+            const uint16_t h = cn_f32_to_bf16((float)(next_random(seed) % 2001) / 1000.0f - 1.0f);
+            memcpy(*data + 2 * i, &h, 2);
+        } else {
+            uint8_t code = (uint8_t)next_random(seed);
+            (*data)[i] = (code & 0x7f) == 0x7f ? 0 : code; /* no NaN codes */
+        }
+    }
+    cn_matrix m = {dtype, rows, cols, *data, (size_t)row_bytes, NULL, 0, 0};
+    if (dtype == CN_DTYPE_F8_E4M3) {
+        const int64_t scale_rows = (rows + 127) / 128, scale_cols = cols / 128;
+        *scales = malloc((size_t)(scale_rows * scale_cols));
+        for (int64_t i = 0; i < scale_rows * scale_cols; i++) (*scales)[i] = (uint8_t)(120 + next_random(seed) % 8);
+        m.scales = *scales;
+        m.scale_cols = scale_cols;
+    }
+    return m;
+}
+
+/* cn_matmul gives each token the same bits whatever the call's token count and the pool. */
+static void check_matmul_row_count(void) {
+    enum { ROWS = 45, MAX_TOKENS = 37 };
+    const cn_dtype types[2] = {CN_DTYPE_BF16, CN_DTYPE_F8_E4M3};
+    uint64_t seed = 99;
+    float *x = malloc((size_t)(MAX_TOKENS * 4096) * sizeof(float));
+    float *alone = malloc((size_t)(MAX_TOKENS * ROWS) * sizeof(float)), *together = malloc((size_t)(MAX_TOKENS * ROWS) * sizeof(float));
+    for (int64_t i = 0; i < MAX_TOKENS * 4096; i++) x[i] = (float)(next_random(&seed) % 2001) / 1000.0f - 1.0f;
+    for (int f = 0; f < 2; f++) {
+        uint8_t *data, *scales;
+        const cn_matrix m = random_weights(types[f], ROWS, &seed, &data, &scales);
+        cn_threadpool *one = cn_threadpool_create(1);
+        for (int64_t t = 0; t < MAX_TOKENS; t++) cn_matmul(one, &m, x + t * 4096, 4096, 1, alone + t * ROWS, ROWS);
+        cn_threadpool_destroy(one);
+        for (int threads = 1; threads <= 3; threads++) {
+            cn_threadpool *pool = cn_threadpool_create(threads);
+            static const int64_t counts[] = {2, 3, 4, 5, 6, 7, 8, 9, MAX_TOKENS};
+            for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+                memset(together, 0, (size_t)(MAX_TOKENS * ROWS) * sizeof(float));
+                for (int64_t t = 0; t < MAX_TOKENS; t += counts[c]) {
+                    const int64_t n = t + counts[c] <= MAX_TOKENS ? counts[c] : MAX_TOKENS - t;
+                    cn_matmul(pool, &m, x + t * 4096, 4096, n, together + t * ROWS, ROWS);
+                }
+                CHECKF(memcmp(alone, together, (size_t)(MAX_TOKENS * ROWS) * sizeof(float)) == 0,
+                       "%s: calls of %lld tokens on %d threads differ from one-token calls", cn_dtype_name(types[f]),
+                       (long long)counts[c], threads);
+            }
+            cn_threadpool_destroy(pool);
+        }
+        free(data);
+        free(scales);
+    }
+    free(x);
+    free(alone);
+    free(together);
+}
+
 /* Refused batches leave every state where it was. */
 static void check_refusals(const char *dir, cn_model *model) {
     cn_error err = {0};
@@ -176,6 +244,7 @@ static cn_model *open_model(const char *dir, int threads) {
 }
 
 int main(void) {
+    check_matmul_row_count();
     const char *dirs[2] = {"tests/fixtures/tiny", "tests/fixtures/tiny_official"};
     for (int f = 0; f < 2; f++) {
         cn_model *ref = open_model(dirs[f], 2), *one = open_model(dirs[f], 1), *two = open_model(dirs[f], 2);

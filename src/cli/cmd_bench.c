@@ -18,6 +18,7 @@
 #include "model/weight_traffic.h"
 
 #define MAX_DEPTHS 16
+#define MAX_BATCH 64
 
 static void bench_usage(FILE *f) {
     fputs("usage: clawnet bench -m MODEL [options]\n"
@@ -33,6 +34,9 @@ static void bench_usage(FILE *f) {
           "  --depths A,B,...     context depths for decode (default 0)\n"
           "  -r N                 repetitions (default 3)\n"
           "  -t, --threads N      worker threads (default: all CPUs)\n"
+          "  --batch B,C,...      also decode B sequences at once (cn_model_forward_batch, one token\n"
+          "                       each per step) at each depth, against the same B sequences decoded\n"
+          "                       one call at a time: aggregate tokens/s and the speedup\n"
           "  --kv-type T          storage of the KV rows: f32 (default), bf16, fp8; the report gives\n"
           "                       KV bytes per token of context\n"
           "  --json FILE          also write the results as JSON\n",
@@ -62,25 +66,115 @@ static void fill_tokens(int32_t *ids, int64_t n, int64_t vocab, uint64_t seed) {
     }
 }
 
-static bool parse_depths(const char *text, int64_t *depths, int *n) {
+/* A comma-separated list of 1..MAX_DEPTHS values in [min, max] (--depths, --batch). */
+static bool parse_list(const char *option, const char *text, int64_t min, int64_t max, int64_t *values, int *n) {
     int32_t *ids;
     int64_t count;
     if (!cn_parse_ids(text, &ids, &count)) return false;
-    if (count < 1 || count > MAX_DEPTHS) {
-        fprintf(stderr, "clawnet bench: --depths takes 1 to %d values\n", MAX_DEPTHS);
-        free(ids);
-        return false;
-    }
-    for (int64_t i = 0; i < count; i++) depths[i] = ids[i];
-    *n = (int)count;
+    bool ok = count >= 1 && count <= MAX_DEPTHS;
+    for (int64_t i = 0; i < count && ok; i++) ok = ids[i] >= min && ids[i] <= max;
+    if (!ok) fprintf(stderr, "clawnet bench: %s takes 1 to %d values from %lld to %lld\n", option, MAX_DEPTHS, (long long)min, (long long)max);
+    for (int64_t i = 0; i < count && ok; i++) values[i] = ids[i];
+    if (ok) *n = (int)count;
     free(ids);
-    return true;
+    return ok;
+}
+
+/* Fills a fresh state to `depth` tokens, untimed, in chunks of 256. */
+static cn_status fill_context(cn_model *model, cn_kv_state *st, const int32_t *ids, int64_t depth, cn_error *err) {
+    cn_kv_state_reset(st);
+    for (int64_t done = 0; done < depth;) {
+        int64_t len = depth - done < 256 ? depth - done : 256;
+        cn_status s = cn_model_forward(model, st, ids + done, len, NULL, NULL, err);
+        if (s) return s;
+        done += len;
+    }
+    return CN_OK;
+}
+
+/* B sequences at `depth` (each with its own pseudo-random tokens) decoding n_decode tokens each:
+ * once as B separate cn_model_forward calls per step (no batching), once as one
+ * cn_model_forward_batch call per step, alternately in every repetition so that both see the
+ * same machine load. Fills sep/bat with aggregate tokens/s and ratio with bat/sep per repetition. */
+static cn_status bench_batch_decode(cn_model *model, const cn_kv_options *kv_opts, int64_t B, int64_t depth,
+                                    int64_t n_decode, int64_t repeats, double *sep, double *bat, double *ratio,
+                                    cn_error *err) {
+    const int64_t V = model->cfg->vocab_size, len = depth + n_decode;
+    cn_kv_state *states = calloc((size_t)B, sizeof *states);
+    int32_t *ids = malloc((size_t)(B * len) * sizeof *ids);
+    float *logits = malloc((size_t)(B * V) * sizeof *logits);
+    cn_forward_item *items = malloc((size_t)B * sizeof *items);
+    cn_status s = !states || !ids || !logits || !items ? cn_fail(err, CN_ERR_NOMEM, "out of memory") : CN_OK;
+    int64_t ready = 0;
+    for (; ready < B && !s; ready++) {
+        fill_tokens(ids + ready * len, len, V, 777 + (uint64_t)ready);
+        s = cn_model_state_init_opts(model, &states[ready], kv_opts, err);
+        if (s) break;
+    }
+    for (int64_t r = 0; r < repeats && !s; r++)
+        for (int batched = 0; batched < 2 && !s; batched++) {
+            for (int64_t b = 0; b < B && !s; b++) s = fill_context(model, &states[b], ids + b * len, depth, err);
+            double t0 = bench_now_seconds();
+            for (int64_t i = 0; i < n_decode && !s; i++) {
+                for (int64_t b = 0; b < B; b++) {
+                    cn_forward_item it = {&states[b], ids + b * len + depth + i, 1, logits + b * V};
+                    items[b] = it;
+                    if (!batched && !s) s = cn_model_forward(model, &states[b], it.tokens, 1, it.last_logits, NULL, err);
+                }
+                if (batched && !s) s = cn_model_forward_batch(model, items, (int)B, err);
+            }
+            (batched ? bat : sep)[r] = (double)(B * n_decode) / (bench_now_seconds() - t0);
+        }
+    for (int64_t r = 0; r < repeats && !s; r++) ratio[r] = bat[r] / sep[r];
+    for (int64_t b = 0; b < ready; b++) cn_kv_state_free(&states[b]);
+    free(states);
+    free(ids);
+    free(logits);
+    free(items);
+    return s;
+}
+
+/* The --batch table: batched against separate decoding of the same sequences. */
+static cn_status report_batch_decode(cn_model *model, const cn_kv_options *kv_opts, const int64_t *batches, int n_batches,
+                                     const int64_t *depths, int n_depths, int64_t n_decode, int64_t repeats,
+                                     double ceiling, cJSON *results, cn_error *err) {
+    double *sep = malloc((size_t)(3 * repeats) * sizeof *sep), *bat = sep + repeats, *ratio = bat + repeats;
+    if (!sep) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    printf("\nBatched decode (cn_model_forward_batch, one token per sequence per step) against the same sequences\n"
+           "decoded one cn_model_forward call at a time, alternating in every repetition; aggregate tokens/s:\n\n"
+           "| test | batched (median) | per seq | min | max | separate (median) | speedup (median of ratios) | batched of 1-seq ceiling |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    cn_status s = CN_OK;
+    for (int d = 0; d < n_depths && !s; d++)
+        for (int b = 0; b < n_batches && !s; b++) {
+            s = bench_batch_decode(model, kv_opts, batches[b], depths[d], n_decode, repeats, sep, bat, ratio, err);
+            if (s) break;
+            spread bs = summarise(bat, (int)repeats), ss = summarise(sep, (int)repeats), rs = summarise(ratio, (int)repeats);
+            printf("| tg%lld x %lld seqs @ depth %lld | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.1f%% |\n", (long long)n_decode,
+                   (long long)batches[b], (long long)depths[d], bs.median, bs.median / (double)batches[b], bs.min, bs.max,
+                   ss.median, rs.median, 100.0 * bs.median / ceiling);
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddStringToObject(row, "test", "batch_decode");
+            cJSON_AddNumberToObject(row, "sequences", (double)batches[b]);
+            cJSON_AddNumberToObject(row, "tokens", (double)n_decode);
+            cJSON_AddNumberToObject(row, "depth", (double)depths[d]);
+            cJSON_AddNumberToObject(row, "tok_s_median", bs.median);
+            cJSON_AddNumberToObject(row, "tok_s_min", bs.min);
+            cJSON_AddNumberToObject(row, "tok_s_max", bs.max);
+            cJSON_AddNumberToObject(row, "tok_s_per_sequence", bs.median / (double)batches[b]);
+            cJSON_AddNumberToObject(row, "separate_tok_s_median", ss.median);
+            cJSON_AddNumberToObject(row, "speedup_median", rs.median);
+            cJSON_AddNumberToObject(row, "of_ceiling", bs.median / ceiling);
+            cJSON_AddItemToArray(results, row);
+        }
+    free(sep);
+    return s;
 }
 
 int cn_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *json_path = NULL;
-    int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0};
-    int n_depths = 1;
+    int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0}, batches[MAX_DEPTHS];
+    int n_depths = 1, n_batches = 0;
     cn_kv_type kv_type = CN_KV_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -102,7 +196,9 @@ int cn_cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--kv-type")) {
             if (!prompt_args_kv_type("bench", v, &kv_type)) return 2;
         } else if (!strcmp(a, "--depths")) {
-            if (!parse_depths(v, depths, &n_depths)) return 2;
+            if (!parse_list(a, v, 0, 1 << 20, depths, &n_depths)) return 2;
+        } else if (!strcmp(a, "--batch")) {
+            if (!parse_list(a, v, 1, MAX_BATCH, batches, &n_batches)) return 2;
         } else if (!strcmp(a, "--json")) {
             json_path = v;
         } else {
@@ -187,12 +283,7 @@ int cn_cmd_bench(int argc, char **argv) {
     for (int d = 0; d < n_depths; d++) {
         size_t kv_bytes = 0;
         for (int r = 0; r < repeats; r++) {
-            cn_kv_state_reset(&st);
-            for (int64_t done = 0; done < depths[d];) { /* fill the context, untimed */
-                int64_t len = depths[d] - done < 256 ? depths[d] - done : 256;
-                if (cn_model_forward(model, &st, ids + done, len, NULL, NULL, &err)) goto fail;
-                done += len;
-            }
+            if (fill_context(model, &st, ids, depths[d], &err)) goto fail;
             kv_bytes = cn_kv_state_bytes(&st);
             if (depths[d] == max_depth) kv_deepest = kv_bytes;
             double t0 = bench_now_seconds();
@@ -214,6 +305,9 @@ int cn_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(row, "kv_bytes", (double)kv_bytes);
         cJSON_AddItemToArray(results, row);
     }
+    if (n_batches > 0 &&
+        report_batch_decode(model, &kv_opts, batches, n_batches, depths, n_depths, n_decode, repeats, ceiling, results, &err))
+        goto fail;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("\npeak resident memory: %.1f MB (weights are memory-mapped: resident pages count)\n", (double)ru.ru_maxrss / 1024.0);

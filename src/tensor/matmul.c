@@ -51,10 +51,17 @@ static void dot_tokens_avx2(const matmul_job *job, const cn_matrix *w, int64_t r
     }
 }
 
+/* Rows decoded per block on the many-token path: about 128 KB of f32 weights, so the block stays
+ * in L2 while every token pair passes over it, and the tokens are streamed once per block
+ * instead of once per row. */
+#define DECODED_BLOCK_BYTES (128 * 1024)
+
 /* AVX2+FMA path. One or two tokens: the fused kernel reads the stored row directly (decode).
- * More: the row is decoded once to f32 and the fused F32 kernel dots it with the tokens. Both
- * give a token the same bits (row_dot_avx2.h: one chain on exactly decoded weights), which keeps
- * every split of a sequence bitwise equal (docs/engine.md). */
+ * More: a block of rows is decoded once to f32, then each token pair is dotted with every row of
+ * the block by the fused F32 kernel (cache blocking: for a prompt's many tokens the inputs no
+ * longer stream from memory for every weight row). Both give a token the same bits
+ * (row_dot_avx2.h: one chain per output element on exactly decoded weights, whatever the loop
+ * order), which keeps every split of a sequence bitwise equal (docs/engine.md). */
 static void matmul_rows_avx2(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     const cn_matrix *w = job->w;
@@ -62,13 +69,27 @@ static void matmul_rows_avx2(void *p, int64_t begin, int64_t end) {
         for (int64_t o = begin; o < end; o++) dot_tokens_avx2(job, w, o, o);
         return;
     }
-    float *row = cn_scratch_alloc((size_t)w->cols * sizeof *row);
-    const cn_matrix decoded = {CN_DTYPE_F32, 1, w->cols, (const uint8_t *)row, (size_t)w->cols * sizeof *row, NULL, 0, 0};
-    for (int64_t o = begin; o < end; o++) {
-        cn_row_decode_avx2(w, o, row);
-        dot_tokens_avx2(job, &decoded, 0, o);
+    const size_t row_bytes = (size_t)w->cols * sizeof(float);
+    int64_t block = (int64_t)(DECODED_BLOCK_BYTES / row_bytes);
+    if (block < 1) block = 1;
+    if (block > end - begin) block = end - begin;
+    float *rows = cn_scratch_alloc((size_t)block * row_bytes);
+    const cn_matrix decoded = {CN_DTYPE_F32, block, w->cols, (const uint8_t *)rows, row_bytes, NULL, 0, 0};
+    for (int64_t o0 = begin; o0 < end; o0 += block) {
+        const int64_t nb = end - o0 < block ? end - o0 : block;
+        for (int64_t r = 0; r < nb; r++) cn_row_decode_avx2(w, o0 + r, rows + r * w->cols);
+        for (int64_t t = 0; t < job->n_tokens; t += 2) {
+            const int pair = t + 1 < job->n_tokens ? 2 : 1;
+            const float *x[2] = {job->x + t * job->x_stride, job->x + (t + pair - 1) * job->x_stride};
+            for (int64_t r = 0; r < nb; r++) {
+                float out[2];
+                cn_row_dot_avx2(&decoded, r, x, pair, out);
+                job->y[t * job->y_stride + o0 + r] = out[0];
+                if (pair == 2) job->y[(t + 1) * job->y_stride + o0 + r] = out[1];
+            }
+        }
     }
-    free(row);
+    free(rows);
 }
 
 void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
