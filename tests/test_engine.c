@@ -601,6 +601,89 @@ static void test_stop_in_flight(cn_model *m, const int32_t *prompt) {
     }
 }
 
+/* 9: client threads at once (what the HTTP layer does): each submits its requests in turn,
+ * cancels some after two tokens and releases others unread; the prompts share prefixes, so the
+ * memory cache serves some of them. Completed requests equal their lone reference; cancelled
+ * ones end CANCELLED (or finished first) with a prefix of it. */
+enum { CLIENTS = 4, PER_CLIENT = 4 };
+
+typedef struct {
+    cn_engine *engine;
+    const job *jobs;     /* [PER_CLIENT] */
+    const result *want;  /* [PER_CLIENT] */
+    int failures;        /* checks failed in this thread (the harness counter is not atomic) */
+} client;
+
+static void *client_main(void *arg) {
+    client *c = arg;
+    for (int k = 0; k < PER_CLIENT; k++) {
+        cn_engine_request r = request_for(&c->jobs[k], NULL);
+        cn_engine_ticket *t = NULL;
+        cn_error err = {0};
+        if (cn_engine_submit(c->engine, &r, &t, &err) != CN_OK) {
+            c->failures++;
+            continue;
+        }
+        const result *want = &c->want[k];
+        if (k == 3) { /* unread */
+            cn_engine_ticket_release(t);
+            continue;
+        }
+        int n = 0;
+        cn_engine_event ev;
+        for (;;) {
+            if (!cn_engine_ticket_next(t, &ev, 60000)) {
+                c->failures++;
+                break;
+            }
+            if (ev.kind == CN_ENGINE_DONE) {
+                if (k == 2) c->failures += !(ev.finish == CN_FINISH_CANCELLED || n == want->n);
+                else c->failures += ev.finish != want->finish || n != want->n;
+                break;
+            }
+            c->failures += n >= want->n || ev.token != want->ids[n] || ev.logprob != want->logprobs[n];
+            if (++n == 2 && k == 2) cn_engine_ticket_cancel(t);
+        }
+        cn_engine_ticket_release(t);
+    }
+    return NULL;
+}
+
+static void test_client_threads(cn_model *ref, cn_model *m, const int32_t *prompt) {
+    job jobs[CLIENTS][PER_CLIENT];
+    result *want = malloc(sizeof(result) * CLIENTS * PER_CLIENT);
+    for (int c = 0; c < CLIENTS; c++)
+        for (int k = 0; k < PER_CLIENT; k++) {
+            /* Prompts start at 0 or 2 with lengths 5..14: many share a prefix with an earlier one. */
+            jobs[c][k] = (job){prompt + 2 * ((c + k) % 2), 5 + (c * 3 + k * 5) % 10,
+                               (c + k) % 3 ? seeded(1000 + (uint64_t)(c * PER_CLIENT + k)) : greedy, 6 + (c + 2 * k) % 9,
+                               -1, (c + k) % 4 == 1};
+            reference(ref, &jobs[c][k], 0, &want[c * PER_CLIENT + k]);
+        }
+    cn_engine_options o = engine_options(3, 3, 16u << 20);
+    cn_engine *e = start(m, &o);
+    if (!e) {
+        free(want);
+        return;
+    }
+    client clients[CLIENTS];
+    pthread_t threads[CLIENTS];
+    for (int c = 0; c < CLIENTS; c++) {
+        clients[c] = (client){e, jobs[c], &want[c * PER_CLIENT], 0};
+        CHECK(pthread_create(&threads[c], NULL, client_main, &clients[c]) == 0);
+    }
+    for (int c = 0; c < CLIENTS; c++) {
+        pthread_join(threads[c], NULL);
+        CHECKF(clients[c].failures == 0, "client %d: %d failed checks", c, clients[c].failures);
+    }
+    cn_engine_metrics mt;
+    wait_idle(e, &mt);
+    CHECK(mt.requests_total == CLIENTS * PER_CLIENT && mt.requests_failed == 0 && mt.requests_rejected == 0);
+    CHECKF(mt.prefix_hits_memory > 0, "no prefix hit among %d requests sharing prefixes", CLIENTS * PER_CLIENT);
+    cn_engine_stop(e);
+    free(want);
+}
+
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) { return remove(path); }
 
 /* The persistent store (kv_dir): a second engine over the same directory, as after a restart,
@@ -670,6 +753,7 @@ int main(void) {
     test_constraint(ref, m, prompt);
     test_stop_in_flight(m, prompt);
     test_persistent_store(ref, m, prompt);
+    test_client_threads(ref, m, prompt);
     cn_model_close(ref);
     cn_model_close(m);
     return cn_test_finish("test_engine");
