@@ -175,7 +175,8 @@ with tempfile.TemporaryDirectory() as tmp:
                (b'{"prompt": 1}', "/tokenize"), (b'{"prompt": "x", "add_special_tokens": "yes"}', "/tokenize"),
                (b'{"prompt": "\xff\xfe bad utf-8"}', "/tokenize"), (b'{"tokens": "1 2"}', "/detokenize"),
                (b'{"tokens": [-1]}', "/detokenize"), (b'{"tokens": [1.5]}', "/detokenize"),
-               (b'{"tokens": [129280]}', "/detokenize"), (b'{"tokens": [1e300]}', "/detokenize"),
+               (b'{"tokens": [129280]}', "/detokenize"), (b'{"tokens": [1e300]}', "/detokenize"), (b'{"tokens": [1e400]}', "/detokenize"),
+               (b'{"tokens": [-1e400]}', "/detokenize"),
                (b'{"tokens": [null]}', "/detokenize"), (b'{}', "/detokenize"), (b'\x00\x01\x02', "/detokenize"),
                (b'{"prompt": "' + b'\\' * 3 + b'"}', "/tokenize")]
         for data, path in bad:
