@@ -158,12 +158,6 @@ static void detokenize(void *context, const serve_request *req, serve_response *
 
 /* ---- /metrics ------------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    size_t len;
-    FILE *f;
-} metrics_text;
-
 static void metric(FILE *f, const char *name, const char *type, const char *help, const char *labels, double value) {
     if (help) fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     fprintf(f, "%s%s %.17g\n", name, labels ? labels : "", value);
@@ -171,13 +165,13 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 
 static void metrics(void *context, const serve_request *req, serve_response *resp) {
     serve_server_context *ctx = context;
-    metrics_text m = {0};
-    m.f = open_memstream(&m.data, &m.len);
-    if (!m.f) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
         serve_respond_error(resp, 503, "out of memory");
         return;
     }
-    FILE *f = m.f;
     if (ctx->app && ctx->app->engine) {
         cn_engine_metrics e;
         cn_engine_metrics_get(ctx->app->engine, &e);
@@ -206,6 +200,12 @@ static void metrics(void *context, const serve_request *req, serve_response *res
                (double)e.kv_bytes);
         metric(f, "clawnet_prefix_cache_bytes", "gauge", "Bytes held by the in-memory prefix cache.", NULL,
                (double)e.cache_bytes);
+        metric(f, "clawnet_kv_store_saves_total", "counter", "Sequence states saved to --kv-dir at request ends.",
+               NULL, (double)e.store_saves);
+        metric(f, "clawnet_kv_store_save_failures_total", "counter", "Saves to --kv-dir that failed.", NULL,
+               (double)e.store_save_failures);
+        metric(f, "clawnet_kv_store_bytes", "gauge", "Bytes of the prefix store under --kv-dir.", NULL,
+               (double)e.store_bytes);
         metric(f, "clawnet_decode_tokens_per_second", "gauge",
                "Tokens generated per second over the last few seconds, all sequences together.", NULL,
                e.decode_tokens_per_second);
@@ -225,13 +225,13 @@ static void metrics(void *context, const serve_request *req, serve_response *res
            "Requests whose client went away before the answer was complete.", NULL, (double)h.client_disconnects);
     metric(f, "clawnet_http_open_requests", "gauge", "HTTP requests being handled now (this one included).", NULL,
            (double)h.open_requests);
-    if (fclose(f) || !m.data) {
-        free(m.data);
+    if (fclose(f) || !text) {
+        free(text);
         serve_respond_error(resp, 503, "out of memory");
         return;
     }
-    serve_respond(resp, 200, "text/plain; version=0.0.4; charset=utf-8", m.data, m.len);
-    free(m.data);
+    serve_respond(resp, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
 }
 
 cn_status serve_server_routes(serve_http *http, serve_server_context *ctx, cn_error *err) {

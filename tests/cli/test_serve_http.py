@@ -287,8 +287,18 @@ with tempfile.TemporaryDirectory() as tmp:
     key_file = os.path.join(tmp, "key")
     with open(key_file, "w") as f:
         f.write("  sk-test-Key_123  \nnot the key\n")
-    server = Server(CLAWNET, model, "--api-key-file", key_file, "--model-name", "deepseek-v4-test")
+    kv_dir = os.path.join(tmp, "kv")
+    server = Server(CLAWNET, model, "--api-key-file", key_file, "--model-name", "deepseek-v4-test", "--kv-dir", kv_dir)
     try:
+        # --kv-dir reaches the engine: its store's series are in /metrics, and a second server
+        # on the same directory is refused.
+        status, _, body = server.request("GET", "/metrics", headers={"x-api-key": "sk-test-Key_123"})
+        samples = parse_prometheus(body.decode()) if status == 200 else {}
+        check(("clawnet_kv_store_bytes", "") in samples and ("clawnet_kv_store_saves_total", "") in samples,
+              f"--kv-dir: the store's metrics: {status}")
+        r = subprocess.run([CLAWNET, "serve", "-m", model, "--port", "0", "--kv-dir", kv_dir], capture_output=True,
+                           text=True, timeout=60)
+        check(r.returncode == 1 and kv_dir in r.stderr, f"a second server on one --kv-dir: {r.returncode} {r.stderr!r}")
         check(server.model_name == "deepseek-v4-test", f"--model-name: {server.model_name}")
         for headers, want in [({}, 401), ({"Authorization": "Bearer sk-test-Key_123"}, 200),
                               ({"Authorization": "bearer sk-test-Key_123"}, 200), ({"x-api-key": "sk-test-Key_123"}, 200),
