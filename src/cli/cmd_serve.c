@@ -228,7 +228,9 @@ int cn_cmd_serve(int argc, char **argv) {
     serve_server_context server = {.app = &app, .created = (int64_t)time(NULL)};
     if (serve_http_create(&ho, &http, &err)) goto fail;
     server.http = http;
-    if (serve_server_routes(http, &server, &err) || serve_http_start(http, &err)) goto fail;
+    if (serve_server_routes(http, &server, &err) || serve_openai_routes(http, &app, &err) ||
+        serve_http_start(http, &err))
+        goto fail;
     bool v6 = strchr(a.host, ':') != NULL;
     fprintf(stderr, "clawnet serve: listening on http://%s%s%s:%d (model %s)\n", v6 ? "[" : "", a.host, v6 ? "]" : "",
             serve_http_port(http), name);

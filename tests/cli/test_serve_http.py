@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_vocab  # noqa: E402
@@ -209,6 +210,34 @@ with tempfile.TemporaryDirectory() as tmp:
             check(status == 404, "keep-alive 404")
         check(conn.sock is sock, "keep-alive: all requests on one socket")
         conn.close()
+
+        # A client that disconnects from a stream cancels its engine work (serve_stream_write fails,
+        # the adapter cancels its ticket): the engine's cancelled counter goes up and nothing runs.
+        def engine_metrics():
+            _, _, body = server.request("GET", "/metrics")
+            m = parse_prometheus(body.decode())
+            return (m[("clawnet_requests_cancelled_total", "")], m[("clawnet_requests_running", "")],
+                    m[("clawnet_http_client_disconnects_total", "")])
+
+        cancelled0, _, gone0 = engine_metrics()
+        conn = server.connection()
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(
+            {"model": "model", "messages": [{"role": "user", "content": "Tell me a long story"}], "max_tokens": 60000,
+             "stream": True}), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        first = resp.readline()
+        check(resp.status == 200 and first.startswith(b"data: {"), f"stream starts: {resp.status} {first[:80]!r}")
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            cancelled, running, gone = engine_metrics()
+            if cancelled > cancelled0 and running == 0:
+                break
+            time.sleep(0.05)
+        check(cancelled == cancelled0 + 1 and running == 0 and gone == gone0 + 1,
+              f"disconnect cancels the engine request: cancelled {cancelled0}->{cancelled}, running {running}, "
+              f"disconnects {gone0}->{gone}")
 
         # Load: 32 threads, each on its own keep-alive connection, 40 requests each; zero errors.
         def metric_2xx():
