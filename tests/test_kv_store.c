@@ -641,6 +641,25 @@ static void test_eviction(ctx *c) {
     cn_kv_store_close(s);
     CHECKF(count_files(dir, "k-", NULL) == 3 && count_files(dir, "c-", NULL) == 3, "%d checkpoints, %d chunks",
            count_files(dir, "k-", NULL), count_files(dir, "c-", NULL));
+    /* a smaller budget at the next open evicts down to it, least recently used first: the restores
+     * above used conv 0, 5, 6 in that order, so conv 6 stays */
+    o.budget_bytes = one + one / 2;
+    s = open_store(c, root, "tiny", &o);
+    for (int k = N - 1; k >= 0; k--) CHECKF(restore(c, s, conv[k], S, false) == (k == 6 ? 200u : 0u), "smaller budget, conversation %d", k);
+    cn_kv_store_close(s);
+    size_t bytes = 0;
+    count_files(dir, "", &bytes);
+    CHECK(bytes <= o.budget_bytes && count_files(dir, "k-", NULL) == 1);
+    /* an entry larger than the whole budget is refused before anything is written */
+    o.budget_bytes = one / 2;
+    s = open_store(c, root, "tiny", &o);
+    cn_kv_state big;
+    state_at(c, conv[1], 200, &big);
+    cn_error err = {0};
+    CHECK(cn_kv_store_save(s, conv[1], 200, &big, &err) == CN_ERR_ARG && strstr(err.msg, "budget") != NULL);
+    cn_kv_state_free(&big);
+    cn_kv_store_close(s);
+    CHECK(count_files(dir, "k-", NULL) == 0 && count_files(dir, "tmp-", NULL) == 0); /* conv 6 went at open */
     rm_tree(root);
     free(root);
 }

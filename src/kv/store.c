@@ -136,7 +136,12 @@ static cn_status read_file(cn_kv_store *s, const char *name, uint8_t **out, size
     *out = NULL;
     *size = 0;
     int fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cn_fail(err, CN_ERR_IO, "kv store %s: opening %s: %s", s->path, name, strerror(errno));
+    if (fd < 0) {
+        const int e = errno; /* the caller tells a missing file from another failure */
+        cn_fail(err, CN_ERR_IO, "kv store %s: opening %s: %s", s->path, name, strerror(e));
+        errno = e;
+        return CN_ERR_IO;
+    }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
@@ -618,6 +623,8 @@ cn_status cn_kv_store_open_opts(const char *dir, const char *model_identity, con
         return st;
     }
     fsync(s->dir_fd); /* the sweep's removals */
+    evict(s);          /* the budget may be smaller than last time */
+    s->stats.evicted = 0;
     s->stats.bytes = total_bytes(s);
     *out = s;
     return CN_OK;
@@ -692,8 +699,15 @@ cn_status cn_kv_store_save(cn_kv_store *s, const int32_t *ids, size_t n, const c
     chain_keys(s, ids, n_chunks, keys);
     char name[NAME_MAX_BYTES];
     uint64_t written = 0, ckpt_bytes = 0;
-    uint8_t *buf = NULL;
-    size_t size = 0;
+    uint8_t *buf = NULL, *ckpt = NULL;
+    size_t size = 0, ckpt_size = 0;
+    /* 0. the checkpoint in memory first: an entry larger than the whole budget is refused before
+     * anything is written (it would be evicted at once, after evicting everything else) */
+    rc = cn_kv_checkpoint_encode(&s->fp, &h, ids, s->span, keys, st, &ckpt, &ckpt_size, err);
+    const size_t entry_bytes = ckpt_size + (size_t)n_chunks * cn_kv_chunk_file_bytes(st, s->span);
+    if (!rc && entry_bytes > s->budget)
+        rc = cn_fail(err, CN_ERR_ARG, "kv store: a state of %lld positions takes %zu bytes, more than the budget of %zu",
+                     (long long)len, entry_bytes, s->budget);
     /* 1. chunks not stored yet (shared chunks are written once) */
     for (int64_t c = 0; c < n_chunks && !rc; c++) {
         const int have_chunk = find_chunk(s, &keys[c]); /* keys of one chain are all distinct */
@@ -710,15 +724,13 @@ cn_status cn_kv_store_save(cn_kv_store *s, const int32_t *ids, size_t n, const c
         buf = NULL;
     }
     /* 2. the checkpoint of the mutable state */
-    if (!rc) rc = cn_kv_checkpoint_encode(&s->fp, &h, ids, s->span, keys, st, &buf, &size, err);
     file_name('k', &h, name);
     if (!rc) {
-        rc = write_file_atomic(s, name, buf, size, err);
-        ckpt_bytes = size;
-        written += size;
+        rc = write_file_atomic(s, name, ckpt, ckpt_size, err);
+        ckpt_bytes = ckpt_size;
+        written += ckpt_size;
     }
-    free(buf);
-    buf = NULL;
+    free(ckpt);
     /* 3. the commit point */
     const uint64_t clock = s->clock;
     if (!rc) rc = commit_record(s, &h, len, clock, ckpt_bytes, n_chunks, keys, bytes, &buf, &size, err);

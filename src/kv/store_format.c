@@ -219,6 +219,17 @@ static int64_t keys_per_span(const cn_kv_layer *ly, int64_t span) {
 
 #define CHUNK_FIELDS_FIXED (2 * CN_KV_HASH_BYTES + 8 + 8 + 4)
 
+size_t cn_kv_chunk_file_bytes(const cn_kv_state *like, int64_t span) {
+    size_t body = 0;
+    for (int l = 0; l < like->n_layers; l++) {
+        const cn_kv_layer *ly = &like->layers[l];
+        body += (size_t)rows_per_span(ly, span) * ly->compressed.codec.row_bytes +
+                (size_t)keys_per_span(ly, span) * ly->indexer_keys.codec.row_bytes;
+    }
+    return CN_KV_CONTAINER_FIXED + CHUNK_FIELDS_FIXED + (size_t)like->n_layers * 16 + CN_KV_SUM_BYTES + body +
+           page_count(body) * CN_KV_SUM_BYTES;
+}
+
 cn_status cn_kv_chunk_encode(const cn_kv_hash *fingerprint, const cn_kv_hash *key, const cn_kv_hash *parent,
                              int64_t index, int64_t span, const cn_kv_state *st, uint8_t **out, size_t *size,
                              cn_error *err) {
@@ -339,7 +350,13 @@ cn_status cn_kv_checkpoint_encode(const cn_kv_hash *fingerprint, const cn_kv_has
         const cn_kv_layer *ly = &st->layers[l];
         const int64_t tr = ly->compressed.count - n_chunks * rows_per_span(ly, span);
         const int64_t tk = ly->indexer_keys.count - n_chunks * keys_per_span(ly, span);
-        if (tr < 0 || tk < 0) return cn_fail(err, CN_ERR_ARG, "layer %d holds fewer rows than its position implies", l);
+        /* what a reader will demand (spec 5.4: n/ratio entries), so nothing unreadable is written */
+        const int64_t want_rows = ly->ratio > 0 ? n / ly->ratio : 0;
+        const int64_t want_keys = ly->ratio > 0 && ly->has_indexer ? n / ly->ratio : 0;
+        if (ly->compressed.count != want_rows || ly->indexer_keys.count != want_keys)
+            return cn_fail(err, CN_ERR_ARG, "layer %d holds %lld compressed rows and %lld indexer keys at position %lld, expected %lld and %lld",
+                           l, (long long)ly->compressed.count, (long long)ly->indexer_keys.count, (long long)n,
+                           (long long)want_rows, (long long)want_keys);
         body_bytes += layer_state_bytes(ly, tr, tk);
     }
     uint8_t *fields = malloc(fields_bytes), *body = malloc(body_bytes ? body_bytes : 1);

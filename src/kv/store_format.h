@@ -74,6 +74,9 @@ extern const char cn_kv_checkpoint_magic[8];
  * u32 row_bytes, u32 keys, u32 key_bytes). body: per layer its compressed rows then its indexer
  * keys for positions [index*span, (index+1)*span): span/ratio of each (0 on sliding-only layers). */
 
+/* The size of every chunk file of this layout. */
+size_t cn_kv_chunk_file_bytes(const cn_kv_state *like, int64_t span);
+
 /* Encodes chunk `index` of st (which must hold at least (index+1)*span positions). */
 cn_status cn_kv_chunk_encode(const cn_kv_hash *fingerprint, const cn_kv_hash *key, const cn_kv_hash *parent,
                              int64_t index, int64_t span, const cn_kv_state *st, uint8_t **out, size_t *size,
