@@ -105,10 +105,12 @@ void cn_kv_state_free(cn_kv_state *st) {
 
 cn_status cn_kv_rows_reserve(cn_kv_rows *rows, int64_t count, cn_error *err) {
     if (count <= rows->capacity) return CN_OK;
-    uint8_t *grown = realloc(rows->data, rows_bytes(rows, count));
+    /* geometric growth: reserving chunk after chunk stays linear */
+    const int64_t cap = count > 2 * rows->capacity ? count : 2 * rows->capacity;
+    uint8_t *grown = realloc(rows->data, rows_bytes(rows, cap));
     if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory growing the compressed KV rows");
     rows->data = grown;
-    rows->capacity = count;
+    rows->capacity = cap;
     return CN_OK;
 }
 

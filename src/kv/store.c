@@ -783,6 +783,15 @@ static bool load_entry(cn_kv_store *s, entry *e, const int32_t *ids, const cn_kv
         return false;
     }
     cn_kv_state_reset(st);
+    for (int l = 0; l < st->n_layers; l++) { /* room for every row at once: no regrowth per chunk */
+        cn_kv_layer *ly = &st->layers[l];
+        const int64_t rows = ly->ratio > 0 ? n / ly->ratio : 0;
+        if (cn_kv_rows_reserve(&ly->compressed, rows, &err) != CN_OK ||
+            cn_kv_rows_reserve(&ly->indexer_keys, ly->has_indexer ? rows : 0, &err) != CN_OK) {
+            free(data);
+            return false; /* out of memory: a miss, the entry stays */
+        }
+    }
     const cn_kv_hash zero = {{0}};
     for (int64_t c = 0; c < nc; c++) {
         uint8_t *chunk = NULL;
