@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -95,10 +96,18 @@ static cn_status fill_context(cn_model *model, cn_kv_state *st, const int32_t *i
 /* B sequences at `depth` (each with its own pseudo-random tokens) decoding n_decode tokens each:
  * once as B separate cn_model_forward calls per step (no batching), once as one
  * cn_model_forward_batch call per step, alternately in every repetition so that both see the
- * same machine load. Fills sep/bat with aggregate tokens/s and ratio with bat/sep per repetition. */
+ * same machine load. Fills sep/bat with aggregate tokens/s, ratio with bat/sep per repetition,
+ * and sep_cpu/bat_cpu with the process's CPU seconds per token (all threads): on a shared machine
+ * wall time depends on what else runs, CPU time much less. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static cn_status bench_batch_decode(cn_model *model, const cn_kv_options *kv_opts, int64_t B, int64_t depth,
                                     int64_t n_decode, int64_t repeats, double *sep, double *bat, double *ratio,
-                                    cn_error *err) {
+                                    double *sep_cpu, double *bat_cpu, cn_error *err) {
     const int64_t V = model->cfg->vocab_size, len = depth + n_decode;
     cn_kv_state *states = calloc((size_t)B, sizeof *states);
     int32_t *ids = malloc((size_t)(B * len) * sizeof *ids);
@@ -114,7 +123,7 @@ static cn_status bench_batch_decode(cn_model *model, const cn_kv_options *kv_opt
     for (int64_t r = 0; r < repeats && !s; r++)
         for (int batched = 0; batched < 2 && !s; batched++) {
             for (int64_t b = 0; b < B && !s; b++) s = fill_context(model, &states[b], ids + b * len, depth, err);
-            double t0 = bench_now_seconds();
+            double t0 = bench_now_seconds(), c0 = cpu_seconds();
             for (int64_t i = 0; i < n_decode && !s; i++) {
                 for (int64_t b = 0; b < B; b++) {
                     cn_forward_item it = {&states[b], ids + b * len + depth + i, 1, logits + b * V};
@@ -124,6 +133,7 @@ static cn_status bench_batch_decode(cn_model *model, const cn_kv_options *kv_opt
                 if (batched && !s) s = cn_model_forward_batch(model, items, (int)B, err);
             }
             (batched ? bat : sep)[r] = (double)(B * n_decode) / (bench_now_seconds() - t0);
+            (batched ? bat_cpu : sep_cpu)[r] = (cpu_seconds() - c0) / (double)(B * n_decode);
         }
     for (int64_t r = 0; r < repeats && !s; r++) ratio[r] = bat[r] / sep[r];
     for (int64_t b = 0; b < ready; b++) cn_kv_state_free(&states[b]);
@@ -138,21 +148,25 @@ static cn_status bench_batch_decode(cn_model *model, const cn_kv_options *kv_opt
 static cn_status report_batch_decode(cn_model *model, const cn_kv_options *kv_opts, const int64_t *batches, int n_batches,
                                      const int64_t *depths, int n_depths, int64_t n_decode, int64_t repeats,
                                      double ceiling, cJSON *results, cn_error *err) {
-    double *sep = malloc((size_t)(3 * repeats) * sizeof *sep), *bat = sep + repeats, *ratio = bat + repeats;
+    double *sep = malloc((size_t)(5 * repeats) * sizeof *sep), *bat = sep + repeats, *ratio = bat + repeats;
+    double *sep_cpu = ratio + repeats, *bat_cpu = sep_cpu + repeats;
     if (!sep) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     printf("\nBatched decode (cn_model_forward_batch, one token per sequence per step) against the same sequences\n"
            "decoded one cn_model_forward call at a time, alternating in every repetition; aggregate tokens/s:\n\n"
-           "| test | batched (median) | per seq | min | max | separate (median) | speedup (median of ratios) | batched of 1-seq ceiling |\n"
-           "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+           "| test | batched (median) | per seq | min | max | separate (median) | speedup (median of ratios) | batched of 1-seq ceiling "
+           "| CPU ms/token batched | separate |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     cn_status s = CN_OK;
     for (int d = 0; d < n_depths && !s; d++)
         for (int b = 0; b < n_batches && !s; b++) {
-            s = bench_batch_decode(model, kv_opts, batches[b], depths[d], n_decode, repeats, sep, bat, ratio, err);
+            s = bench_batch_decode(model, kv_opts, batches[b], depths[d], n_decode, repeats, sep, bat, ratio, sep_cpu, bat_cpu,
+                                   err);
             if (s) break;
             spread bs = summarise(bat, (int)repeats), ss = summarise(sep, (int)repeats), rs = summarise(ratio, (int)repeats);
-            printf("| tg%lld x %lld seqs @ depth %lld | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.1f%% |\n", (long long)n_decode,
-                   (long long)batches[b], (long long)depths[d], bs.median, bs.median / (double)batches[b], bs.min, bs.max,
-                   ss.median, rs.median, 100.0 * bs.median / ceiling);
+            spread bc = summarise(bat_cpu, (int)repeats), sc = summarise(sep_cpu, (int)repeats);
+            printf("| tg%lld x %lld seqs @ depth %lld | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.1f%% | %.1f | %.1f |\n",
+                   (long long)n_decode, (long long)batches[b], (long long)depths[d], bs.median, bs.median / (double)batches[b],
+                   bs.min, bs.max, ss.median, rs.median, 100.0 * bs.median / ceiling, 1e3 * bc.median, 1e3 * sc.median);
             cJSON *row = cJSON_CreateObject();
             cJSON_AddStringToObject(row, "test", "batch_decode");
             cJSON_AddNumberToObject(row, "sequences", (double)batches[b]);
@@ -165,6 +179,8 @@ static cn_status report_batch_decode(cn_model *model, const cn_kv_options *kv_op
             cJSON_AddNumberToObject(row, "separate_tok_s_median", ss.median);
             cJSON_AddNumberToObject(row, "speedup_median", rs.median);
             cJSON_AddNumberToObject(row, "of_ceiling", bs.median / ceiling);
+            cJSON_AddNumberToObject(row, "cpu_s_per_token", bc.median);
+            cJSON_AddNumberToObject(row, "separate_cpu_s_per_token", sc.median);
             cJSON_AddItemToArray(results, row);
         }
     free(sep);
@@ -223,8 +239,8 @@ int cn_cmd_bench(int argc, char **argv) {
     int64_t n_ids = (n_prompt > max_depth ? n_prompt : max_depth) + n_decode;
     int32_t *ids = malloc((size_t)n_ids * sizeof *ids);
     float *logits = malloc((size_t)V * sizeof(float));
-    double *samples = malloc((size_t)repeats * sizeof(double));
-    if (!ids || !logits || !samples) {
+    double *samples = malloc((size_t)repeats * sizeof(double)), *cpu = malloc((size_t)repeats * sizeof(double));
+    if (!ids || !logits || !samples || !cpu) {
         fputs("clawnet bench: out of memory\n", stderr);
         return 1;
     }
@@ -247,7 +263,9 @@ int cn_cmd_bench(int argc, char **argv) {
     printf("machine: read bandwidth %.2f GB/s, f32 FMA peak %.1f GFLOP/s\n", bandwidth / 1e9, peak / 1e9);
     printf("weights read per token: %.1f MB (dense %.1f, routed %.1f, head+embedding %.1f) -> decode ceiling %.2f tok/s\n\n",
            traffic.per_token / 1e6, traffic.dense / 1e6, traffic.routed / 1e6, traffic.head / 1e6, ceiling);
-    printf("| test | tokens/s (median) | min | max | of ceiling |\n|---|---:|---:|---:|---:|\n");
+    /* CPU ms/token: the process's CPU time (all threads) per token, median; on a shared machine it
+     * moves much less with the load than tokens/s. */
+    printf("| test | tokens/s (median) | min | max | of ceiling | CPU ms/token |\n|---|---:|---:|---:|---:|---:|\n");
     int status = 0;
     cn_kv_state st;
     const cn_kv_options kv_opts = {kv_type, kv_type};
@@ -259,17 +277,19 @@ int cn_cmd_bench(int argc, char **argv) {
         float *all = malloc((size_t)n_prompt * (size_t)V * sizeof(float));
         for (int r = 0; r < repeats && all; r++) {
             cn_kv_state_reset(&st);
-            double t0 = bench_now_seconds();
+            double t0 = bench_now_seconds(), c0 = cpu_seconds();
             if (cn_model_forward(model, &st, ids, n_prompt, all, NULL, &err)) goto fail;
             samples[r] = (double)n_prompt / (bench_now_seconds() - t0);
+            cpu[r] = (cpu_seconds() - c0) / (double)n_prompt;
         }
         free(all);
         spread s = summarise(samples, (int)repeats);
         /* 2 FLOPs per weight element multiplied (dense + routed + head); attention scores are
          * left out, which understates the work at long prompts. */
         const double gflops = s.median * 2.0 * traffic.active_params / 1e9;
-        printf("| pp%lld | %.2f | %.2f | %.2f | %.1f%% of FMA peak (%.1f GFLOP/s) |\n", (long long)n_prompt, s.median, s.min,
-               s.max, 100.0 * gflops * 1e9 / peak, gflops);
+        const spread cs = summarise(cpu, (int)repeats);
+        printf("| pp%lld | %.2f | %.2f | %.2f | %.1f%% of FMA peak (%.1f GFLOP/s) | %.1f |\n", (long long)n_prompt, s.median, s.min,
+               s.max, 100.0 * gflops * 1e9 / peak, gflops, 1e3 * cs.median);
         cJSON *row = cJSON_CreateObject();
         cJSON_AddStringToObject(row, "test", "prefill");
         cJSON_AddNumberToObject(row, "tokens", (double)n_prompt);
@@ -278,6 +298,7 @@ int cn_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(row, "tok_s_max", s.max);
         cJSON_AddNumberToObject(row, "gflop_s", gflops);
         cJSON_AddNumberToObject(row, "of_fma_peak", gflops * 1e9 / peak);
+        cJSON_AddNumberToObject(row, "cpu_s_per_token", cs.median);
         cJSON_AddItemToArray(results, row);
     }
     for (int d = 0; d < n_depths; d++) {
@@ -286,14 +307,16 @@ int cn_cmd_bench(int argc, char **argv) {
             if (fill_context(model, &st, ids, depths[d], &err)) goto fail;
             kv_bytes = cn_kv_state_bytes(&st);
             if (depths[d] == max_depth) kv_deepest = kv_bytes;
-            double t0 = bench_now_seconds();
+            double t0 = bench_now_seconds(), c0 = cpu_seconds();
             for (int64_t i = 0; i < n_decode; i++)
                 if (cn_model_forward(model, &st, ids + depths[d] + i, 1, logits, NULL, &err)) goto fail;
             samples[r] = (double)n_decode / (bench_now_seconds() - t0);
+            cpu[r] = (cpu_seconds() - c0) / (double)n_decode;
         }
         spread s = summarise(samples, (int)repeats);
-        printf("| tg%lld @ depth %lld | %.2f | %.2f | %.2f | %.1f%% |\n", (long long)n_decode, (long long)depths[d], s.median,
-               s.min, s.max, 100.0 * s.median / ceiling);
+        const spread cs = summarise(cpu, (int)repeats);
+        printf("| tg%lld @ depth %lld | %.2f | %.2f | %.2f | %.1f%% | %.1f |\n", (long long)n_decode, (long long)depths[d], s.median,
+               s.min, s.max, 100.0 * s.median / ceiling, 1e3 * cs.median);
         cJSON *row = cJSON_CreateObject();
         cJSON_AddStringToObject(row, "test", "decode");
         cJSON_AddNumberToObject(row, "tokens", (double)n_decode);
@@ -303,6 +326,7 @@ int cn_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(row, "tok_s_max", s.max);
         cJSON_AddNumberToObject(row, "of_ceiling", s.median / ceiling);
         cJSON_AddNumberToObject(row, "kv_bytes", (double)kv_bytes);
+        cJSON_AddNumberToObject(row, "cpu_s_per_token", cs.median);
         cJSON_AddItemToArray(results, row);
     }
     if (n_batches > 0 &&
@@ -339,6 +363,7 @@ done:
     free(ids);
     free(logits);
     free(samples);
+    free(cpu);
     cn_model_close(model);
     return status;
 }
