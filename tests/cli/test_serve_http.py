@@ -317,8 +317,24 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(key_file, "w") as f:
         f.write("  sk-test-Key_123  \nnot the key\n")
     kv_dir = os.path.join(tmp, "kv")
-    server = Server(CLAWNET, model, "--api-key-file", key_file, "--model-name", "deepseek-v4-test", "--kv-dir", kv_dir)
+    server = Server(CLAWNET, model, "--api-key-file", key_file, "--model-name", "deepseek-v4-test", "--kv-dir", kv_dir,
+                    "--timeout", "1")
     try:
+        # --timeout: a client that sends half a request, or goes idle after one, is disconnected.
+        for data in [b"GET /health HTTP/1.1\r\nHost: x\r\n", b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"]:
+            s = socket.create_connection((server.host, server.port))
+            s.settimeout(60)
+            s.sendall(data)
+            got = b""
+            while True:
+                piece = s.recv(4096)
+                if not piece:
+                    break
+                got += piece
+            s.close()
+            check(got.count(b"HTTP/1.1 ") == data.count(b"\r\n\r\n"),
+                  f"--timeout closes the connection after {data!r}: {got[:60]!r}")
+
         # --kv-dir reaches the engine: its store's series are in /metrics, and a second server
         # on the same directory is refused.
         status, _, body = server.request("GET", "/metrics", headers={"x-api-key": "sk-test-Key_123"})

@@ -96,12 +96,12 @@ static void send_all(int fd, const void *data, size_t n) {
     }
 }
 
-/* Reads until the server closes or is silent for a second. */
+/* Reads until the server closes or is silent for 200 ms (an incomplete request waits for more). */
 static size_t read_all(int fd, char *out, size_t size) {
     size_t n = 0;
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 1000) <= 0) break;
+        if (poll(&p, 1, 200) <= 0) break;
         ssize_t r = recv(fd, out + n, size - 1 - n, 0);
         if (r <= 0) break;
         n += (size_t)r;
