@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <clawnet/clawnet.h>
@@ -94,6 +95,19 @@ static char *default_model_name(const char *path) {
         name[n] = '\0';
     }
     return name;
+}
+
+/* 127.0.0.0/8, ::1 and "localhost": reachable from this machine only. */
+static bool is_loopback(const char *host) {
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
+/* A key file others can read gives the key away; say so (the server still starts). */
+static void check_key_file_mode(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
+        fprintf(stderr, "clawnet serve: warning: the API key file %s can be read by other users (chmod 600 %s)\n", path,
+                path);
 }
 
 typedef struct {
@@ -185,7 +199,10 @@ int cn_cmd_serve(int argc, char **argv) {
     status = 1;
     if (cn_model_open(a.pa.model_path, (int)a.pa.threads, &model, &err)) goto fail;
     if (!(tok = cli_tokenizer_open(a.tokenizer_path, a.pa.model_path, model, "serve"))) goto done;
-    if (a.api_key_file && serve_api_key_read_file(a.api_key_file, &api_key, &err)) goto fail;
+    if (a.api_key_file) {
+        if (serve_api_key_read_file(a.api_key_file, &api_key, &err)) goto fail;
+        check_key_file_mode(a.api_key_file);
+    }
     name = a.model_name ? strdup(a.model_name) : default_model_name(a.pa.model_path);
     if (!name || !*name) {
         fputs("clawnet serve: cannot name the model: give --model-name\n", stderr);
@@ -231,6 +248,9 @@ int cn_cmd_serve(int argc, char **argv) {
     if (serve_server_routes(http, &server, &err) || serve_openai_routes(http, &app, &err) ||
         serve_http_start(http, &err))
         goto fail;
+    if (!api_key && !is_loopback(a.host))
+        fprintf(stderr, "clawnet serve: warning: listening on %s without --api-key-file: anyone who can reach this "
+                        "address can use the model\n", a.host);
     bool v6 = strchr(a.host, ':') != NULL;
     fprintf(stderr, "clawnet serve: listening on http://%s%s%s:%d (model %s)\n", v6 ? "[" : "", a.host, v6 ? "]" : "",
             serve_http_port(http), name);

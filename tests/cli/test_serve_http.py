@@ -316,10 +316,13 @@ with tempfile.TemporaryDirectory() as tmp:
     key_file = os.path.join(tmp, "key")
     with open(key_file, "w") as f:
         f.write("  sk-test-Key_123  \nnot the key\n")
+    os.chmod(key_file, 0o644)
     kv_dir = os.path.join(tmp, "kv")
     server = Server(CLAWNET, model, "--api-key-file", key_file, "--model-name", "deepseek-v4-test", "--kv-dir", kv_dir,
                     "--timeout", "1")
     try:
+        check(any("can be read by other users" in line for line in server.stderr_lines),
+              "a key file others can read is warned about")
         # --timeout: a client that sends half a request, or goes idle after one, is disconnected.
         for data in [b"GET /health HTTP/1.1\r\nHost: x\r\n", b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"]:
             s = socket.create_connection((server.host, server.port))
