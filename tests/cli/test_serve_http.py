@@ -8,6 +8,7 @@ errors), clean exits on SIGINT and SIGTERM, and the command line's own errors.
 
 Usage: test_serve_http.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
+import http.client
 import json
 import math
 import os
@@ -318,6 +319,7 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("  sk-test-Key_123  \nnot the key\n")
     os.chmod(key_file, 0o644)
     kv_dir = os.path.join(tmp, "kv")
+    in_flight = []
     server = Server(CLAWNET, model, "--api-key-file", key_file, "--model-name", "deepseek-v4-test", "--kv-dir", kv_dir,
                     "--timeout", "1")
     try:
@@ -365,10 +367,41 @@ with tempfile.TemporaryDirectory() as tmp:
             check(status == 401, f"{path} needs the key: {status}")
         status, _, _ = server.request("GET", "/health")
         check(status == 200, "/health needs no key")
+        # Stopping with generations in flight (one streamed, one whole): the server still exits 0,
+        # the clients see their connections end.
+        outcomes = []
+
+        def generate(stream):
+            c = server.connection(timeout=120)
+            try:
+                c.request("POST", "/v1/chat/completions", body=json.dumps(
+                    {"model": "deepseek-v4-test", "messages": [{"role": "user", "content": "Go on forever"}],
+                     "max_tokens": 60000, "stream": stream}),
+                    headers={"Content-Type": "application/json", "x-api-key": "sk-test-Key_123"})
+                r = c.getresponse()
+                outcomes.append((stream, r.status, len(r.read())))
+            except (OSError, http.client.HTTPException) as e:
+                outcomes.append((stream, type(e).__name__))
+            finally:
+                c.close()
+
+        in_flight = [threading.Thread(target=generate, args=(stream,)) for stream in (True, False)]
+        for t in in_flight:
+            t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # both requests are decoding
+            _, _, body = server.request("GET", "/metrics", headers={"x-api-key": "sk-test-Key_123"})
+            if parse_prometheus(body.decode()).get(("clawnet_requests_running", ""), 0) == 2:
+                break
+            time.sleep(0.05)
     finally:
         code = server.stop(signal.SIGINT)
+    for t in in_flight:
+        t.join(60)
     check(code == 0 and any("SIGINT: stopping" in line for line in server.stderr_lines),
-          f"SIGINT: exit {code}, {server.stderr()[-300:]!r}")
+          f"SIGINT with two generations in flight: exit {code}, {server.stderr()[-300:]!r}")
+    check(len(outcomes) == 2 and not any(t.is_alive() for t in in_flight), f"in-flight clients ended: {outcomes}")
+    print(f"stopped with two generations in flight: {outcomes}", file=sys.stderr)
 
 if failures:
     print(f"{len(failures)} check(s) failed", file=sys.stderr)
