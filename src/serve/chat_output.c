@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/chat_tokens.h"
 #include "text/detokenize.h"
 #include "text/output_parser_bytes.h"
 
@@ -26,6 +27,11 @@ struct serve_output {
     char (*call_id)[SERVE_TOOL_CALL_ID_MAX];
     size_t calls_capacity;
     int calls_started, calls_complete;
+
+    int32_t think_end_id;     /* </think>, -1 when the tokenizer has none */
+    bool in_reasoning;        /* no </think> token sampled yet since a start in reasoning */
+    int64_t reasoning_tokens;
+    size_t stop_matched;      /* index of the stop string that matched (stopped_by_string) */
 
     bool stopped_by_string, client_gone, finished;
     cn_status callback_status; /* a failure inside the parser's callback, reported after feed */
@@ -117,6 +123,8 @@ cn_status serve_output_create(const serve_output_options *options, serve_output 
         else if (!(o->stop[i] = strdup(options->stop[i]))) st = cn_fail(err, CN_ERR_NOMEM, "out of memory");
         o->options.n_stop = i + 1;
     }
+    o->think_end_id = cn_tokenizer_token_id(options->tokenizer, CN_CHAT_THINK_END);
+    o->in_reasoning = options->parse && options->start == CN_OUTPUT_START_IN_REASONING;
     if (st == CN_OK) st = cn_detokenizer_new(options->tokenizer, &o->detokenizer, err);
     if (st == CN_OK && options->parse) st = cn_output_parser_create(options->start, on_parser_event, o, &o->parser, err);
     if (st != CN_OK) {
@@ -184,7 +192,10 @@ static cn_status filter_stops(serve_output *o, const char *text, size_t len, cn_
     const char *first = NULL;
     for (size_t i = 0; i < o->options.n_stop; i++) {
         const char *hit = memmem(o->held, o->held_len, o->stop[i], o->stop_len[i]);
-        if (hit && (!first || hit < first)) first = hit;
+        if (hit && (!first || hit < first)) {
+            first = hit;
+            o->stop_matched = i;
+        }
     }
     if (first) {
         o->stopped_by_string = true;
@@ -216,6 +227,10 @@ cn_status serve_output_token(serve_output *o, const cn_engine_event *token, bool
         lp->logprob = token->logprob;
         lp->n_top = token->n_top < 0 ? 0 : token->n_top > CN_ENGINE_MAX_TOP_LOGPROBS ? CN_ENGINE_MAX_TOP_LOGPROBS : token->n_top;
         for (int i = 0; i < lp->n_top; i++) lp->top[i] = (serve_top_logprob){token->top[i].id, token->top[i].logprob};
+    }
+    if (o->in_reasoning) {
+        o->reasoning_tokens++;
+        if (token->token == o->think_end_id) o->in_reasoning = false;
     }
     const char *text;
     size_t len;
@@ -266,6 +281,8 @@ cn_status serve_output_finish(serve_output *o, serve_finish reason, const serve_
     if (reason == SERVE_FINISH_STOP && o->calls_complete > 0) reason = SERVE_FINISH_TOOL_CALLS;
     serve_delta d = {.kind = SERVE_DELTA_FINISH, .call_index = -1, .text = "", .finish = reason};
     if (usage) d.usage = *usage;
+    d.usage.reasoning_tokens = o->reasoning_tokens;
+    if (o->stopped_by_string) d.stop_string = o->stop[o->stop_matched];
     emit(o, &d);
     return CN_OK;
 }

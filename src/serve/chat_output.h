@@ -51,6 +51,10 @@ typedef struct {
 
 typedef struct {
     int64_t prompt_tokens, cached_tokens, completion_tokens;
+    /* Of completion_tokens, those sampled while the reply was in reasoning: from a prompt that
+       ended in <think>, every token up to and including the first </think> token (all of them
+       when none came). The Responses API reports them as output_tokens_details.reasoning_tokens. */
+    int64_t reasoning_tokens;
 } serve_usage;
 
 typedef struct {
@@ -65,6 +69,7 @@ typedef struct {
     size_t n_logprobs;
     serve_finish finish;
     serve_usage usage;
+    const char *stop_string; /* FINISH: the stop string that ended the reply, NULL when none did */
 } serve_delta;
 
 /* Receives the deltas in order; returns false when the client has gone (the run is cancelled). */

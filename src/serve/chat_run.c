@@ -133,6 +133,14 @@ cn_status serve_chat_prompt(const serve_app *app, const serve_chat_request *requ
     return st;
 }
 
+serve_run_options serve_chat_run_options(const serve_chat_request *request, const int32_t *ids, size_t n,
+                                         cn_output_start start) {
+    return (serve_run_options){
+        .prompt = ids, .n_prompt = n, .parse = true, .start = start, .sampling = request->sampling,
+        .max_tokens = request->max_tokens, .stop = request->stop, .n_stop = request->n_stop,
+        .logprobs = request->logprobs, .top_logprobs = request->top_logprobs};
+}
+
 cn_status serve_chat_run(serve_app *app, const serve_chat_request *request, cn_token_constraint *constraint,
                          serve_delta_fn sink, void *sink_context, bool (*client_gone)(void *), void *client_gone_context,
                          cn_error *err) {
@@ -146,11 +154,12 @@ cn_status serve_chat_run(serve_app *app, const serve_chat_request *request, cn_t
         cn_constraint_destroy(&taken);
         return st;
     }
-    serve_run_options options = {
-        .prompt = ids, .n_prompt = n, .parse = true, .start = start, .sampling = request->sampling,
-        .max_tokens = request->max_tokens, .stop = request->stop, .n_stop = request->n_stop,
-        .logprobs = request->logprobs, .top_logprobs = request->top_logprobs, .constraint = taken, .sink = sink,
-        .sink_context = sink_context, .client_gone = client_gone, .client_gone_context = client_gone_context};
+    serve_run_options options = serve_chat_run_options(request, ids, n, start);
+    options.constraint = taken;
+    options.sink = sink;
+    options.sink_context = sink_context;
+    options.client_gone = client_gone;
+    options.client_gone_context = client_gone_context;
     st = serve_run(app, &options, err);
     free(ids);
     return st;

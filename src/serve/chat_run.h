@@ -49,6 +49,12 @@ cn_status serve_run(serve_app *app, const serve_run_options *options, cn_error *
 cn_status serve_chat_prompt(const serve_app *app, const serve_chat_request *request, int32_t **ids, size_t *n,
                             cn_output_start *start, cn_error *err);
 
+/* The run options for a chat request's prompt (from serve_chat_prompt): its sampling, limits,
+ * stops and logprobs; the caller adds the constraint, the sink and the client's liveness. For
+ * adapters that need the prompt's length before the first delta (Anthropic's message_start). */
+serve_run_options serve_chat_run_options(const serve_chat_request *request, const int32_t *ids, size_t n,
+                                         cn_output_start start);
+
 /* serve_chat_prompt + serve_run with the request's settings. *constraint (may be NULL; ops NULL
  * for none) is taken over. */
 cn_status serve_chat_run(serve_app *app, const serve_chat_request *request, cn_token_constraint *constraint,
