@@ -26,5 +26,6 @@ typedef struct {
 /* Each adapter's routes (defined in its own file). */
 cn_status serve_openai_routes(serve_http *http, serve_app *app, cn_error *err);
 cn_status serve_anthropic_routes(serve_http *http, serve_app *app, cn_error *err);
+cn_status serve_responses_routes(serve_http *http, serve_app *app, cn_error *err);
 
 #endif
