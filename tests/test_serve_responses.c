@@ -39,7 +39,7 @@ static void test_parse_items(void) {
         "\"tools\":[{\"type\":\"function\",\"name\":\"shell\",\"description\":\"Runs a command\",\"strict\":false,"
         "\"parameters\":{\"type\":\"object\",\"properties\":{\"cmd\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}}],"
         "\"tool_choice\":\"required\",\"parallel_tool_calls\":false,\"reasoning\":{\"effort\":\"high\",\"summary\":\"auto\"},"
-        "\"max_output_tokens\":300,\"temperature\":0.5,\"top_p\":0.75,\"stream\":true,\"store\":false,"
+        "\"max_output_tokens\":300,\"temperature\":0.5,\"top_p\":0.75,\"stream\":true,\"store\":false,\"stop\":[\"END\"],"
         "\"include\":[\"reasoning.encrypted_content\"],\"prompt_cache_key\":\"k\"}";
     serve_chat_request r;
     cJSON *echo = NULL;
@@ -66,6 +66,7 @@ static void test_parse_items(void) {
         CHECK(r.tool_choice == SERVE_TOOL_CHOICE_REQUIRED);
         CHECK(r.thinking && r.effort == CN_CHAT_EFFORT_HIGH);
         CHECK(r.max_tokens == 300 && r.sampling.temperature == 0.5f && r.sampling.top_p == 0.75f && r.stream);
+        CHECK(r.n_stop == 1 && strcmp(r.stop[0], "END") == 0);
         check_json(echo,
                    "{\"instructions\":\"You are a coding agent.\",\"tools\":[{\"type\":\"function\",\"name\":\"shell\","
                    "\"description\":\"Runs a command\",\"strict\":false,\"parameters\":{\"type\":\"object\",\"properties\":{\"cmd\":"
@@ -139,6 +140,8 @@ static void test_parse_errors(void) {
         {"{\"model\":\"m\",\"input\":\"x\",\"text\":{\"format\":{\"type\":\"xml\"}}}", "text.format", "text.format"},
         {"{\"model\":\"m\",\"input\":\"x\",\"instructions\":[1]}", "instructions", "instructions"},
         {"{\"model\":\"m\",\"input\":\"x\",\"top_logprobs\":2}", "top_logprobs", "not supported"},
+        {"{\"model\":\"m\",\"input\":\"x\",\"stop\":5}", "stop", "stop must be"},
+        {"{\"model\":\"m\",\"input\":\"x\",\"stop\":[\"\"]}", "stop", "stop must be"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         serve_chat_request r;

@@ -32,7 +32,8 @@ static const char serve_usage[] =
     "Serves MODEL over HTTP/1.1 (keep-alive, libmicrohttpd) until SIGINT or SIGTERM. Prints\n"
     "\"clawnet serve: listening on http://HOST:PORT (model NAME)\" on stderr once it accepts\n"
     "connections. Endpoints: GET /health, GET /v1/models, POST /tokenize, POST /detokenize,\n"
-    "GET /metrics (Prometheus), and the API adapters' routes (POST /v1/chat/completions, ...).\n"
+    "GET /metrics (Prometheus), and the API adapters' routes (POST /v1/chat/completions, /v1/completions,\n"
+    "/v1/messages, /v1/messages/count_tokens, /v1/responses).\n"
     "See docs/serving.md.\n"
     "\n"
     "  -m, --model PATH      checkpoint directory or .gguf file\n"
@@ -246,6 +247,7 @@ int cn_cmd_serve(int argc, char **argv) {
     if (serve_http_create(&ho, &http, &err)) goto fail;
     server.http = http;
     if (serve_server_routes(http, &server, &err) || serve_openai_routes(http, &app, &err) ||
+        serve_anthropic_routes(http, &app, &err) || serve_responses_routes(http, &app, &err) ||
         serve_http_start(http, &err))
         goto fail;
     if (!api_key && !is_loopback(a.host))

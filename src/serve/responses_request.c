@@ -329,6 +329,19 @@ static cn_status parse_settings(const cJSON *body, serve_chat_request *r, serve_
         if (!is_integer(seed) || fabs(seed->valuedouble) > 9.2e18) return bad(f, "seed", "seed must be an integer");
         r->sampling.seed = (uint64_t)(int64_t)seed->valuedouble;
     }
+    const cJSON *stop = field(body, "stop"); /* this server's extension, as in Chat Completions */
+    if (stop) {
+        if (cJSON_IsString(stop)) {
+            if (serve_chat_request_add_stop(r, stop->valuestring, &f->error) != CN_OK) return bad(f, "stop", "stop: %s", f->error.msg);
+        } else if (cJSON_IsArray(stop)) {
+            for (const cJSON *s = stop->child; s; s = s->next)
+                if (!cJSON_IsString(s) || serve_chat_request_add_stop(r, s->valuestring, &f->error) != CN_OK)
+                    return bad(f, "stop", "stop must be a string or up to %d strings of 1 to %d bytes", SERVE_CHAT_MAX_STOP,
+                               SERVE_CHAT_MAX_STOP_BYTES);
+        } else {
+            return bad(f, "stop", "stop must be a string or an array of strings");
+        }
+    }
     const cJSON *max = field(body, "max_output_tokens");
     if (max) {
         if (!is_integer(max) || max->valuedouble < 1 || max->valuedouble > 1e9)
