@@ -192,6 +192,13 @@ static void test_restart_at_boundaries(ctx *c) {
     CHECK(count_files(path, "tmp-", NULL) == 0);
     struct stat sb;
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
+    DIR *d = opendir(path);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) { /* private files */
+        char f[1200];
+        join(f, sizeof f, path, de->d_name);
+        if (de->d_name[0] != '.') CHECKF(stat(f, &sb) == 0 && (sb.st_mode & 0077) == 0, "%s is not private", de->d_name);
+    }
+    if (d) closedir(d);
 
     s = open_store(c, root, "tiny", NULL); /* a restart */
     for (size_t i = 0; i < N_BOUNDARY; i++) {

@@ -770,7 +770,9 @@ static bool load_entry(cn_kv_store *s, entry *e, const int32_t *ids, const cn_kv
     file_name('k', &e->hash, name);
     cn_kv_checkpoint_view v;
     const int64_t n = e->n_tokens, nc = e->n_chunks;
-    bool ok = read_file(s, name, &data, &size, &err) == CN_OK &&
+    const cn_status read = read_file(s, name, &data, &size, &err);
+    if (read == CN_ERR_NOMEM) return false; /* a miss: nothing says the file is bad */
+    bool ok = read == CN_OK &&
               cn_kv_checkpoint_parse(data, size, &s->fp, s->span, st, &v, &err) == CN_OK &&
               memcmp(v.prefix_hash.b, e->hash.b, CN_KV_HASH_BYTES) == 0 && v.n_tokens == n && v.n_chunks == nc &&
               memcmp(v.tail_ids, ids + nc * s->span, (size_t)(n - nc * s->span) * sizeof *ids) == 0;
@@ -797,10 +799,17 @@ static bool load_entry(cn_kv_store *s, entry *e, const int32_t *ids, const cn_kv
         uint8_t *chunk = NULL;
         size_t chunk_size = 0;
         file_name('c', &keys[c], name);
-        bool good = read_file(s, name, &chunk, &chunk_size, &err) == CN_OK &&
-                    cn_kv_chunk_load(chunk, chunk_size, &s->fp, &keys[c], c ? &keys[c - 1] : &zero, c, s->span, st, &err) == CN_OK;
+        const cn_status got = read_file(s, name, &chunk, &chunk_size, &err);
+        const cn_status loaded = got == CN_OK ? cn_kv_chunk_load(chunk, chunk_size, &s->fp, &keys[c], c ? &keys[c - 1] : &zero,
+                                                                 c, s->span, st, &err)
+                                              : got;
         free(chunk);
-        if (!good) {
+        if (got == CN_ERR_NOMEM || loaded == CN_ERR_NOMEM) { /* a miss, not damage */
+            free(data);
+            cn_kv_state_reset(st);
+            return false;
+        }
+        if (loaded != CN_OK) {
             free(data);
             cn_kv_state_reset(st);
             reject_chunk(s, &keys[c]);
