@@ -32,4 +32,7 @@ int cn_cmd_tokenize(int argc, char **argv);
  * into a `deepseek4` GGUF with llama.cpp's names and metadata. */
 int cn_cmd_quantize(int argc, char **argv);
 
+/* clawnet agent run|resume|status|log|stop|verify: durable agent runs (docs/agent.md). */
+int cn_cmd_agent(int argc, char **argv);
+
 #endif

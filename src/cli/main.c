@@ -16,6 +16,7 @@ static const struct {
     {"eval", cn_cmd_eval, "KL, top-1 agreement and perplexity of a model against a reference"},
     {"bench", cn_cmd_bench, "measure prefill and decode speed against this machine's ceilings"},
     {"quantize", cn_cmd_quantize, "requantise a checkpoint into a llama.cpp-style deepseek4 GGUF"},
+    {"agent", cn_cmd_agent, "run, resume, inspect and verify durable tool-using agent runs"},
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},
     {"tokenize", cn_cmd_tokenize, "text lines to token ids and back (DeepSeek-V4 tokenizer.json)"},
 };

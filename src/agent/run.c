@@ -1,0 +1,713 @@
+/* The agent step loop over the journal (run.h). */
+#include "agent/run.h"
+
+#include <cjson/cJSON.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/audit.h"
+#include "agent/model_client.h"
+#include "agent/tool_schema.h"
+#include "agent/tools.h"
+
+static const char run_schema[] =
+    "CREATE TABLE IF NOT EXISTS run(id INTEGER PRIMARY KEY CHECK(id = 1), run_id TEXT, status TEXT, task TEXT,"
+    " workspace TEXT, model_url TEXT, model TEXT, api_key_file TEXT, created REAL, deadline REAL,"
+    " max_steps INTEGER, max_tokens INTEGER, max_tool_calls INTEGER, loop_limit INTEGER, redact INTEGER,"
+    " steps INTEGER, tokens INTEGER, tool_calls INTEGER, reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS messages(idx INTEGER PRIMARY KEY, json TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tool_calls(ord INTEGER PRIMARY KEY, step INTEGER, call_id TEXT, name TEXT,"
+    " arguments TEXT, arguments_error TEXT, state TEXT);"
+    "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, hash BLOB);"
+    "CREATE TABLE IF NOT EXISTS guard(key TEXT PRIMARY KEY, count INTEGER);";
+
+static const char system_prompt[] =
+    "You are an autonomous agent working on the task the user gives you. You can only act through the tools; "
+    "file paths are relative to your workspace. When the task is done, answer with a short summary and no "
+    "tool calls.";
+
+typedef struct {
+    char status[CN_AGENT_STATUS_MAX];
+    char *workspace, *model_url, *model, *api_key_file;
+    double deadline;
+    int64_t max_steps, max_tokens, max_tool_calls, steps, tokens, tool_calls;
+    int loop_limit;
+    bool redact;
+} run_row;
+
+typedef struct {
+    cn_journal *j;
+    run_row row;
+    cn_workspace ws;
+    cn_model_client_config model;
+    char *api_key;
+    char *model_url; /* owned: row strings are reloaded every step */
+    FILE *progress;
+} run_ctx;
+
+static void run_row_free(run_row *r) {
+    free(r->workspace);
+    free(r->model_url);
+    free(r->model);
+    free(r->api_key_file);
+    memset(r, 0, sizeof *r);
+}
+
+static char *column_dup(sqlite3_stmt *st, int i) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return strdup(t ? (const char *)t : "");
+}
+
+static cn_status load_run_row(cn_journal *j, run_row *r, cn_error *err) {
+    run_row_free(r);
+    sqlite3_stmt *st;
+    cn_status s = cn_journal_prepare(j,
+                                     "SELECT status, workspace, model_url, model, api_key_file, deadline, max_steps,"
+                                     " max_tokens, max_tool_calls, steps, tokens, tool_calls, loop_limit, redact"
+                                     " FROM run WHERE id = 1",
+                                     &st, err);
+    if (s != CN_OK) return s;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return cn_fail(err, CN_ERR_FORMAT, "journal has no run record");
+    }
+    snprintf(r->status, sizeof r->status, "%s", (const char *)sqlite3_column_text(st, 0));
+    r->workspace = column_dup(st, 1);
+    r->model_url = column_dup(st, 2);
+    r->model = column_dup(st, 3);
+    r->api_key_file = column_dup(st, 4);
+    r->deadline = sqlite3_column_double(st, 5);
+    r->max_steps = sqlite3_column_int64(st, 6);
+    r->max_tokens = sqlite3_column_int64(st, 7);
+    r->max_tool_calls = sqlite3_column_int64(st, 8);
+    r->steps = sqlite3_column_int64(st, 9);
+    r->tokens = sqlite3_column_int64(st, 10);
+    r->tool_calls = sqlite3_column_int64(st, 11);
+    r->loop_limit = sqlite3_column_int(st, 12);
+    r->redact = sqlite3_column_int(st, 13) != 0;
+    sqlite3_finalize(st);
+    return CN_OK;
+}
+
+bool cn_agent_status_is_final(const char *s) {
+    return !strcmp(s, "finished") || !strcmp(s, "stuck") || !strcmp(s, "budget_exhausted") ||
+           !strcmp(s, "deadline_exceeded") || !strcmp(s, "stopped") || !strcmp(s, "failed");
+}
+
+cn_status cn_agent_journal_open(const char *run_dir, const char *run_id, int checkpoint_every, cn_journal **out,
+                                cn_error *err) {
+    unsigned char sk[crypto_sign_SECRETKEYBYTES], pk[crypto_sign_PUBLICKEYBYTES];
+    cn_status s = cn_audit_key_load_or_create(run_dir, sk, pk, err);
+    if (s != CN_OK) return s;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/journal.db", run_dir);
+    s = cn_journal_open(path, run_id, sk, checkpoint_every, out, err);
+    sodium_memzero(sk, sizeof sk);
+    if (s == CN_OK && (s = cn_journal_exec(*out, run_schema, err)) != CN_OK) {
+        cn_journal_close(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+/* Appends an event whose payload is obj (serialised compactly), redacting the named fields
+ * when the run is in redaction mode. */
+static cn_status append_json(run_ctx *c, const char *kind, cJSON *obj, const char *const *sensitive, size_t n_sensitive,
+                             cn_error *err) {
+    if (c->row.redact && n_sensitive) cn_audit_redact_fields(obj, sensitive, n_sensitive);
+    char *text = cJSON_PrintUnformatted(obj);
+    if (!text) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    cn_status s = cn_journal_append(c->j, kind, text, strlen(text), NULL, err);
+    free(text);
+    return s;
+}
+
+static cn_status exec_text(cn_journal *j, const char *sql, const char *a, const char *b, cn_error *err) {
+    sqlite3_stmt *st;
+    cn_status s = cn_journal_prepare(j, sql, &st, err);
+    if (s != CN_OK) return s;
+    if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+    return cn_journal_step_done(j, st, err);
+}
+
+static cn_status add_message(cn_journal *j, const char *json, cn_error *err) {
+    return exec_text(j, "INSERT INTO messages(idx, json) VALUES((SELECT COALESCE(MAX(idx), 0) + 1 FROM messages), ?)",
+                     json, NULL, err);
+}
+
+cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
+    cn_journal *j;
+    cn_status s = cn_agent_journal_open(o->run_dir, o->run_id, o->checkpoint_every, &j, err);
+    if (s != CN_OK) return s;
+    if (o->commit_hook) cn_journal_set_commit_hook(j, o->commit_hook, o->commit_hook_ctx);
+    run_ctx c = {.j = j, .row.redact = o->redact};
+    if ((s = cn_journal_begin(j, err)) != CN_OK) goto done;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "task", o->task);
+    cJSON_AddStringToObject(ev, "workspace", o->workspace);
+    cJSON_AddStringToObject(ev, "model_url", o->model_url);
+    cJSON_AddStringToObject(ev, "model", o->model);
+    cJSON_AddNumberToObject(ev, "deadline", o->deadline_unix);
+    cJSON_AddNumberToObject(ev, "max_steps", (double)o->max_steps);
+    cJSON_AddNumberToObject(ev, "max_tokens", (double)o->max_tokens);
+    cJSON_AddNumberToObject(ev, "max_tool_calls", (double)o->max_tool_calls);
+    cJSON_AddNumberToObject(ev, "loop_limit", o->loop_limit);
+    cJSON_AddBoolToObject(ev, "redact", o->redact);
+    static const char *const sensitive[] = {"task"};
+    s = append_json(&c, "run_created", ev, sensitive, 1, err);
+    cJSON_Delete(ev);
+    sqlite3_stmt *st;
+    if (s == CN_OK)
+        s = cn_journal_prepare(j,
+                               "INSERT INTO run(id, run_id, status, task, workspace, model_url, model, api_key_file,"
+                               " created, deadline, max_steps, max_tokens, max_tool_calls, loop_limit, redact, steps,"
+                               " tokens, tool_calls, reason) VALUES(1,?,'running',?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,'')",
+                               &st, err);
+    if (s == CN_OK) {
+        sqlite3_bind_text(st, 1, o->run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, o->task, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, o->workspace, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, o->model_url, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, o->model, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, o->api_key_file ? o->api_key_file : "", -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 7, (double)time(NULL));
+        sqlite3_bind_double(st, 8, o->deadline_unix);
+        sqlite3_bind_int64(st, 9, o->max_steps);
+        sqlite3_bind_int64(st, 10, o->max_tokens);
+        sqlite3_bind_int64(st, 11, o->max_tool_calls);
+        sqlite3_bind_int(st, 12, o->loop_limit);
+        sqlite3_bind_int(st, 13, o->redact);
+        s = cn_journal_step_done(j, st, err);
+    }
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "system");
+    cJSON_AddStringToObject(m, "content", system_prompt);
+    char *sys = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "user");
+    cJSON_AddStringToObject(m, "content", o->task);
+    char *user = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    if (s == CN_OK) s = add_message(j, sys, err);
+    if (s == CN_OK) s = add_message(j, user, err);
+    free(sys);
+    free(user);
+    if (s == CN_OK) s = cn_journal_commit(j, err);
+    else cn_journal_rollback(j);
+done:
+    cn_journal_close(j);
+    return s;
+}
+
+/* ---- ending and guard ---- */
+
+static cn_status end_run(run_ctx *c, const char *status, const char *reason, cn_error *err) {
+    cn_status s = cn_journal_begin(c->j, err);
+    if (s != CN_OK) return s;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "status", status);
+    cJSON_AddStringToObject(ev, "reason", reason);
+    cJSON_AddNumberToObject(ev, "steps", (double)c->row.steps);
+    cJSON_AddNumberToObject(ev, "tokens", (double)c->row.tokens);
+    cJSON_AddNumberToObject(ev, "tool_calls", (double)c->row.tool_calls);
+    s = append_json(c, "run_end", ev, NULL, 0, err);
+    cJSON_Delete(ev);
+    if (s == CN_OK) s = exec_text(c->j, "UPDATE run SET status = ?, reason = ? WHERE id = 1", status, reason, err);
+    /* Redaction mode keeps sensitive text only while it is needed to continue the run. */
+    if (s == CN_OK && c->row.redact) s = cn_journal_exec(c->j, "DELETE FROM messages", err);
+    if (s == CN_OK) s = cn_journal_checkpoint(c->j, err);
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    if (s == CN_OK) snprintf(c->row.status, sizeof c->row.status, "%s", status);
+    if (s == CN_OK && c->progress) fprintf(c->progress, "run %s: %s\n", status, reason);
+    return s;
+}
+
+/* The loop guard: the highest counter since the last progress, and what it counts. */
+static int64_t guard_max(run_ctx *c, char *key, size_t key_size) {
+    sqlite3_stmt *st;
+    cn_error e = {0};
+    if (cn_journal_prepare(c->j, "SELECT key, count FROM guard ORDER BY count DESC, key LIMIT 1", &st, &e) != CN_OK) return 0;
+    int64_t n = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(key, key_size, "%s", (const char *)sqlite3_column_text(st, 0));
+        n = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void digest_hex(const char *a, const char *b, char out[2 * CN_AUDIT_HASH_BYTES + 1]) {
+    crypto_hash_sha256_state st;
+    unsigned char h[CN_AUDIT_HASH_BYTES];
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)a, strlen(a) + 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)b, strlen(b));
+    crypto_hash_sha256_final(&st, h);
+    cn_audit_hex(h, sizeof h, out);
+}
+
+static cn_status guard_bump(run_ctx *c, const char *prefix, const char *digest, cn_error *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s:%s", prefix, digest);
+    return exec_text(c->j, "INSERT INTO guard(key, count) VALUES(?, 1) ON CONFLICT(key) DO UPDATE SET count = count + 1",
+                     key, NULL, err);
+}
+
+/* Progress is a file whose content hash differs from the last one recorded (or a new file). */
+static cn_status record_progress(run_ctx *c, const cn_tool_result *r, bool *progress, cn_error *err) {
+    *progress = false;
+    if (!r->changed) return CN_OK;
+    sqlite3_stmt *st;
+    cn_status s = cn_journal_prepare(c->j, "SELECT hash FROM files WHERE path = ?", &st, err);
+    if (s != CN_OK) return s;
+    sqlite3_bind_text(st, 1, r->changed_path, -1, SQLITE_STATIC);
+    *progress = !(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CN_AUDIT_HASH_BYTES &&
+                  !memcmp(sqlite3_column_blob(st, 0), r->changed_hash, CN_AUDIT_HASH_BYTES));
+    sqlite3_finalize(st);
+    if (!*progress) return CN_OK;
+    if ((s = cn_journal_prepare(c->j, "INSERT OR REPLACE INTO files(path, hash) VALUES(?, ?)", &st, err)) != CN_OK) return s;
+    sqlite3_bind_text(st, 1, r->changed_path, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, r->changed_hash, CN_AUDIT_HASH_BYTES, SQLITE_STATIC);
+    if ((s = cn_journal_step_done(c->j, st, err)) != CN_OK) return s;
+    return cn_journal_exec(c->j, "DELETE FROM guard", err);
+}
+
+/* ---- tool calls ---- */
+
+typedef struct {
+    int64_t ord;
+    char *call_id, *name, *arguments, *arguments_error, *state;
+} call_row;
+
+static void call_row_free(call_row *r) {
+    free(r->call_id);
+    free(r->name);
+    free(r->arguments);
+    free(r->arguments_error);
+    free(r->state);
+}
+
+static bool next_open_call(run_ctx *c, call_row *out) {
+    sqlite3_stmt *st;
+    cn_error e = {0};
+    memset(out, 0, sizeof *out);
+    if (cn_journal_prepare(c->j,
+                           "SELECT ord, call_id, name, arguments, arguments_error, state FROM tool_calls"
+                           " WHERE state != 'done' ORDER BY ord LIMIT 1",
+                           &st, &e) != CN_OK)
+        return false;
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        out->ord = sqlite3_column_int64(st, 0);
+        out->call_id = column_dup(st, 1);
+        out->name = column_dup(st, 2);
+        out->arguments = column_dup(st, 3);
+        out->arguments_error = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : column_dup(st, 4);
+        out->state = column_dup(st, 5);
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static char *error_json(const char *code, const char *message) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", code);
+    cJSON_AddStringToObject(o, "message", message);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* One transaction: the result event, the tool message, the call marked done, counters, progress
+ * and the loop guard. outcome: "ok", "error", "rejected" (never dispatched) or "unknown". */
+static cn_status commit_result(run_ctx *c, const call_row *call, const char *outcome, const cn_tool_result *r,
+                               bool rerun, cn_error *err) {
+    cn_status s = cn_journal_begin(c->j, err);
+    if (s != CN_OK) return s;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "call_id", call->call_id);
+    cJSON_AddStringToObject(ev, "name", call->name);
+    cJSON_AddStringToObject(ev, "outcome", outcome);
+    if (rerun) cJSON_AddBoolToObject(ev, "rerun", true);
+    cJSON_AddStringToObject(ev, "content", r->content ? r->content : "");
+    static const char *const sensitive[] = {"content"};
+    s = append_json(c, "tool_result", ev, sensitive, 1, err);
+    cJSON_Delete(ev);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "tool");
+    cJSON_AddStringToObject(m, "tool_call_id", call->call_id);
+    cJSON_AddStringToObject(m, "content", r->content ? r->content : "");
+    char *msg = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    if (s == CN_OK) s = add_message(c->j, msg, err);
+    free(msg);
+    char ord[32];
+    snprintf(ord, sizeof ord, "%lld", (long long)call->ord);
+    if (s == CN_OK) s = exec_text(c->j, "UPDATE tool_calls SET state = 'done' WHERE ord = ?", ord, NULL, err);
+    if (s == CN_OK) s = cn_journal_exec(c->j, "UPDATE run SET tool_calls = tool_calls + 1 WHERE id = 1", err);
+    bool progress = false;
+    if (s == CN_OK) s = record_progress(c, r, &progress, err);
+    if (s == CN_OK && !progress) {
+        char d[2 * CN_AUDIT_HASH_BYTES + 1];
+        digest_hex(call->name, call->arguments, d);
+        s = guard_bump(c, "repeat", d, err);
+        if (s == CN_OK && r->is_error) {
+            digest_hex(call->name, r->content ? r->content : "", d);
+            s = guard_bump(c, "error", d, err);
+        }
+    }
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    if (s == CN_OK) c->row.tool_calls++;
+    if (s == CN_OK && c->progress)
+        fprintf(c->progress, "  %s %s: %s%s\n", call->name, outcome, progress ? "progress" : "no change", rerun ? " (re-run)" : "");
+    return s;
+}
+
+static cn_status reject_call(run_ctx *c, const call_row *call, const char *code, const char *message, cn_error *err) {
+    cn_tool_result r = {.is_error = true, .content = error_json(code, message)};
+    cn_status s = commit_result(c, call, "rejected", &r, false, err);
+    cn_tool_result_free(&r);
+    return s;
+}
+
+static cn_status dispatch(run_ctx *c, const call_row *call, const cn_tool *tool, bool rerun, cn_error *err) {
+    cJSON *args = cJSON_Parse(call->arguments);
+    cn_tool_result r = {0};
+    cn_status s = tool->run(&c->ws, args, &r, err);
+    cJSON_Delete(args);
+    if (s != CN_OK) {
+        cn_tool_result_free(&r);
+        return s;
+    }
+    if (r.is_error) {
+        char *wrapped = error_json("tool_error", r.content ? r.content : "");
+        free(r.content);
+        r.content = wrapped;
+    }
+    s = commit_result(c, call, r.is_error ? "error" : "ok", &r, rerun, err);
+    cn_tool_result_free(&r);
+    return s;
+}
+
+static cn_status handle_call(run_ctx *c, const call_row *call, cn_error *err) {
+    const cn_tool *tool = cn_tools_find(call->name);
+    if (!strcmp(call->state, "started")) {
+        /* The intent is journaled but the result is not: the process died during dispatch. */
+        if (tool && tool->cls != CN_TOOL_SIDE_EFFECT) return dispatch(c, call, tool, true, err);
+        cn_tool_result r = {.is_error = true,
+                            .content = error_json("outcome_unknown",
+                                                  "the runtime stopped after starting this call and before recording "
+                                                  "its result; it may or may not have taken effect. Check the "
+                                                  "workspace before repeating it.")};
+        cn_status s = commit_result(c, call, "unknown", &r, false, err);
+        cn_tool_result_free(&r);
+        return s;
+    }
+    if (!tool) {
+        size_t n;
+        const cn_tool *all = cn_tools_all(&n);
+        char msg[512];
+        int at = snprintf(msg, sizeof msg, "no tool named \"%s\"; available:", call->name);
+        for (size_t i = 0; i < n && at < (int)sizeof msg; i++) at += snprintf(msg + at, sizeof msg - (size_t)at, " %s", all[i].name);
+        return reject_call(c, call, "unknown_tool", msg, err);
+    }
+    if (call->arguments_error) return reject_call(c, call, "invalid_arguments", call->arguments_error, err);
+    cJSON *schema = cJSON_Parse(tool->parameters), *args = cJSON_Parse(call->arguments);
+    char msg[300];
+    bool valid = cn_tool_schema_validate(schema, args, msg, sizeof msg);
+    cJSON_Delete(schema);
+    cJSON_Delete(args);
+    if (!valid) {
+        char full[400];
+        snprintf(full, sizeof full, "%s: %s", call->name, msg);
+        return reject_call(c, call, "invalid_arguments", full, err);
+    }
+    /* Intent first: committed (synchronous=FULL) before the side effect happens. */
+    cn_status s = cn_journal_begin(c->j, err);
+    if (s != CN_OK) return s;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "call_id", call->call_id);
+    cJSON_AddStringToObject(ev, "name", call->name);
+    cJSON_AddStringToObject(ev, "arguments", call->arguments);
+    cJSON_AddStringToObject(ev, "class", cn_tool_class_name(tool->cls));
+    static const char *const sensitive[] = {"arguments"};
+    s = append_json(c, "tool_intent", ev, sensitive, 1, err);
+    cJSON_Delete(ev);
+    char ord[32];
+    snprintf(ord, sizeof ord, "%lld", (long long)call->ord);
+    if (s == CN_OK) s = exec_text(c->j, "UPDATE tool_calls SET state = 'started' WHERE ord = ?", ord, NULL, err);
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    if (s != CN_OK) return s;
+    return dispatch(c, call, tool, false, err);
+}
+
+/* ---- model step ---- */
+
+static char *build_request(run_ctx *c, unsigned char hash[CN_AUDIT_HASH_BYTES], cn_error *err) {
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "model", c->row.model);
+    cJSON *messages = cJSON_AddArrayToObject(req, "messages");
+    sqlite3_stmt *st;
+    if (cn_journal_prepare(c->j, "SELECT json FROM messages ORDER BY idx", &st, err) != CN_OK) {
+        cJSON_Delete(req);
+        return NULL;
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *m = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        if (m) cJSON_AddItemToArray(messages, m);
+    }
+    sqlite3_finalize(st);
+    cJSON *tools = cJSON_AddArrayToObject(req, "tools");
+    size_t n;
+    const cn_tool *all = cn_tools_all(&n);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *t = cJSON_CreateObject(), *fn = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "type", "function");
+        cJSON_AddStringToObject(fn, "name", all[i].name);
+        cJSON_AddStringToObject(fn, "description", all[i].description);
+        cJSON_AddItemToObject(fn, "parameters", cJSON_Parse(all[i].parameters));
+        cJSON_AddItemToObject(t, "function", fn);
+        cJSON_AddItemToArray(tools, t);
+    }
+    cJSON_AddStringToObject(req, "tool_choice", "auto");
+    char *body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (!body) cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    else crypto_hash_sha256(hash, (const unsigned char *)body, strlen(body));
+    return body;
+}
+
+static cn_status commit_model_reply(run_ctx *c, const unsigned char req_hash[CN_AUDIT_HASH_BYTES], const cn_model_reply *r,
+                                    cn_error *err) {
+    cn_status s = cn_journal_begin(c->j, err);
+    if (s != CN_OK) return s;
+    cJSON *ev = cJSON_CreateObject();
+    char hex[2 * CN_AUDIT_HASH_BYTES + 1];
+    cn_audit_hex(req_hash, CN_AUDIT_HASH_BYTES, hex);
+    cJSON_AddNumberToObject(ev, "step", (double)(c->row.steps + 1));
+    cJSON_AddStringToObject(ev, "request_sha256", hex);
+    cJSON_AddItemToObject(ev, "message", cJSON_Parse(r->message_json));
+    if (r->finish_reason) cJSON_AddStringToObject(ev, "finish_reason", r->finish_reason);
+    cJSON_AddNumberToObject(ev, "prompt_tokens", (double)r->prompt_tokens);
+    cJSON_AddNumberToObject(ev, "completion_tokens", (double)r->completion_tokens);
+    static const char *const sensitive[] = {"message"};
+    s = append_json(c, "model_response", ev, sensitive, 1, err);
+    cJSON_Delete(ev);
+    if (s == CN_OK) s = add_message(c->j, r->message_json, err);
+    for (size_t i = 0; i < r->n_calls && s == CN_OK; i++) {
+        sqlite3_stmt *st;
+        s = cn_journal_prepare(c->j,
+                               "INSERT INTO tool_calls(ord, step, call_id, name, arguments, arguments_error, state)"
+                               " VALUES((SELECT COALESCE(MAX(ord), 0) + 1 FROM tool_calls), ?, ?, ?, ?, ?, 'pending')",
+                               &st, err);
+        if (s != CN_OK) break;
+        sqlite3_bind_int64(st, 1, c->row.steps + 1);
+        sqlite3_bind_text(st, 2, r->calls[i].id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, r->calls[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->calls[i].arguments, -1, SQLITE_STATIC);
+        if (r->calls[i].arguments_error) sqlite3_bind_text(st, 5, r->calls[i].arguments_error, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 5);
+        s = cn_journal_step_done(c->j, st, err);
+    }
+    if (s == CN_OK) {
+        sqlite3_stmt *st;
+        s = cn_journal_prepare(c->j, "UPDATE run SET steps = steps + 1, tokens = tokens + ? WHERE id = 1", &st, err);
+        if (s == CN_OK) {
+            sqlite3_bind_int64(st, 1, r->prompt_tokens + r->completion_tokens);
+            s = cn_journal_step_done(c->j, st, err);
+        }
+    }
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    if (s == CN_OK) {
+        c->row.steps++;
+        c->row.tokens += r->prompt_tokens + r->completion_tokens;
+        if (c->progress) fprintf(c->progress, "step %lld: %zu tool call(s)\n", (long long)c->row.steps, r->n_calls);
+    }
+    return s;
+}
+
+/* Returns the status to end with when a budget is spent, or NULL. */
+static const char *budget_spent(const run_ctx *c, char *reason, size_t size) {
+    const run_row *r = &c->row;
+    if (r->deadline > 0 && (double)time(NULL) >= r->deadline) {
+        snprintf(reason, size, "the deadline passed");
+        return "deadline_exceeded";
+    }
+    if (r->max_steps > 0 && r->steps >= r->max_steps) {
+        snprintf(reason, size, "max steps (%lld) used", (long long)r->max_steps);
+        return "budget_exhausted";
+    }
+    if (r->max_tokens > 0 && r->tokens >= r->max_tokens) {
+        snprintf(reason, size, "max tokens (%lld) used", (long long)r->max_tokens);
+        return "budget_exhausted";
+    }
+    if (r->max_tool_calls > 0 && r->tool_calls >= r->max_tool_calls) {
+        snprintf(reason, size, "max tool calls (%lld) used", (long long)r->max_tool_calls);
+        return "budget_exhausted";
+    }
+    return NULL;
+}
+
+static bool guard_tripped(run_ctx *c, char *reason, size_t size) {
+    char key[160] = "";
+    int64_t n = guard_max(c, key, sizeof key);
+    if (c->row.loop_limit <= 0 || n < c->row.loop_limit) return false;
+    snprintf(reason, size, "%s %lld times without progress (%.20s...)",
+             !strncmp(key, "error:", 6) ? "the same error" : "the same call", (long long)n, key);
+    return true;
+}
+
+static cn_status model_step(run_ctx *c, bool *done, cn_error *err) {
+    unsigned char hash[CN_AUDIT_HASH_BYTES];
+    char *body = build_request(c, hash, err);
+    if (!body) return err ? err->code : CN_ERR_NOMEM;
+    cn_model_reply reply;
+    cn_status s = CN_ERR_IO;
+    /* Transient failures (connection refused, 5xx) get two more tries before the run fails. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt) sleep((unsigned)attempt);
+        s = cn_model_chat(&c->model, body, strlen(body), &reply, err);
+        if (s == CN_OK || s == CN_ERR_FORMAT) break;
+    }
+    free(body);
+    if (s != CN_OK) return s;
+    s = commit_model_reply(c, hash, &reply, err);
+    *done = s == CN_OK && reply.n_calls == 0;
+    cn_model_reply_free(&reply);
+    return s;
+}
+
+static char *read_key_file(const char *path, cn_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cn_fail(err, CN_ERR_IO, "cannot read API key file %s", path);
+        return NULL;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+    buf[n] = 0;
+    return strdup(buf);
+}
+
+static cn_status mark_resumed(run_ctx *c, cn_error *err) {
+    cn_status s = cn_journal_begin(c->j, err);
+    if (s != CN_OK) return s;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "previous_status", c->row.status);
+    s = append_json(c, "resume", ev, NULL, 0, err);
+    cJSON_Delete(ev);
+    if (s == CN_OK) s = cn_journal_exec(c->j, "UPDATE run SET status = 'running' WHERE id = 1", err);
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    if (s == CN_OK) snprintf(c->row.status, sizeof c->row.status, "running");
+    return s;
+}
+
+static cn_status loop(run_ctx *c, cn_error *err) {
+    char reason[400];
+    for (;;) {
+        cn_status s = load_run_row(c->j, &c->row, err);
+        if (s != CN_OK) return s;
+        if (strcmp(c->row.status, "running") != 0) {
+            /* Stopped from outside: sign what this process appended after the stop event. */
+            if ((s = cn_journal_begin(c->j, err)) != CN_OK) return s;
+            if ((s = cn_journal_checkpoint(c->j, err)) == CN_OK) s = cn_journal_commit(c->j, err);
+            else cn_journal_rollback(c->j);
+            return s;
+        }
+        if (guard_tripped(c, reason, sizeof reason)) return end_run(c, "stuck", reason, err);
+        call_row call;
+        if (next_open_call(c, &call)) {
+            const char *why = budget_spent(c, reason, sizeof reason);
+            s = why ? end_run(c, why, reason, err) : handle_call(c, &call, err);
+            call_row_free(&call);
+            if (s != CN_OK || why) return s;
+            continue;
+        }
+        const char *why = budget_spent(c, reason, sizeof reason);
+        if (why) return end_run(c, why, reason, err);
+        bool done = false;
+        s = model_step(c, &done, err);
+        if (s != CN_OK) {
+            cn_error e2 = {0};
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            if (end_run(c, "failed", msg, &e2) != CN_OK) return s;
+            return CN_OK;
+        }
+        if (done) return end_run(c, "finished", "the model answered without tool calls", err);
+    }
+}
+
+cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *o,
+                               char status[CN_AGENT_STATUS_MAX], cn_error *err) {
+    run_ctx c = {.progress = o->progress, .ws.root_fd = -1};
+    cn_status s = cn_agent_journal_open(run_dir, run_id, o->checkpoint_every, &c.j, err);
+    if (s != CN_OK) return s;
+    if (o->commit_hook) cn_journal_set_commit_hook(c.j, o->commit_hook, o->commit_hook_ctx);
+    if ((s = load_run_row(c.j, &c.row, err)) != CN_OK) goto done;
+    if (resuming) {
+        if (!strcmp(c.row.status, "finished") || !strcmp(c.row.status, "stuck") ||
+            !strcmp(c.row.status, "budget_exhausted") || !strcmp(c.row.status, "deadline_exceeded")) {
+            goto done; /* nothing left to do: resuming an ended run reports how it ended */
+        }
+        if ((s = mark_resumed(&c, err)) != CN_OK) goto done;
+    }
+    if ((s = cn_workspace_open(c.row.workspace, &c.ws, err)) != CN_OK) goto done;
+    if (c.row.api_key_file[0] && !(c.api_key = read_key_file(c.row.api_key_file, err))) {
+        s = err->code;
+        goto done;
+    }
+    if (!(c.model_url = strdup(c.row.model_url))) {
+        s = cn_fail(err, CN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    c.model = (cn_model_client_config){.base_url = c.model_url, .api_key = c.api_key,
+                                       .timeout_s = o->model_timeout_s, .connect_timeout_s = 10};
+    s = loop(&c, err);
+done:
+    snprintf(status, CN_AGENT_STATUS_MAX, "%s", c.row.status);
+    if (c.api_key) sodium_memzero(c.api_key, strlen(c.api_key));
+    free(c.api_key);
+    free(c.model_url);
+    cn_workspace_close(&c.ws);
+    run_row_free(&c.row);
+    cn_journal_close(c.j);
+    return s;
+}
+
+cn_status cn_agent_run_stop(const char *run_dir, const char *run_id, cn_error *err) {
+    cn_journal *j;
+    cn_status s = cn_agent_journal_open(run_dir, run_id, 0, &j, err);
+    if (s != CN_OK) return s;
+    run_ctx c = {.j = j};
+    if ((s = cn_journal_begin(j, err)) == CN_OK && (s = load_run_row(j, &c.row, err)) == CN_OK) {
+        if (strcmp(c.row.status, "running") != 0) {
+            s = cn_fail(err, CN_ERR_ARG, "run %s is not running (status %s)", run_id, c.row.status);
+        } else {
+            cJSON *ev = cJSON_CreateObject();
+            cJSON_AddStringToObject(ev, "requested_by", "agent stop");
+            s = append_json(&c, "stop_requested", ev, NULL, 0, err);
+            cJSON_Delete(ev);
+            if (s == CN_OK)
+                s = cn_journal_exec(j, "UPDATE run SET status = 'stopped', reason = 'agent stop' WHERE id = 1", err);
+            if (s == CN_OK) s = cn_journal_checkpoint(j, err);
+        }
+    }
+    if (s == CN_OK) s = cn_journal_commit(j, err);
+    else cn_journal_rollback(j);
+    run_row_free(&c.row);
+    cn_journal_close(j);
+    return s;
+}

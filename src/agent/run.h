@@ -1,0 +1,68 @@
+/* An agent run: the step loop (model call -> for each tool call: intent event -> dispatch ->
+ * result event) over the journal (journal.h), journal first: every decision is committed before
+ * the side effect it leads to, and resume replays the state the journal implies instead of
+ * asking the model or running tools again (docs/agent.md, "Crash semantics").
+ *
+ * Run state tables, written only in the same transaction as the event that implies them:
+ *   run(id=1, run_id, status, task, workspace, model_url, model, api_key_file, created, deadline,
+ *       max_steps, max_tokens, max_tool_calls, loop_limit, redact, steps, tokens, tool_calls, reason)
+ *   messages(idx, json)                      -- the conversation as sent to the model
+ *   tool_calls(ord, step, call_id, name, arguments, arguments_error, state)  -- pending|started|done
+ *   files(path, hash)                        -- content hash of every file a tool changed (progress)
+ *   guard(key, count)                        -- loop-guard counters since the last progress
+ */
+#ifndef CN_AGENT_RUN_H
+#define CN_AGENT_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/journal.h"
+#include "base/error.h"
+
+typedef struct {
+    const char *run_dir; /* created by the caller; holds journal.db, audit.key, audit.pub */
+    const char *run_id;
+    const char *task;    /* the task text (TASK.md's content) */
+    const char *workspace;
+    const char *model_url;
+    const char *model;
+    const char *api_key_file; /* path only; the key itself is never journaled */
+    double deadline_unix;     /* absolute; 0 = none */
+    int64_t max_steps, max_tokens, max_tool_calls; /* 0 = unlimited */
+    int loop_limit;           /* identical calls / errors without progress before `stuck` */
+    bool redact;
+    int checkpoint_every;
+    cn_journal_commit_hook commit_hook; /* test crash hook; may be NULL */
+    void *commit_hook_ctx;
+} cn_agent_run_options;
+
+typedef struct {
+    cn_journal_commit_hook commit_hook; /* test crash hook; may be NULL */
+    void *commit_hook_ctx;
+    FILE *progress;       /* one line per step and tool call; may be NULL */
+    long model_timeout_s;
+    int checkpoint_every;
+} cn_agent_exec_options;
+
+#define CN_AGENT_STATUS_MAX 32
+
+/* Creates the journal of a new run (keys, schema, run_created event, first messages). */
+cn_status cn_agent_run_create(const cn_agent_run_options *opts, cn_error *err);
+
+/* Runs (or resumes) the run in run_dir until it ends; *status gets its final status
+ * (finished, stuck, budget_exhausted, deadline_exceeded, stopped, failed). */
+cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *opts,
+                               char status[CN_AGENT_STATUS_MAX], cn_error *err);
+
+/* Marks a running run stopped (event stop_requested); the runner ends at its next step. */
+cn_status cn_agent_run_stop(const char *run_dir, const char *run_id, cn_error *err);
+
+/* Opens a run's journal for reading and writing (keys from run_dir). */
+cn_status cn_agent_journal_open(const char *run_dir, const char *run_id, int checkpoint_every, cn_journal **out,
+                                cn_error *err);
+
+bool cn_agent_status_is_final(const char *status);
+
+#endif

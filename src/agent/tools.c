@@ -1,0 +1,166 @@
+/* Built-in workspace file tools (tools.h). */
+#include "agent/tools.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_LIMIT (1u << 20)
+
+static cn_status set_text(cn_tool_result *r, bool is_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static cn_status set_text(cn_tool_result *r, bool is_error, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    r->content = malloc((size_t)n + 1);
+    if (!r->content) return CN_ERR_NOMEM;
+    va_start(ap, fmt);
+    vsnprintf(r->content, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    r->is_error = is_error;
+    return CN_OK;
+}
+
+static const char *arg_string(const cJSON *args, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void note_change(cn_tool_result *r, const char *path, const char *data, size_t len) {
+    r->changed = true;
+    snprintf(r->changed_path, sizeof r->changed_path, "%s", path);
+    crypto_hash_sha256(r->changed_hash, (const unsigned char *)data, len);
+}
+
+static cn_status tool_read_file(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    char *data;
+    size_t len;
+    cn_error e = {0};
+    if (cn_workspace_read(ws, arg_string(args, "path"), READ_LIMIT, &data, &len, &e) != CN_OK)
+        return set_text(r, true, "%s", e.msg);
+    r->content = data;
+    return CN_OK;
+}
+
+static cn_status tool_write_file(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    const char *path = arg_string(args, "path"), *content = arg_string(args, "content");
+    size_t len = strlen(content);
+    cn_error e = {0};
+    if (cn_workspace_write(ws, path, content, len, &e) != CN_OK) return set_text(r, true, "%s", e.msg);
+    note_change(r, path, content, len);
+    return set_text(r, false, "wrote %zu bytes to %s", len, path);
+}
+
+static cn_status tool_edit_file(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    const char *path = arg_string(args, "path"), *old = arg_string(args, "old_string"),
+               *new = arg_string(args, "new_string");
+    if (!old[0]) return set_text(r, true, "old_string must not be empty");
+    char *data;
+    size_t len;
+    cn_error e = {0};
+    if (cn_workspace_read(ws, path, READ_LIMIT, &data, &len, &e) != CN_OK) return set_text(r, true, "%s", e.msg);
+    size_t old_len = strlen(old), new_len = strlen(new), count = 0;
+    const char *at = NULL;
+    for (const char *p = strstr(data, old); p; p = strstr(p + 1, old)) {
+        if (!count) at = p;
+        count++;
+    }
+    if (count != 1) {
+        free(data);
+        return set_text(r, true, "old_string occurs %zu times in %s; it must occur exactly once", count, path);
+    }
+    size_t prefix = (size_t)(at - data), out_len = len - old_len + new_len;
+    char *out = malloc(out_len + 1);
+    if (!out) {
+        free(data);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    }
+    memcpy(out, data, prefix);
+    memcpy(out + prefix, new, new_len);
+    memcpy(out + prefix + new_len, at + old_len, len - prefix - old_len);
+    out[out_len] = 0;
+    free(data);
+    cn_status s = cn_workspace_write(ws, path, out, out_len, &e);
+    if (s == CN_OK) note_change(r, path, out, out_len);
+    free(out);
+    if (s != CN_OK) return set_text(r, true, "%s", e.msg);
+    return set_text(r, false, "replaced 1 occurrence in %s", path);
+}
+
+static cn_status tool_list_dir(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(args, "path");
+    char *listing;
+    cn_error e = {0};
+    if (cn_workspace_list(ws, cJSON_IsString(p) ? p->valuestring : ".", &listing, &e) != CN_OK)
+        return set_text(r, true, "%s", e.msg);
+    r->content = listing;
+    return CN_OK;
+}
+
+/* Appends one line and fsyncs: not idempotent (running it twice leaves two lines), so the crash
+ * tests use it to count executions. The file's new content hash is its progress. */
+static cn_status tool_append_line(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    const char *path = arg_string(args, "path"), *line = arg_string(args, "line");
+    if (strchr(line, '\n')) return set_text(r, true, "line must not contain a newline");
+    size_t len = strlen(line);
+    char *buf = malloc(len + 2);
+    if (!buf) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    cn_error e = {0};
+    cn_status s = cn_workspace_append(ws, path, buf, len + 1, &e);
+    free(buf);
+    if (s != CN_OK) return set_text(r, true, "%s", e.msg);
+    char *data;
+    size_t data_len;
+    if (cn_workspace_read(ws, path, 64u << 20, &data, &data_len, &e) == CN_OK) {
+        note_change(r, path, data, data_len);
+        free(data);
+    }
+    return set_text(r, false, "appended 1 line to %s", path);
+}
+
+static const cn_tool tools[] = {
+    {"read_file", "Read a UTF-8 text file in the workspace (at most 1 MiB).",
+     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"relative to the workspace\"}},"
+     "\"required\":[\"path\"],\"additionalProperties\":false}",
+     CN_TOOL_READ_ONLY, tool_read_file},
+    {"write_file", "Create or replace a file in the workspace with the given content (parent directories are created).",
+     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"content\":{\"type\":\"string\"}},"
+     "\"required\":[\"path\",\"content\"],\"additionalProperties\":false}",
+     CN_TOOL_IDEMPOTENT, tool_write_file},
+    {"edit_file", "Replace the one occurrence of old_string in a workspace file with new_string.",
+     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"old_string\":{\"type\":\"string\"},"
+     "\"new_string\":{\"type\":\"string\"}},\"required\":[\"path\",\"old_string\",\"new_string\"],"
+     "\"additionalProperties\":false}",
+     CN_TOOL_SIDE_EFFECT, tool_edit_file},
+    {"list_dir", "List a directory of the workspace (directories end with /).",
+     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"}},\"additionalProperties\":false}",
+     CN_TOOL_READ_ONLY, tool_list_dir},
+    {"append_line", "Append one line of text to a file in the workspace.",
+     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"line\":{\"type\":\"string\"}},"
+     "\"required\":[\"path\",\"line\"],\"additionalProperties\":false}",
+     CN_TOOL_SIDE_EFFECT, tool_append_line},
+};
+
+const cn_tool *cn_tools_all(size_t *count) {
+    *count = sizeof tools / sizeof tools[0];
+    return tools;
+}
+
+const cn_tool *cn_tools_find(const char *name) {
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+        if (!strcmp(tools[i].name, name)) return &tools[i];
+    return NULL;
+}
+
+const char *cn_tool_class_name(cn_tool_class cls) {
+    return cls == CN_TOOL_READ_ONLY ? "read_only" : cls == CN_TOOL_IDEMPOTENT ? "idempotent" : "side_effect";
+}
+
+void cn_tool_result_free(cn_tool_result *r) {
+    free(r->content);
+    r->content = NULL;
+}

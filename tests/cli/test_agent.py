@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""clawnet agent end to end against a scripted OpenAI-compatible model (agent_scripted_model.py):
+a multi-step run, structured errors and workspace escapes, crash at every journal commit and
+random SIGKILLs (resumed to the uninterrupted outcome; the model never asked twice for an
+answered step; the non-idempotent append_line executed at most once), the loop guard, budgets,
+stop, redaction, and `agent verify` against a flipped byte, a deleted row and a truncated tail
+(edited with Python's sqlite3).
+
+Usage: test_agent.py CLAWNET_BINARY   (run from the repository root; CTest does this)
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_scripted_model import ScriptedModel  # noqa: E402
+
+CLAWNET = sys.argv[1]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+    return cond
+
+
+def agent(*args, env=None, timeout=120):
+    e = dict(os.environ)
+    e.pop("CLAWNET_AGENT_CRASH_AT", None)
+    e.update(env or {})
+    return subprocess.run([CLAWNET, "agent", *args], capture_output=True, text=True, timeout=timeout, env=e)
+
+
+class Case:
+    """A fresh workspace, state home and scripted model for one run."""
+
+    def __init__(self, root, name, turns, delay_s=0, verify_unknown=False):
+        self.dir = os.path.join(root, name)
+        self.ws = os.path.join(self.dir, "ws")
+        self.home = os.path.join(self.dir, "home")
+        os.makedirs(self.ws)
+        self.log = os.path.join(self.dir, "requests.jsonl")
+        self.task = os.path.join(self.dir, "TASK.md")
+        with open(self.task, "w") as f:
+            f.write(f"Task {name}: follow the script.\n")
+        script = {"turns": turns, "delay_s": delay_s}
+        if verify_unknown:
+            script["workspace"] = self.ws
+        self.model = ScriptedModel(script, self.log).start()
+        self.id = name.replace("/", "_")
+
+    def run_args(self, *extra):
+        return ["run", self.task, "--workspace", self.ws, "--home", self.home, "--model-url", self.model.url,
+                "--id", self.id, "--quiet", *extra]
+
+    def requests(self):
+        if not os.path.exists(self.log):
+            return []
+        return [json.loads(line) for line in open(self.log)]
+
+    def db(self):
+        return sqlite3.connect(os.path.join(self.home, self.id, "journal.db"))
+
+    def status(self):
+        with self.db() as c:
+            return c.execute("SELECT status, reason FROM run").fetchone()
+
+    def files(self):
+        out = {}
+        for base, _, names in os.walk(self.ws):
+            for n in names:
+                if n.startswith(".clawnet-tmp-"):  # a write cut off by SIGKILL before its rename
+                    continue
+                p = os.path.join(base, n)
+                out[os.path.relpath(p, self.ws)] = open(p, "rb").read()
+        return out
+
+    def close(self):
+        self.model.stop()
+
+
+def call(name, **args):
+    return {"name": name, "arguments": args}
+
+
+def tool_messages(body):
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+# ---------------------------------------------------------------------------------------------
+def test_multi_step(root):
+    turns = [
+        {"content": None, "reasoning_content": "plan: write then edit",
+         "tool_calls": [call("write_file", path="src/a.txt", content="hello"), call("list_dir", path="src")]},
+        {"content": None, "tool_calls": [call("edit_file", path="src/a.txt", old_string="hello", new_string="hello world"),
+                                         call("read_file", path="src/a.txt")]},
+        {"content": None, "tool_calls": [call("append_line", path="notes.txt", line="first"),
+                                         call("append_line", path="notes.txt", line="second")]},
+        {"content": "All done."},
+    ]
+    c = Case(root, "multi", turns)
+    key = os.path.join(c.dir, "key.txt")
+    with open(key, "w") as f:
+        f.write("sk-test-123\n")
+    r = agent(*c.run_args("--api-key-file", key))
+    check(r.returncode == 0 and "status finished" in r.stdout, f"multi-step run finishes: {r.stdout} {r.stderr}")
+    check(c.files() == {"src/a.txt": b"hello world", "notes.txt": b"first\nsecond\n"}, f"workspace: {c.files()}")
+    reqs = c.requests()
+    check([q["step"] for q in reqs] == [0, 1, 2, 3], f"one request per step: {[q['step'] for q in reqs]}")
+    check(all(q["authorization"] == "Bearer sk-test-123" for q in reqs), "API key sent as a Bearer token")
+    body = reqs[-1]["body"]
+    check({t["function"]["name"] for t in body["tools"]} >= {"read_file", "write_file", "edit_file", "list_dir"},
+          "tools offered in the OpenAI function format")
+    tm = [m["content"] for m in tool_messages(body)]
+    check(tm[:4] == ["wrote 5 bytes to src/a.txt", "a.txt\n", "replaced 1 occurrence in src/a.txt", "hello world"],
+          f"tool results as the model saw them: {tm}")
+    assistants = [m for m in body["messages"] if m["role"] == "assistant"]
+    check(assistants[0].get("reasoning_content") == "plan: write then edit",
+          "reasoning_content sent back to the model (protocols.md 3.6)")
+    check(assistants[0]["tool_calls"][0]["id"] == "call_0_0", "tool call ids kept exactly")
+    with c.db() as db:
+        mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+        kinds = [k for (k,) in db.execute("SELECT kind FROM events ORDER BY seq")]
+    check(mode == "wal", f"journal in WAL mode: {mode}")
+    check(kinds[0] == "run_created" and kinds[-1] == "run_end", f"event kinds: {kinds}")
+    check(kinds.count("tool_intent") == 6 and kinds.count("tool_result") == 6 and kinds.count("model_response") == 4,
+          f"one intent and one result per call, one response per step: {kinds}")
+    check(os.stat(os.path.join(c.home, c.id, "audit.key")).st_mode & 0o777 == 0o600, "audit.key is 0600")
+    key_text = open(os.path.join(c.home, c.id, "journal.db"), "rb").read()
+    check(b"sk-test-123" not in key_text, "the API key is never journaled")
+    v = agent("verify", c.id, "--home", c.home)
+    check(v.returncode == 0 and v.stdout.startswith("ok:"), f"verify of an intact run: {v.stdout} {v.stderr}")
+    s = agent("status", c.id, "--home", c.home)
+    check("status=finished" in s.stdout and "steps=4/" in s.stdout, f"status: {s.stdout}")
+    s = agent("status", "--home", c.home)
+    check(s.stdout.startswith(c.id), f"status lists runs: {s.stdout}")
+    lg = agent("log", c.id, "--home", c.home)
+    check(lg.returncode == 0 and len(lg.stdout.splitlines()) == len(kinds), "log prints every event")
+    c.close()
+    return c
+
+
+def test_tamper(root, base):
+    """verify names the first bad event after edits made with sqlite3."""
+    run_dir = os.path.join(base.home, base.id)
+    with base.db() as db:
+        n = db.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+
+    def tampered(name, sql_edit):
+        home = os.path.join(root, "tamper", name)
+        shutil.copytree(run_dir, os.path.join(home, base.id))
+        db = sqlite3.connect(os.path.join(home, base.id, "journal.db"))
+        sql_edit(db)
+        db.commit()
+        db.close()
+        return agent("verify", base.id, "--home", home)
+
+    def flip(db):
+        payload = bytearray(db.execute("SELECT payload FROM events WHERE seq = 5").fetchone()[0])
+        payload[10] ^= 0x01
+        db.execute("UPDATE events SET payload = ? WHERE seq = 5", (bytes(payload),))
+
+    r = tampered("flip", flip)
+    check(r.returncode == 3 and "first bad event 5:" in r.stdout, f"flipped byte found at event 5: {r.stdout}")
+    r = tampered("delete", lambda db: db.execute("DELETE FROM events WHERE seq = 7"))
+    check(r.returncode == 3 and "first bad event 7:" in r.stdout, f"deleted row found at event 7: {r.stdout}")
+    r = tampered("truncate", lambda db: db.execute("DELETE FROM events WHERE seq > ?", (n - 3,)))
+    check(r.returncode == 3 and f"first bad event {n - 2}:" in r.stdout and "truncated" in r.stdout,
+          f"truncated tail found at event {n - 2}: {r.stdout}")
+    # Truncating the tail and the recorded head together still leaves the signed end checkpoint.
+    r = tampered("truncate_head", lambda db: (db.execute("DELETE FROM events WHERE seq > ?", (n - 3,)),
+                                              db.execute("UPDATE journal_head SET seq = ?, hash = (SELECT hash FROM events WHERE seq = ?)", (n - 3, n - 3))))
+    check(r.returncode == 3 and f"first bad event {n - 2}:" in r.stdout, f"truncated tail and head: {r.stdout}")
+    r = tampered("none", lambda db: None)
+    check(r.returncode == 0, f"an untouched copy verifies: {r.stdout}")
+
+
+def test_errors_and_escapes(root):
+    outside = os.path.join(root, "outside")
+    os.makedirs(outside)
+    with open(os.path.join(outside, "secret.txt"), "w") as f:
+        f.write("secret")
+    turns = [
+        {"content": None, "tool_calls": [
+            call("read_file", path="../outside/secret.txt"),
+            call("read_file", path=os.path.join(outside, "secret.txt")),
+            call("read_file", path="link/secret.txt"),
+            call("write_file", path="link/new.txt", content="x"),
+            call("write_file", path="../outside/new.txt", content="x"),
+            call("append_line", path="link/secret.txt", line="x"),
+            call("list_dir", path="link"),
+            call("write_file", path="inner/../../outside/new2.txt", content="x"),
+        ]},
+        {"content": None, "tool_calls": [
+            {"name": "no_such_tool", "arguments": {}},
+            {"name": "write_file", "arguments": {"path": "a.txt"}},
+            {"name": "write_file", "arguments": {"path": "a.txt", "content": 5}},
+            {"name": "read_file", "arguments": {"path": "a.txt", "extra": 1}},
+            {"name": "read_file", "arguments": "not json"},
+            {"name": "read_file", "arguments": "[\"a\"]"},
+        ]},
+        {"content": "ok"},
+    ]
+    c = Case(root, "escape", turns)
+    os.symlink(outside, os.path.join(c.ws, "link"))
+    r = agent(*c.run_args())
+    check(r.returncode == 0, f"escape run finishes: {r.stderr}")
+    check(sorted(os.listdir(outside)) == ["secret.txt"] and open(os.path.join(outside, "secret.txt")).read() == "secret",
+          f"nothing outside the workspace was written: {os.listdir(outside)}")
+    body = c.requests()[-1]["body"]
+    results = [json.loads(m["content"]) for m in tool_messages(body)]
+    check(all("error" in x for x in results), f"every escape and bad call is a structured error: {results}")
+    check(all("outside the workspace" in x["message"] or "absolute" in x["message"] for x in results[:8]),
+          f"escapes refused as such: {[x['message'] for x in results[:8]]}")
+    codes = [x["error"] for x in results[8:]]
+    check(codes == ["unknown_tool"] + ["invalid_arguments"] * 5, f"structured error codes: {codes}")
+    check("missing required argument \"content\"" in results[9]["message"], results[9]["message"])
+    check(not any("secret" == x.get("message") for x in results), "the secret never reached the model")
+    c.close()
+
+
+def crash_script(n_steps, ws=None):
+    turns = []
+    for i in range(n_steps):
+        calls = [call("append_line", path="ledger.txt", line=f"entry {i}"),
+                 call("write_file", path=f"out/f{i}.txt", content=f"content {i}\n")]
+        if i % 3 == 1:
+            calls.append(call("edit_file", path=f"out/f{i - 1}.txt", old_string=f"content {i - 1}",
+                              new_string=f"edited {i - 1}"))
+        if i % 4 == 2:
+            calls.append(call("read_file", path=f"out/f{i}.txt"))
+        turns.append({"content": None, "tool_calls": calls})
+    turns.append({"content": "finished the ledger"})
+    return turns
+
+
+def check_outcome(c, ref_files, what):
+    st = c.status()
+    check(st and st[0] == "finished", f"{what}: final status {st}")
+    files = c.files()
+    ledger = files.get("ledger.txt", b"").decode().splitlines()
+    check(len(ledger) == len(set(ledger)), f"{what}: append_line ran at most once per call: {ledger}")
+    check(files == ref_files, f"{what}: final workspace differs from the uninterrupted run: "
+                              f"{sorted(set(files.items()) ^ set(ref_files.items()))[:4]}")
+    v = agent("verify", c.id, "--home", c.home)
+    check(v.returncode == 0, f"{what}: verify after crashes: {v.stdout}")
+
+
+def test_crash_every_commit(root):
+    turns = crash_script(5)
+    ref = Case(root, "crash_ref", turns, verify_unknown=True)
+    r = agent(*ref.run_args())
+    check(r.returncode == 0, f"reference run: {r.stderr}")
+    ref_files = ref.files()
+    with ref.db() as db:
+        commits_upper = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    ref.close()
+    crashed = 0
+    unknowns = 0
+    for k in range(1, commits_upper + 2):
+        c = Case(root, f"crash_{k}", turns, verify_unknown=True)
+        r = agent(*c.run_args(), env={"CLAWNET_AGENT_CRASH_AT": str(k)})
+        if r.returncode == 0:
+            c.close()
+            break  # fewer commits than k: the enumeration is complete
+        crashed += 1
+        check(r.returncode == 137, f"crash at commit {k}: exit {r.returncode} {r.stderr}")
+        r = agent("resume", c.id, "--home", c.home, "--quiet")
+        check(r.returncode == 0, f"resume after crash at commit {k}: {r.stdout} {r.stderr}")
+        steps = [q["step"] for q in c.requests()]
+        check(len(steps) == len(set(steps)), f"crash at commit {k}: a step was asked twice: {steps}")
+        unknowns += len(c.model.verified)
+        check_outcome(c, ref_files, f"crash at commit {k}")
+        c.close()
+    check(crashed == commits_upper, f"crash enumeration covered {crashed} of {commits_upper} commit points")
+    check(unknowns > 0, "some crash points left a side-effecting call with outcome unknown")
+    print(f"crash enumeration: {crashed} commit points, {unknowns} outcome-unknown calls verified")
+
+
+def test_random_kills(root, seed=1234):
+    rng = random.Random(seed)
+    turns = crash_script(60)
+    ref = Case(root, "kill_ref", turns, verify_unknown=True)
+    check(agent(*ref.run_args()).returncode == 0, "reference for random kills")
+    ref_files = ref.files()
+    ref.close()
+    c = Case(root, "kill", turns, delay_s=0.002, verify_unknown=True)
+    kills = 0
+    args = c.run_args()
+    for attempt in range(12):
+        p = subprocess.Popen([CLAWNET, "agent", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if attempt == 0:
+            p.stdout.readline()  # "run ID": the journal exists
+        try:
+            p.wait(timeout=rng.uniform(0.05, 0.4))
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            kills += 1
+        p.stdout.close()
+        p.stderr.close()
+        args = ["resume", c.id, "--home", c.home, "--quiet"]
+    r = agent(*args)
+    check(r.returncode == 0, f"final resume after random kills: {r.stdout} {r.stderr}")
+    check(kills >= 5, f"random kills happened: {kills}")
+    steps = [q["step"] for q in c.requests()]
+    repeats = len(steps) - len(set(steps))
+    check(set(steps) == set(range(len(turns))), "every step was asked")
+    check(repeats <= kills, f"steps asked again ({repeats}) only for replies cut off by a kill ({kills})")
+    check_outcome(c, ref_files, f"{kills} random kills")
+    print(f"random kills: {kills} kills, {repeats} re-asked steps, {len(c.model.verified)} unknown outcomes")
+    c.close()
+
+
+def test_loop_guard(root):
+    same_read = [{"content": None, "tool_calls": [call("read_file", path="a.txt")]} for _ in range(30)]
+    c = Case(root, "stuck_read", same_read)
+    with open(os.path.join(c.ws, "a.txt"), "w") as f:
+        f.write("x")
+    r = agent(*c.run_args("--loop-limit", "5"))
+    check(r.returncode == 3 and "status stuck" in r.stdout, f"identical reads end as stuck: {r.stdout} {r.stderr}")
+    check(len(c.requests()) == 5, f"stopped after 5 identical calls: {len(c.requests())} requests")
+    c.close()
+
+    same_write = [{"content": None, "tool_calls": [call("write_file", path="b.txt", content="same")]} for _ in range(30)]
+    c = Case(root, "stuck_write", same_write)
+    r = agent(*c.run_args("--loop-limit", "4"))
+    check("status stuck" in r.stdout and len(c.requests()) == 5,
+          f"rewriting identical content is no progress: {r.stdout} {len(c.requests())}")
+    c.close()
+
+    same_error = [{"content": None, "tool_calls": [call("read_file", path="missing.txt")]} for _ in range(30)]
+    c = Case(root, "stuck_error", same_error)
+    r = agent(*c.run_args("--loop-limit", "3"))
+    check("status stuck" in r.stdout and len(c.requests()) == 3, f"repeated errors end as stuck: {r.stdout}")
+    c.close()
+
+    legit = [{"content": None, "tool_calls": [call("write_file", path="log.txt", content=f"line {i}\n"),
+                                              call("read_file", path="log.txt")]} for i in range(120)]
+    legit.append({"content": "done"})
+    c = Case(root, "legit", legit)
+    r = agent(*c.run_args("--loop-limit", "3"))
+    check(r.returncode == 0 and "status finished" in r.stdout, f"120 distinct writes are not a loop: {r.stdout}")
+    c.close()
+
+
+def test_budgets_stop_redact(root):
+    turns = [{"content": None, "tool_calls": [call("write_file", path=f"f{i}", content=str(i))]} for i in range(20)]
+    c = Case(root, "budget", turns)
+    r = agent(*c.run_args("--max-steps", "6"), env={"CLAWNET_AGENT_CRASH_AT": "6"})
+    check(r.returncode == 137, "crash mid budget")  # after run_created and 5 more commits
+    r = agent("resume", c.id, "--home", c.home, "--quiet")
+    check("status budget_exhausted" in r.stdout and len(c.requests()) == 6,
+          f"the step budget survives a restart: {r.stdout} {len(c.requests())} requests")
+    c.close()
+
+    c = Case(root, "deadline", turns, delay_s=0.3)
+    r = agent(*c.run_args("--deadline", "1s"))
+    check("status deadline_exceeded" in r.stdout and len(c.requests()) <= 5, f"deadline: {r.stdout}")
+    c.close()
+
+    c = Case(root, "stop", turns, delay_s=0.2)
+    p = subprocess.Popen([CLAWNET, "agent", *c.run_args()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.readline()
+    time.sleep(0.7)
+    s = agent("stop", c.id, "--home", c.home)
+    out, _ = p.communicate(timeout=30)
+    check(s.returncode == 0 and "status stopped" in out and p.returncode == 3, f"stop: {s.stdout} {s.stderr} {out}")
+    v = agent("verify", c.id, "--home", c.home)
+    check(v.returncode == 0, f"verify after stop: {v.stdout}")
+    r = agent("resume", c.id, "--home", c.home, "--quiet")
+    check(r.returncode == 0 and len(c.files()) == 20, f"a stopped run resumes to the end: {r.stdout} {r.stderr}")
+    c.close()
+
+    secret = "TOP-SECRET-CONTENT-42"
+    turns = [{"content": None, "tool_calls": [call("write_file", path="s.txt", content=secret), call("read_file", path="s.txt")]},
+             {"content": "done"}]
+    c = Case(root, "redact", turns)
+    r = agent(*c.run_args("--redact"))
+    check(r.returncode == 0, f"redacted run: {r.stderr}")
+    with c.db() as db:
+        payloads = b"".join(p for (p,) in db.execute("SELECT payload FROM events"))
+        left = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    check(secret.encode() not in payloads and b"sha256:" in payloads, "redaction keeps only hashes in the events")
+    check(left == 0, "redaction drops the conversation at run end")
+    check(agent("verify", c.id, "--home", c.home).returncode == 0, "a redacted journal verifies")
+    c.close()
+
+
+def test_cli_errors(root):
+    r = agent("--help")
+    check(r.returncode == 0 and "verify ID" in r.stdout, "agent --help")
+    r = agent("run", "--workspace", root)
+    check(r.returncode == 2, "run without TASK.md is a usage error")
+    r = agent("resume", "../x", "--home", root)
+    check(r.returncode == 1 and "not a run id" in r.stderr, f"bad run id: {r.stderr}")
+    r = agent("run", "/nonexistent/TASK.md", "--workspace", root, "--home", root)
+    check(r.returncode == 1 and "cannot read" in r.stderr, f"missing task file: {r.stderr}")
+    r = agent("run", "/dev/null", "--workspace", root, "--deadline", "soon")
+    check(r.returncode == 1 and "duration" in r.stderr, f"bad deadline: {r.stderr}")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    test_cli_errors(tmp)
+    base = test_multi_step(tmp)
+    test_tamper(tmp, base)
+    test_errors_and_escapes(tmp)
+    test_loop_guard(tmp)
+    test_budgets_stop_redact(tmp)
+    test_crash_every_commit(tmp)
+    test_random_kills(tmp)
+
+if failures:
+    print(f"{len(failures)} failure(s)", file=sys.stderr)
+    sys.exit(1)
+print("test_agent: all checks passed")
