@@ -35,4 +35,7 @@ int cn_cmd_quantize(int argc, char **argv);
 /* clawnet agent run|resume|status|log|stop|verify: durable agent runs (docs/agent.md). */
 int cn_cmd_agent(int argc, char **argv);
 
+/* clawnet bench-constraint --tokenizer PATH: the cost of one constrained-decoding mask. */
+int cn_cmd_bench_constraint(int argc, char **argv);
+
 #endif

@@ -19,6 +19,7 @@ static const struct {
     {"agent", cn_cmd_agent, "run, resume, inspect and verify durable tool-using agent runs"},
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},
     {"tokenize", cn_cmd_tokenize, "text lines to token ids and back (DeepSeek-V4 tokenizer.json)"},
+    {"bench-constraint", cn_cmd_bench_constraint, "time one JSON / tool-call constraint mask over the vocabulary"},
 };
 
 static void usage(FILE *f) {

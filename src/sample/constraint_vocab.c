@@ -37,7 +37,14 @@ static bool is_plain(const uint8_t *p, size_t n, bool json) {
 }
 
 /* A class bitset, its size, and the trie of the TEXT tokens outside it. */
-static cn_status build_class(const cn_token_bytes *bytes, bool json, uint64_t **bits, int64_t *count,
+typedef enum { CLASS_JSON, CLASS_TEXT, CLASS_REASON } token_class;
+
+static bool in_class(const uint8_t *b, size_t len, token_class c) {
+    if (c == CLASS_REASON) return !memchr(b, '>', len);
+    return is_plain(b, len, c == CLASS_JSON);
+}
+
+static cn_status build_class(const cn_token_bytes *bytes, token_class cls, uint64_t **bits, int64_t *count,
                              cn_token_trie **other, cn_error *err) {
     int32_t n = cn_token_bytes_count(bytes);
     size_t words = ((size_t)n + 63) / 64;
@@ -52,7 +59,7 @@ static cn_status build_class(const cn_token_bytes *bytes, bool json, uint64_t **
         if (cn_token_bytes_kind(bytes, id) != CN_TOKEN_TEXT) continue;
         size_t len;
         const uint8_t *b = cn_token_bytes_get(bytes, id, &len);
-        if (is_plain(b, len, json)) {
+        if (in_class(b, len, cls)) {
             (*bits)[id >> 6] |= 1ull << (id & 63);
             (*count)++;
         } else {
@@ -76,8 +83,9 @@ cn_status cn_constraint_vocab_create(const cn_token_bytes *bytes, cn_constraint_
         v->control_ids = malloc((v->n_control ? v->n_control : 1) * sizeof *v->control_ids);
         if (!v->control_ids) st = cn_fail(err, CN_ERR_NOMEM, "constraint vocabulary: out of memory");
     }
-    if (st == CN_OK) st = build_class(bytes, true, &v->json_plain, &v->n_json_plain, &v->json_other, err);
-    if (st == CN_OK) st = build_class(bytes, false, &v->text_plain, &v->n_text_plain, &v->text_other, err);
+    if (st == CN_OK) st = build_class(bytes, CLASS_JSON, &v->json_plain, &v->n_json_plain, &v->json_other, err);
+    if (st == CN_OK) st = build_class(bytes, CLASS_TEXT, &v->text_plain, &v->n_text_plain, &v->text_other, err);
+    if (st == CN_OK) st = build_class(bytes, CLASS_REASON, &v->reason_plain, &v->n_reason_plain, &v->reason_other, err);
     if (st != CN_OK) {
         cn_constraint_vocab_free(v);
         return st;
@@ -94,6 +102,8 @@ void cn_constraint_vocab_free(cn_constraint_vocab *vocab) {
     cn_token_trie_free(vocab->trie);
     cn_token_trie_free(vocab->json_other);
     cn_token_trie_free(vocab->text_other);
+    cn_token_trie_free(vocab->reason_other);
+    free(vocab->reason_plain);
     free(vocab->json_plain);
     free(vocab->text_plain);
     free(vocab->control_ids);
@@ -106,6 +116,10 @@ void cn_constraint_apply_bits(const uint64_t *allowed, int32_t n_ids, float *log
     for (; i + 64 <= limit; i += 64) {
         uint64_t w = allowed[i >> 6];
         if (w == ~0ull) continue;
+        if (w == 0) { /* the common case outside free text: a plain fill the compiler vectorises */
+            for (int k = 0; k < 64; k++) logits[i + k] = -INFINITY;
+            continue;
+        }
         for (int k = 0; k < 64; k++)
             if (!(w >> k & 1)) logits[i + k] = -INFINITY;
     }

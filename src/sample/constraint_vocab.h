@@ -15,7 +15,8 @@
  * - json_plain: complete, valid UTF-8 characters, none of them '"', '\\', a control character
  *   (< 0x20) or U+FF5C: always allowed inside a JSON string between characters (json_automaton.h);
  * - text_plain: complete, valid UTF-8 characters, none of them U+FF5C: always allowed inside a
- *   DSML string parameter value between characters (tool_call_constraint.h). */
+ *   DSML string parameter value between characters (tool_call_constraint.h);
+ * - reason_plain: no '>' byte: can never complete "</think>", so always allowed in reasoning. */
 typedef struct {
     const cn_token_bytes *bytes; /* borrowed: must outlive the vocab */
     cn_token_trie *trie;         /* all TEXT tokens */
@@ -27,6 +28,9 @@ typedef struct {
     uint64_t *text_plain;
     int64_t n_text_plain;
     cn_token_trie *text_other;
+    uint64_t *reason_plain;
+    int64_t n_reason_plain;
+    cn_token_trie *reason_other;
 } cn_constraint_vocab;
 
 cn_status cn_constraint_vocab_create(const cn_token_bytes *bytes, cn_constraint_vocab **out, cn_error *err);

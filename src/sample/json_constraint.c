@@ -135,7 +135,7 @@ cn_status cn_json_constraint_create(const cn_constraint_vocab *vocab, const stru
     c->n_stop = options->n_stop;
     c->stop_ids = malloc((c->n_stop ? c->n_stop : 1) * sizeof *c->stop_ids);
     c->allowed = malloc(((size_t)n_ids + 63) / 64 * sizeof *c->allowed);
-    c->walk_states = malloc((cn_token_trie_max_depth(vocab->trie) + 1) * sizeof(cn_json_state));
+    c->walk_states = malloc(cn_token_trie_scratch_size(vocab->trie, sizeof(cn_json_state)));
     if (!c->stop_ids || !c->allowed || !c->walk_states) {
         json_destroy(c);
         return cn_fail(err, CN_ERR_NOMEM, "JSON constraint: out of memory");

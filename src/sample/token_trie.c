@@ -1,6 +1,8 @@
-/* See token_trie.h. Inserting the tokens in byte order creates the trie's nodes in preorder, so
- * a node's subtree is the contiguous range [i, i + subtree[i]) and the walk is a single forward
- * scan: accept a node's byte and go to i + 1, or reject it and jump past its subtree. */
+/* See token_trie.h. Inserting the tokens in byte order creates the trie's nodes in preorder (a
+ * node's subtree is the range [i, i + subtree[i])); the walk then uses a second layout where the
+ * children of a node are contiguous, so testing a node's children reads a few cache lines
+ * instead of one scattered node per child (the 256 first-level subtrees of a 129k vocabulary are
+ * megabytes apart in preorder: 40 us of cache misses per mask even when all are rejected). */
 /* qsort_r is GNU (the build defines _GNU_SOURCE, as sampler.c relies on) */
 #include "sample/token_trie.h"
 
@@ -15,10 +17,15 @@ typedef struct {
 } trie_node;
 
 struct cn_token_trie {
-    trie_node *nodes;
+    trie_node *nodes; /* preorder, used while building */
     size_t n_nodes;
     int32_t *same_next; /* per id: the next id with the same bytes, or -1 */
     size_t max_depth;
+    /* breadth-first layout: the children of node i are first_child[i] .. + n_children[i] */
+    uint32_t *first_child;
+    uint16_t *n_children;
+    uint8_t *byte;
+    int32_t *token;
 };
 
 static int compare_ids(const void *a, const void *b, void *ctx) {
@@ -33,8 +40,44 @@ static int compare_ids(const void *a, const void *b, void *ctx) {
     return (ia > ib) - (ia < ib);
 }
 
+/* The children-contiguous layout from the preorder one: nodes numbered in breadth-first order, so
+ * each node's children get consecutive numbers. */
+static cn_status breadth_first(cn_token_trie *trie, cn_error *err) {
+    size_t n = trie->n_nodes;
+    uint32_t *queue = malloc(n * sizeof *queue); /* preorder index of each breadth-first node */
+    trie->first_child = malloc(n * sizeof *trie->first_child);
+    trie->n_children = malloc(n * sizeof *trie->n_children);
+    trie->byte = malloc(n);
+    trie->token = malloc(n * sizeof *trie->token);
+    if (!queue || !trie->first_child || !trie->n_children || !trie->byte || !trie->token) {
+        free(queue);
+        return cn_fail(err, CN_ERR_NOMEM, "token trie: out of memory");
+    }
+    size_t head = 0, tail = 0;
+    queue[tail++] = 0;
+    while (head < tail) {
+        size_t k = head++;
+        const trie_node *node = &trie->nodes[queue[k]];
+        trie->byte[k] = node->byte;
+        trie->token[k] = node->token;
+        trie->first_child[k] = (uint32_t)tail;
+        uint32_t children = 0;
+        for (size_t j = queue[k] + 1; j < queue[k] + node->subtree; j += trie->nodes[j].subtree) {
+            queue[tail++] = (uint32_t)j;
+            children++;
+        }
+        trie->n_children[k] = (uint16_t)children; /* at most 256: one per byte value */
+    }
+    free(queue);
+    return CN_OK;
+}
+
 void cn_token_trie_free(cn_token_trie *trie) {
     if (!trie) return;
+    free(trie->first_child);
+    free(trie->n_children);
+    free(trie->byte);
+    free(trie->token);
     free(trie->nodes);
     free(trie->same_next);
     free(trie);
@@ -115,6 +158,13 @@ cn_status cn_token_trie_build_subset(const cn_token_bytes *tb, const uint64_t *i
     free(ids);
     free(path);
     trie->n_nodes = n_nodes;
+    cn_status st = breadth_first(trie, err);
+    free(trie->nodes);
+    trie->nodes = NULL;
+    if (st != CN_OK) {
+        cn_token_trie_free(trie);
+        return st;
+    }
     *out = trie;
     return CN_OK;
 }
@@ -122,26 +172,40 @@ cn_status cn_token_trie_build_subset(const cn_token_bytes *tb, const uint64_t *i
 size_t cn_token_trie_max_depth(const cn_token_trie *trie) { return trie->max_depth; }
 size_t cn_token_trie_node_count(const cn_token_trie *trie) { return trie->n_nodes; }
 
+size_t cn_token_trie_scratch_size(const cn_token_trie *trie, size_t state_size) {
+    return (trie->max_depth + 1) * (state_size + 2 * sizeof(uint32_t));
+}
+
 int64_t cn_token_trie_walk(const cn_token_trie *trie, const void *start, size_t state_size, cn_byte_step_fn step,
                            void *context, void *scratch, uint64_t *allowed) {
+    /* scratch: per depth, the state after the path so far, then the child range being tried */
     uint8_t *states = scratch;
+    uint32_t *next = (uint32_t *)(void *)(states + (trie->max_depth + 1) * state_size);
+    uint32_t *end = next + trie->max_depth + 1;
     memcpy(states, start, state_size);
-    const trie_node *nodes = trie->nodes;
     int64_t count = 0;
-    size_t i = 1;
-    while (i < trie->n_nodes) {
-        const trie_node *node = &nodes[i];
-        uint8_t *state = states + (size_t)node->depth * state_size;
-        memcpy(state, state - state_size, state_size);
-        if (!step(context, state, node->byte)) {
-            i += node->subtree;
+    size_t d = 0;
+    next[0] = trie->first_child[0];
+    end[0] = next[0] + trie->n_children[0];
+    for (;;) {
+        if (next[d] == end[d]) {
+            if (d == 0) break;
+            d--;
             continue;
         }
-        for (int32_t id = node->token; id >= 0; id = trie->same_next[id]) {
+        uint32_t c = next[d]++;
+        uint8_t *state = states + (d + 1) * state_size;
+        memcpy(state, states + d * state_size, state_size);
+        if (!step(context, state, trie->byte[c])) continue;
+        for (int32_t id = trie->token[c]; id >= 0; id = trie->same_next[id]) {
             allowed[id >> 6] |= 1ull << (id & 63);
             count++;
         }
-        i++;
+        if (trie->n_children[c]) {
+            d++;
+            next[d] = trie->first_child[c];
+            end[d] = next[d] + trie->n_children[c];
+        }
     }
     return count;
 }

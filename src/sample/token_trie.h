@@ -21,9 +21,11 @@ cn_status cn_token_trie_build_subset(const cn_token_bytes *tb, const uint64_t *i
                                      cn_error *err);
 void cn_token_trie_free(cn_token_trie *trie);
 
-/* The longest token in bytes: a walk keeps one state per depth, so it needs
- * (max_depth + 1) * state_size bytes of scratch. */
+/* The longest token in bytes. */
 size_t cn_token_trie_max_depth(const cn_token_trie *trie);
+/* The scratch a walk with states of state_size bytes needs (one state per depth, and where it is
+ * among the children there). Suitably aligned memory from malloc. */
+size_t cn_token_trie_scratch_size(const cn_token_trie *trie, size_t state_size);
 /* Trie nodes, root included (for reports). */
 size_t cn_token_trie_node_count(const cn_token_trie *trie);
 
@@ -33,7 +35,8 @@ typedef bool (*cn_byte_step_fn)(void *context, void *state, uint8_t byte);
 
 /* Sets bit id of allowed (a bitset of the vocabulary's ids, 64 per word; bits are only set, never
  * cleared) for every TEXT token whose bytes step accepts from start, and returns how many.
- * scratch holds (max_depth + 1) * state_size bytes. */
+ * scratch holds cn_token_trie_scratch_size bytes. state_size must keep uint32_t alignment
+ * (a multiple of 4). */
 int64_t cn_token_trie_walk(const cn_token_trie *trie, const void *start, size_t state_size, cn_byte_step_fn step,
                            void *context, void *scratch, uint64_t *allowed);
 
