@@ -106,12 +106,18 @@ static void test_parse_full_request(void) {
     /* Named tool choice and response formats. */
     const char *named =
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
-        "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}},"
-        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":{\"type\":\"object\"}}}}";
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"parallel_tool_calls\":false,"
+        "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}}";
     CHECK(serve_openai_parse_chat(named, strlen(named), &r, &f) == CN_OK);
     CHECK(r.tool_choice == SERVE_TOOL_CHOICE_NAMED && r.tool_choice_name && strcmp(r.tool_choice_name, "f") == 0);
-    CHECK(r.response_kind == SERVE_RESPONSE_JSON_SCHEMA);
+    CHECK(r.single_tool_call);
+    serve_chat_request_free(&r);
+    /* A JSON response format answers in chat mode: its constraint starts at the first token. */
+    const char *format =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"reasoning_effort\":\"high\","
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"s\",\"schema\":{\"type\":\"object\"}}}}";
+    CHECK(serve_openai_parse_chat(format, strlen(format), &r, &f) == CN_OK);
+    CHECK(r.response_kind == SERVE_RESPONSE_JSON_SCHEMA && !r.thinking && !r.single_tool_call);
     check_json(r.response_schema, "{\"type\":\"object\"}", "response schema");
     serve_chat_request_free(&r);
 }
@@ -167,6 +173,10 @@ static void test_parse_errors(void) {
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
          "response_format", "json_schema"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"frequency_penalty\":0.5}", "frequency_penalty", "not supported"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+         "\"tool_choice\":\"required\",\"response_format\":{\"type\":\"json_object\"}}",
+         "response_format", "cannot both"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"parallel_tool_calls\":1}", "parallel_tool_calls", "boolean"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logit_bias\":{\"1\":5}}", "logit_bias", "not supported"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -37,6 +37,7 @@ typedef struct {
                         owned; NULL when none */
     serve_tool_choice tool_choice;
     char *tool_choice_name; /* SERVE_TOOL_CHOICE_NAMED, owned */
+    bool single_tool_call;  /* parallel_tool_calls: false (at most one call when constrained) */
 
     bool thinking;          /* the prompt opens <think> and the reply starts in reasoning */
     cn_chat_effort effort;

@@ -404,6 +404,7 @@ cn_status serve_openai_parse_chat(const char *text, size_t len, serve_chat_reque
     if (st == CN_OK) {
         const cJSON *parallel = field(body, "parallel_tool_calls");
         if (parallel && !cJSON_IsBool(parallel)) st = bad(f, "parallel_tool_calls", "parallel_tool_calls must be a boolean");
+        r->single_tool_call = cJSON_IsFalse(parallel);
     }
     if (st == CN_OK) st = parse_thinking(body, r, f);
     if (st == CN_OK) st = parse_sampling(body, &r->sampling, f);
@@ -413,6 +414,14 @@ cn_status serve_openai_parse_chat(const char *text, size_t len, serve_chat_reque
     if (st == CN_OK) st = parse_response_format(field(body, "response_format"), r, f);
     if (st == CN_OK) st = parse_stream(body, &r->stream, &r->include_usage, f);
     if (st == CN_OK) st = refuse_unsupported(body, f);
+    if (st == CN_OK && r->response_kind != SERVE_RESPONSE_TEXT &&
+        (r->tool_choice == SERVE_TOOL_CHOICE_REQUIRED || r->tool_choice == SERVE_TOOL_CHOICE_NAMED))
+        st = bad(f, "response_format", "response_format %s and a forced tool call (tool_choice %s) cannot both be enforced",
+                 r->response_kind == SERVE_RESPONSE_JSON_OBJECT ? "json_object" : "json_schema",
+                 r->tool_choice == SERVE_TOOL_CHOICE_REQUIRED ? "required" : "named");
+    /* The JSON constraint holds from the first generated token, so the reply cannot open with
+       reasoning: a JSON response format answers in chat mode. */
+    if (st == CN_OK && r->response_kind != SERVE_RESPONSE_TEXT) r->thinking = false;
     cJSON_Delete(body);
     return st;
 }
