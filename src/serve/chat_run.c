@@ -48,13 +48,14 @@ cn_status serve_run(serve_app *app, const serve_run_options *options, cn_error *
     cn_engine_event event;
     bool cancelled = false;
     for (;;) {
-        if (!cn_engine_ticket_next(ticket, &event, 100)) {
-            if (options->client_gone && options->client_gone(options->client_gone_context)) {
-                cancelled = true;
-                break;
-            }
-            continue;
+        /* Asked at every event too, not only while waiting: a whole (non-streamed) reply's sink
+           never sees the client go, and a decoding ticket always has the next token ready. */
+        if (options->client_gone && options->client_gone(options->client_gone_context)) {
+            cn_engine_ticket_cancel(ticket);
+            cancelled = true;
+            break;
         }
+        if (!cn_engine_ticket_next(ticket, &event, 100)) continue;
         if (event.kind == CN_ENGINE_DONE) break;
         bool stopped = false;
         if ((st = serve_output_token(output, &event, &stopped, err)) != CN_OK || stopped) {
