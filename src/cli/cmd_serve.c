@@ -21,6 +21,7 @@
 #include "serve/app.h"
 #include "serve/auth.h"
 #include "serve/engine.h"
+#include "text/token_bytes_export.h"
 #include "serve/http.h"
 #include "serve/server_routes.h"
 #include "serve/tool_call_registry.h"
@@ -195,6 +196,8 @@ int cn_cmd_serve(int argc, char **argv) {
     cn_tokenizer *tok = NULL;
     cn_engine *engine = NULL;
     serve_tool_calls *tool_calls = NULL;
+    cn_token_bytes *token_bytes = NULL;
+    cn_constraint_vocab *constraint_vocab = NULL;
     serve_http *http = NULL;
     char *api_key = NULL, *name = NULL;
     status = 1;
@@ -226,11 +229,16 @@ int cn_cmd_serve(int argc, char **argv) {
     };
     if (cn_engine_start(model, &eo, &engine, &err)) goto fail;
     if (serve_tool_calls_create(4096, (size_t)64 << 20, &tool_calls, &err)) goto fail;
+    /* Built once, shared read-only by every constrained request (sample/constraint_vocab.h). */
+    if (cn_token_bytes_from_tokenizer(tok, &token_bytes, &err) ||
+        cn_constraint_vocab_create(token_bytes, &constraint_vocab, &err))
+        goto fail;
     serve_app app = {
         .model = model,
         .tokenizer = tok,
         .engine = engine,
         .tool_calls = tool_calls,
+        .constraint_vocab = constraint_vocab,
         .model_name = name,
         .ctx = ctx,
         .default_max_tokens = a.max_tokens ? a.max_tokens : ctx,
@@ -270,6 +278,8 @@ done:
     serve_http_destroy(http); /* first: handlers stop and release their tickets */
     if (engine) cn_engine_stop(engine);
     serve_tool_calls_free(tool_calls);
+    cn_constraint_vocab_free(constraint_vocab);
+    cn_token_bytes_free(token_bytes);
     cn_tokenizer_free(tok);
     cn_model_close(model);
     if (api_key) {

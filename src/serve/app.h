@@ -1,12 +1,13 @@
 /* What every API adapter of `clawnet serve` shares: the model and its tokenizer, the engine that
  * decodes for all of them, the tool-call registry (exact DSML bytes by call id) and the name the
- * model is served under. Made by cli/cmd_serve.c; adapters register their routes with it. */
+ * model is served under, the vocabulary constraints read. Made by cli/cmd_serve.c; adapters register their routes with it. */
 #ifndef CN_SERVE_APP_H
 #define CN_SERVE_APP_H
 
 #include <stdint.h>
 
 #include "model/model.h"
+#include "sample/constraint_vocab.h"
 #include "serve/engine.h"
 #include "serve/http.h"
 #include "text/tokenizer.h"
@@ -18,6 +19,9 @@ typedef struct {
     const cn_tokenizer *tokenizer;
     cn_engine *engine;
     serve_tool_calls *tool_calls;
+    const cn_constraint_vocab *constraint_vocab; /* the tokenizer's vocabulary for constrained decoding
+                                                    (tool_choice required/named, JSON response formats);
+                                                    NULL: requests that need it are refused */
     const char *model_name; /* the id /v1/models lists and responses carry */
     int64_t ctx;            /* positions per sequence */
     int64_t default_max_tokens;

@@ -4,6 +4,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "sample/json_constraint.h"
+#include "sample/tool_call_constraint.h"
+#include "text/chat_tokens.h"
+
 cn_status serve_openai_exchange_init(serve_openai_exchange *x, serve_app *app, serve_response *resp,
                                      const char *id_prefix, bool stream, cn_error *err) {
     memset(x, 0, sizeof *x);
@@ -75,15 +79,33 @@ void serve_openai_exchange_end(serve_openai_exchange *x, cn_status st, const cn_
     serve_openai_reply_free(&x->reply);
 }
 
+/* tool_choice required/named: the DSML tool-call constraint (sample/tool_call_constraint.h), so
+ * even a model that would never call a tool writes a call the parser completes, with arguments
+ * the tool's schema accepts; response_format json_object/json_schema: the JSON constraint
+ * (sample/json_constraint.h). Both end with EOS, the engine's stop id. */
 cn_status serve_openai_chat_constraint(serve_app *app, const serve_chat_request *request, cn_token_constraint *out,
                                        cn_error *err) {
-    (void)app;
     *out = (cn_token_constraint){0};
-    if (request->tool_choice == SERVE_TOOL_CHOICE_REQUIRED || request->tool_choice == SERVE_TOOL_CHOICE_NAMED)
-        return cn_fail(err, CN_ERR_UNSUPPORTED,
-                       "tool_choice \"required\" or a named function needs constrained decoding, which this server does not have yet");
-    if (request->response_kind != SERVE_RESPONSE_TEXT)
-        return cn_fail(err, CN_ERR_UNSUPPORTED,
-                       "response_format json_object/json_schema needs constrained decoding, which this server does not have yet");
-    return CN_OK;
+    bool forced_call = request->tool_choice == SERVE_TOOL_CHOICE_REQUIRED || request->tool_choice == SERVE_TOOL_CHOICE_NAMED;
+    if (!forced_call && request->response_kind == SERVE_RESPONSE_TEXT) return CN_OK;
+    if (!app->constraint_vocab)
+        return cn_fail(err, CN_ERR_UNSUPPORTED, "this server has no vocabulary for constrained decoding (tool_choice %s, response_format)",
+                       forced_call ? "required/named" : "auto");
+    int32_t eos = cn_tokenizer_token_id(app->tokenizer, CN_CHAT_EOS);
+    if (eos < 0) return cn_fail(err, CN_ERR_UNSUPPORTED, "the tokenizer has no %s token", CN_CHAT_EOS);
+    cn_status st;
+    if (forced_call) {
+        cn_tool_call_constraint_options options = {
+            .tools = request->tools, .function_name = request->tool_choice == SERVE_TOOL_CHOICE_NAMED ? request->tool_choice_name : NULL,
+            .thinking = request->thinking, .max_calls = request->single_tool_call ? 1 : 0, .stop_ids = &eos, .n_stop = 1};
+        st = cn_tool_call_constraint_create(app->constraint_vocab, &options, out, err);
+        if (st != CN_OK) cn_error_prefix(err, "tools");
+    } else {
+        cn_json_constraint_options options = {.stop_ids = &eos, .n_stop = 1};
+        st = cn_json_constraint_create(app->constraint_vocab,
+                                       request->response_kind == SERVE_RESPONSE_JSON_SCHEMA ? request->response_schema : NULL,
+                                       &options, out, err);
+        if (st != CN_OK) cn_error_prefix(err, "response_format");
+    }
+    return st;
 }
