@@ -17,14 +17,15 @@
 static cn_tokenizer *g_tok;
 
 static void check_json(const cJSON *got, const char *want_text, const char *what) {
+    /* Compared as a client reads it: printed, then parsed (tool inputs are raw JSON items). */
     cJSON *want = cJSON_Parse(want_text);
     CHECKF(want != NULL, "%s: the expected JSON does not parse", what);
-    bool same = want && got && cJSON_Compare(got, want, true);
-    if (!same) {
-        char *g = got ? cJSON_PrintUnformatted(got) : NULL;
-        fprintf(stderr, "%s:\n  got  %s\n  want %s\n", what, g ? g : "(null)", want_text);
-        free(g);
-    }
+    char *g = got ? cJSON_PrintUnformatted(got) : NULL;
+    cJSON *wire = g ? cJSON_Parse(g) : NULL;
+    bool same = want && wire && cJSON_Compare(wire, want, true);
+    if (!same) fprintf(stderr, "%s:\n  got  %s\n  want %s\n", what, g ? g : "(null)", want_text);
+    free(g);
+    cJSON_Delete(wire);
     CHECKF(same, "%s", what);
     cJSON_Delete(want);
 }

@@ -135,14 +135,18 @@ static cJSON *block_json(const serve_anthropic_block *b, bool whole) {
     case SERVE_ANTHROPIC_TOOL_USE: {
         cJSON *input = NULL;
         if (whole) {
-            /* Strict JSON (no NaN): the arguments text as the other adapters return it. */
+            /* Strict JSON (no NaN): the arguments text as the other adapters return it. Checked to
+               be an object, then passed on verbatim: a parsed copy would print its numbers from
+               doubles, and an integer of more than 15 digits would come back changed. */
             const char *text = b->text.len ? cn_output_bytes_str(&b->text) : "{}";
-            input = cJSON_ParseWithLength(text, b->text.len ? b->text.len : 2);
-            if (!cJSON_IsObject(input)) {
-                cJSON_Delete(input);
+            cJSON *parsed = cJSON_ParseWithLength(text, b->text.len ? b->text.len : 2);
+            bool object = cJSON_IsObject(parsed);
+            cJSON_Delete(parsed);
+            if (!object) {
                 cJSON_Delete(o);
                 return cJSON_CreateNull(); /* left out by the caller */
             }
+            input = cJSON_CreateRaw(text);
         } else {
             input = cJSON_CreateObject();
         }
