@@ -14,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/bench_probe.h"
+#include "cli/bench_server.h"
 #include "cli/commands.h"
 #include "cli/prompt_args.h"
 #include "model/weight_traffic.h"
@@ -40,7 +41,11 @@ static void bench_usage(FILE *f) {
           "                       one call at a time: aggregate tokens/s and the speedup\n"
           "  --kv-type T          storage of the KV rows: f32 (default), bf16, fp8; the report gives\n"
           "                       KV bytes per token of context\n"
-          "  --json FILE          also write the results as JSON\n",
+          "  --json FILE          also write the results as JSON\n"
+          "\n"
+          "clawnet bench --server URL [...] measures a running server instead (aggregate and per-user\n"
+          "tokens/s under concurrent requests, time to first token cold and with a cached prefix): see\n"
+          "clawnet bench --server URL --help.\n",
           f);
 }
 
@@ -188,6 +193,7 @@ static cn_status report_batch_decode(cn_model *model, const cn_kv_options *kv_op
 }
 
 int cn_cmd_bench(int argc, char **argv) {
+    if (bench_server_wanted(argc, argv)) return bench_server_main(argc, argv);
     const char *model_path = NULL, *json_path = NULL;
     int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0}, batches[MAX_DEPTHS];
     int n_depths = 1, n_batches = 0;
