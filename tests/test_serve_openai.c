@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "harness.h"
+#include "model/model.h"
+#include "serve/engine.h"
 #include "serve/chat_run.h"
 #include "serve/openai.h"
 #include "text/chat_tokens.h"
@@ -516,6 +518,53 @@ static void test_output_side(void) {
     serve_tool_calls_free(registry);
 }
 
+/* ---- serve_run and a client that has gone ---- */
+
+typedef struct {
+    int calls, gone_from; /* client_gone answers true from call number gone_from (0: the first) on */
+} liveness;
+
+static bool gone_after(void *context) {
+    liveness *l = context;
+    return l->calls++ >= l->gone_from;
+}
+
+/* A client that leaves is noticed at the next event, not only when the engine has kept a reader
+ * waiting: a decoding ticket always has its next token ready, so a whole (non-streamed) reply,
+ * whose sink never sees the client go, decoded to max_tokens after its client had left, and a
+ * server stopping with one in flight waited for all of it (test_cli_serve's SIGINT hang). On the
+ * tiny checkpoint a step takes far less than serve_run's 100 ms wait, so before the fix the run
+ * below reached its context limit and sent FINISH without asking once. */
+static void test_run_client_gone(void) {
+    if (!g_tok) return;
+    cn_error err = {0};
+    cn_model *m = NULL;
+    if (cn_model_open("tests/fixtures/tiny", 2, &m, &err) != CN_OK) {
+        CHECKF(0, "%s", err.msg);
+        return;
+    }
+    cn_engine *e = NULL;
+    cn_engine_options eo = {.parallel = 1, .queue_limit = 4, .ctx = 64};
+    CHECKF(cn_engine_start(m, &eo, &e, &err) == CN_OK, "%s", err.msg);
+    serve_app app = {.model = m, .tokenizer = g_tok, .engine = e, .ctx = 64, .default_max_tokens = 1000};
+    const int32_t prompt[] = {0, 17, 42, 99, 7, 200, 3, 64};
+    for (int gone_from = 0; e && gone_from <= 2; gone_from += 2) {
+        collected c = {0};
+        liveness l = {.gone_from = gone_from};
+        serve_run_options o = {.prompt = prompt, .n_prompt = sizeof prompt / sizeof *prompt, .parse = false,
+                               .start = CN_OUTPUT_START_IN_CONTENT, .max_tokens = 1000,
+                               .sampling = {.temperature = 1.0f, .top_p = 1.0f, .seed = 7},
+                               .sink = collect, .sink_context = &c, .client_gone = gone_after, .client_gone_context = &l};
+        CHECKF(serve_run(&app, &o, &err) == CN_OK, "%s", err.msg);
+        CHECKF(l.calls == gone_from + 1, "client gone from call %d: asked %d times", gone_from, l.calls);
+        CHECKF(c.finishes == 0 && c.deltas <= 2 * gone_from, "client gone from call %d: %d deltas, %d finishes",
+               gone_from, c.deltas, c.finishes);
+        collected_free(&c);
+    }
+    cn_engine_stop(e);
+    cn_model_close(m);
+}
+
 int main(void) {
     const char *path = getenv("CLAWNET_TOKENIZER_JSON");
     cn_error err = {0};
@@ -531,6 +580,7 @@ int main(void) {
     test_chat_chunks();
     test_logprobs();
     test_output_side();
+    test_run_client_gone();
     cn_tokenizer_free(g_tok);
     return cn_test_finish("test_serve_openai");
 }
