@@ -233,7 +233,9 @@ with tempfile.TemporaryDirectory() as tmp:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             cancelled, running, gone = engine_metrics()
-            if cancelled > cancelled0 and running == 0:
+            # The HTTP layer counts the disconnect once it has joined the handler, which may be
+            # after the engine has counted the cancel: wait for both.
+            if cancelled > cancelled0 and running == 0 and gone > gone0:
                 break
             time.sleep(0.05)
         check(cancelled == cancelled0 + 1 and running == 0 and gone == gone0 + 1,
