@@ -447,7 +447,7 @@ static bool bench_concurrency(bench_config *c, int users, int64_t repeats, concu
 
 typedef struct {
     spread cold_ms, cached_ms;
-    int64_t requests, completion_tokens, prompt_tokens, cached_tokens, cold_cached_tokens;
+    int64_t requests, completion_tokens, prompt_tokens, cached_tokens, cold_prompt_tokens, cold_cached_tokens;
 } prefix_result;
 
 static bool bench_prefix(bench_config *c, int64_t repeats, prefix_result *out) {
@@ -479,6 +479,7 @@ static bool bench_prefix(bench_config *c, int64_t repeats, prefix_result *out) {
             out->completion_tokens += first.completion_tokens + second.completion_tokens;
             out->prompt_tokens = second.prompt_tokens;
             out->cached_tokens = second.cached_tokens;
+            out->cold_prompt_tokens = first.prompt_tokens;
             out->cold_cached_tokens = first.cached_tokens;
             if (first.t_first >= 0) cold[n_cold++] = 1e3 * (first.t_first - first.t_send);
             if (second.t_first >= 0) warm[n_warm++] = 1e3 * (second.t_first - second.t_send);
@@ -695,7 +696,8 @@ int bench_server_main(int argc, char **argv) {
     total_tokens += prefix.completion_tokens;
     printf("TTFT cold   ");
     print_spread(0, prefix.cold_ms);
-    printf(" ms\nTTFT cached ");
+    printf(" ms  (%lld prompt tokens, %lld cached)\nTTFT cached ", (long long)prefix.cold_prompt_tokens,
+           (long long)prefix.cold_cached_tokens);
     print_spread(0, prefix.cached_ms);
     printf(" ms  (%lld of %lld prompt tokens cached)\n", (long long)prefix.cached_tokens, (long long)prefix.prompt_tokens);
     if (prefix.cached_tokens == 0)
@@ -726,6 +728,7 @@ int bench_server_main(int argc, char **argv) {
         cJSON_AddItemToObject(p, "cached_ttft_ms", spread_json(prefix.cached_ms));
         cJSON_AddNumberToObject(p, "prompt_tokens", (double)prefix.prompt_tokens);
         cJSON_AddNumberToObject(p, "cached_tokens", (double)prefix.cached_tokens);
+        cJSON_AddNumberToObject(p, "cold_prompt_tokens", (double)prefix.cold_prompt_tokens);
         cJSON_AddNumberToObject(p, "cold_cached_tokens", (double)prefix.cold_cached_tokens);
         cJSON_AddNumberToObject(p, "requests", (double)prefix.requests);
         cJSON_AddNumberToObject(p, "completion_tokens", (double)prefix.completion_tokens);

@@ -5,6 +5,7 @@ request counter by the requests the bench says it sent; the extended conversatio
 cached prompt tokens (the server's prefix reuse); an unreachable server, a missing API key (HTTP
 401, the server's message printed) and bad options fail with clear messages. No speed is asserted:
 the numbers are only checked to be present and positive."""
+import http.server
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import serve_harness  # noqa: E402
@@ -43,6 +45,47 @@ def bench(*args):
 
 KEY = "bench-test-key-0123456789"
 
+
+class FakeServer(http.server.BaseHTTPRequestHandler):
+    """Lists a model, then answers every chat completion with the stream in self.server.stream."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = self.server.stream.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def bench_against(stream):
+    """The bench against a stdlib server that sends `stream` as every chat completion's SSE body."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeServer)
+    httpd.stream = stream
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    try:
+        return bench("--server", f"http://127.0.0.1:{httpd.server_address[1]}", "--users", "1", "-n", "2", "-r", "1")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+CHUNK = 'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+USAGE = 'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1}}\n\n'
+
 with tempfile.TemporaryDirectory() as tmp:
     # Unreachable: a port that was free a moment ago.
     s = socket.socket()
@@ -59,6 +102,17 @@ with tempfile.TemporaryDirectory() as tmp:
     r = bench("--server", "http://127.0.0.1:1", "--help")
     check(r.returncode == 0 and "per-user" in r.stdout and "cached_tokens" in r.stdout, "--server --help")
 
+    # Malformed streams, each named in the message.
+    r = bench_against(CHUNK + "data: {not json\n\n")
+    check(r.returncode == 1 and "malformed stream" in r.stderr and "not json" in r.stderr,
+          f"bad JSON in the stream: {r.returncode} {r.stderr!r}")
+    r = bench_against(CHUNK + "data: [DONE]\n\n")
+    check(r.returncode == 1 and "no usage chunk" in r.stderr, f"stream without usage: {r.returncode} {r.stderr!r}")
+    r = bench_against(CHUNK + USAGE)
+    check(r.returncode == 1 and "[DONE]" in r.stderr, f"stream without [DONE]: {r.returncode} {r.stderr!r}")
+    r = bench_against(CHUNK + 'data: {"error":{"message":"engine fell over","type":"server_error"}}\n\n')
+    check(r.returncode == 1 and "engine fell over" in r.stderr, f"error event: {r.returncode} {r.stderr!r}")
+
     key_file = os.path.join(tmp, "key")
     with open(key_file, "w") as f:
         f.write(KEY + "\n")
@@ -67,7 +121,10 @@ with tempfile.TemporaryDirectory() as tmp:
     with serve_harness.Server(CLAWNET, model, "--parallel", "2", "--api-key-file", key_file) as server:
         # Without the key: the server's 401 and its message.
         r = bench("--server", server.url, "--users", "1", "-n", "2", "-r", "1")
-        check(r.returncode == 1 and "HTTP 401" in r.stderr, f"no API key: exit {r.returncode}, {r.stderr!r}")
+        status, _, body = server.request("GET", "/v1/models")
+        message = json.loads(body)["error"]["message"]
+        check(status == 401 and r.returncode == 1 and "HTTP 401" in r.stderr and message in r.stderr,
+              f"no API key: exit {r.returncode}, {r.stderr!r}, the server says {message!r}")
 
         before = metrics(server)
         out = os.path.join(tmp, "bench.json")
@@ -98,6 +155,7 @@ with tempfile.TemporaryDirectory() as tmp:
               f"server generated {gen} tokens, bench reports {j['completion_tokens_total']}")
         check(reqs == j["requests_total"], f"server counted {reqs} requests, bench sent {j['requests_total']}")
         cached = after["clawnet_prompt_tokens_cached_total"] - before["clawnet_prompt_tokens_cached_total"]
+        check(0 < p["cold_prompt_tokens"] < p["prompt_tokens"], f"cold prompt {p['cold_prompt_tokens']} tokens")
         check(p["cached_tokens"] > 0, f"extended conversation: cached_tokens {p['cached_tokens']}")
         check(p["cached_tokens"] < p["prompt_tokens"], f"cached {p['cached_tokens']} of {p['prompt_tokens']}")
         check(cached >= p["cached_tokens"], f"server counted {cached} cached tokens, bench saw {p['cached_tokens']}")
