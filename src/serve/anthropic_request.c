@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/request_fields.h"
 #include "text/chat_json.h"
 
 static cn_status bad(cn_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -31,15 +32,6 @@ static cn_status unsupported(cn_error *err, const char *what, const char *type) 
     return CN_ERR_UNSUPPORTED;
 }
 
-static const cJSON *field(const cJSON *object, const char *name) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
-static bool is_integer(const cJSON *v) {
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble);
-}
-
 static bool valid_tool_name(const char *name) {
     size_t n = strlen(name);
     if (n == 0 || n > 64) return false; /* Anthropic: ^[a-zA-Z0-9_-]{1,64}$ */
@@ -59,14 +51,14 @@ static cn_status join_text(const cJSON *content, const char *what, cn_output_byt
     if (!cJSON_IsArray(content)) return bad(err, "%s must be a string or an array of text blocks", what);
     size_t i = 0;
     for (const cJSON *block = content->child; block; block = block->next, i++) {
-        const cJSON *type = field(block, "type");
+        const cJSON *type = serve_json_field(block, "type");
         if (!cJSON_IsString(type)) return bad(err, "%s[%zu] has no \"type\" string", what, i);
         if (strcmp(type->valuestring, "text") != 0) {
             char at[96];
             snprintf(at, sizeof at, "%s[%zu]", what, i);
             return unsupported(err, at, type->valuestring);
         }
-        const cJSON *text = field(block, "text");
+        const cJSON *text = serve_json_field(block, "text");
         if (!cJSON_IsString(text)) return bad(err, "%s[%zu] has no \"text\" string", what, i);
         if ((i > 0 && !cn_output_bytes_append_str(out, "\n\n")) || !cn_output_bytes_append_str(out, text->valuestring))
             return nomem(err);
@@ -84,14 +76,14 @@ static cJSON *add_message(cJSON *messages, const char *role) {
 }
 
 static cn_status add_tool_result(const cJSON *block, const char *at, cJSON *messages, cn_error *err) {
-    const cJSON *id = field(block, "tool_use_id");
+    const cJSON *id = serve_json_field(block, "tool_use_id");
     if (!cJSON_IsString(id)) return bad(err, "%s (tool_result) needs a \"tool_use_id\" string", at);
-    const cJSON *is_error = field(block, "is_error");
+    const cJSON *is_error = serve_json_field(block, "is_error");
     if (is_error && !cJSON_IsBool(is_error)) return bad(err, "%s.is_error must be a boolean", at);
     cn_output_bytes text = {0};
     /* V4 has no way to mark a failed tool, so the model reads it in the result's text. */
     cn_status st = cJSON_IsTrue(is_error) && !cn_output_bytes_append_str(&text, "Error: ") ? nomem(err) : CN_OK;
-    const cJSON *content = field(block, "content");
+    const cJSON *content = serve_json_field(block, "content");
     char what[96];
     snprintf(what, sizeof what, "%s.content", at);
     if (st == CN_OK && content) st = join_text(content, what, &text, err);
@@ -116,10 +108,10 @@ static cn_status copy_user(const cJSON *content, size_t index, cJSON *messages, 
     for (const cJSON *block = content->child; block; block = block->next, i++) {
         char at[64];
         snprintf(at, sizeof at, "messages[%zu].content[%zu]", index, i);
-        const cJSON *type = field(block, "type");
+        const cJSON *type = serve_json_field(block, "type");
         if (!cJSON_IsObject(block) || !cJSON_IsString(type)) return bad(err, "%s must be an object with a \"type\"", at);
         if (strcmp(type->valuestring, "text") == 0) {
-            const cJSON *text = field(block, "text");
+            const cJSON *text = serve_json_field(block, "text");
             if (!cJSON_IsString(text)) return bad(err, "%s has no \"text\" string", at);
             if (!parts) {
                 cJSON *m = add_message(messages, "user");
@@ -148,9 +140,9 @@ static cn_status copy_user(const cJSON *content, size_t index, cJSON *messages, 
 }
 
 static cn_status copy_tool_use(const cJSON *block, const char *at, cJSON *calls, cn_error *err) {
-    const cJSON *id = field(block, "id");
-    const cJSON *name = field(block, "name");
-    const cJSON *input = field(block, "input");
+    const cJSON *id = serve_json_field(block, "id");
+    const cJSON *name = serve_json_field(block, "name");
+    const cJSON *input = serve_json_field(block, "input");
     if (!cJSON_IsString(id) || !id->valuestring[0]) return bad(err, "%s (tool_use) needs an \"id\" string", at);
     if (!cJSON_IsString(name)) return bad(err, "%s (tool_use) needs a \"name\" string", at);
     if (!cJSON_IsObject(input)) return bad(err, "%s (tool_use) needs \"input\": a JSON object", at);
@@ -185,11 +177,11 @@ static cn_status copy_assistant(const cJSON *content, size_t index, cJSON *messa
     for (const cJSON *block = content->child; block && st == CN_OK; block = block->next, i++) {
         char at[64];
         snprintf(at, sizeof at, "messages[%zu].content[%zu]", index, i);
-        const cJSON *type = field(block, "type");
+        const cJSON *type = serve_json_field(block, "type");
         if (!cJSON_IsObject(block) || !cJSON_IsString(type)) {
             st = bad(err, "%s must be an object with a \"type\"", at);
         } else if (strcmp(type->valuestring, "text") == 0) {
-            const cJSON *text = field(block, "text");
+            const cJSON *text = serve_json_field(block, "text");
             cJSON *part = NULL;
             if (!cJSON_IsString(text)) st = bad(err, "%s has no \"text\" string", at);
             else if ((!parts && !(parts = cJSON_AddArrayToObject(m, "content"))) || !(part = cJSON_CreateObject()))
@@ -200,7 +192,7 @@ static cn_status copy_assistant(const cJSON *content, size_t index, cJSON *messa
                     st = nomem(err);
             }
         } else if (strcmp(type->valuestring, "thinking") == 0) {
-            const cJSON *thinking = field(block, "thinking");
+            const cJSON *thinking = serve_json_field(block, "thinking");
             if (!cJSON_IsString(thinking)) st = bad(err, "%s has no \"thinking\" string", at);
             else if (!cn_output_bytes_append_str(&reasoning, thinking->valuestring)) st = nomem(err);
             has_reasoning = true;
@@ -233,15 +225,15 @@ static cn_status parse_system(const cJSON *system, cJSON *messages, cn_error *er
 }
 
 static cn_status parse_messages(const cJSON *body, serve_chat_request *r, cn_error *err) {
-    const cJSON *messages = field(body, "messages");
+    const cJSON *messages = serve_json_field(body, "messages");
     if (!cJSON_IsArray(messages) || !messages->child) return bad(err, "\"messages\" must be a non-empty array");
     if (!(r->messages = cJSON_CreateArray())) return nomem(err);
-    cn_status st = parse_system(field(body, "system"), r->messages, err);
+    cn_status st = parse_system(serve_json_field(body, "system"), r->messages, err);
     size_t i = 0;
     const char *last_role = NULL;
     for (const cJSON *m = messages->child; m && st == CN_OK; m = m->next, i++) {
-        const cJSON *role = field(m, "role");
-        const cJSON *content = field(m, "content");
+        const cJSON *role = serve_json_field(m, "role");
+        const cJSON *content = serve_json_field(m, "content");
         if (!cJSON_IsObject(m) || !cJSON_IsString(role))
             return bad(err, "messages[%zu] must be an object with a \"role\" string", i);
         if (!content) return bad(err, "messages[%zu] needs \"content\"", i);
@@ -268,10 +260,10 @@ static cn_status parse_tools(const cJSON *tools, serve_chat_request *r, cn_error
     r->tools = list;
     size_t i = 0;
     for (const cJSON *tool = tools->child; tool; tool = tool->next, i++) {
-        const cJSON *type = field(tool, "type");
-        const cJSON *name = field(tool, "name");
-        const cJSON *description = field(tool, "description");
-        const cJSON *schema = field(tool, "input_schema");
+        const cJSON *type = serve_json_field(tool, "type");
+        const cJSON *name = serve_json_field(tool, "name");
+        const cJSON *description = serve_json_field(tool, "description");
+        const cJSON *schema = serve_json_field(tool, "input_schema");
         if (!cJSON_IsObject(tool)) return bad(err, "tools[%zu] must be an object", i);
         if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "custom") != 0))
             return bad(err, "tools[%zu].type \"%.60s\" is not supported (client tools only: leave type out or use \"custom\")", i,
@@ -306,10 +298,10 @@ static cn_status parse_tools(const cJSON *tools, serve_chat_request *r, cn_error
 static cn_status parse_tool_choice(const cJSON *choice, serve_chat_request *r, cn_error *err) {
     r->tool_choice = r->tools ? SERVE_TOOL_CHOICE_AUTO : SERVE_TOOL_CHOICE_NONE;
     if (!choice) return CN_OK;
-    const cJSON *type = field(choice, "type");
+    const cJSON *type = serve_json_field(choice, "type");
     if (!cJSON_IsObject(choice) || !cJSON_IsString(type))
         return bad(err, "tool_choice must be an object with a \"type\": auto, any, tool or none");
-    const cJSON *parallel = field(choice, "disable_parallel_tool_use");
+    const cJSON *parallel = serve_json_field(choice, "disable_parallel_tool_use");
     if (parallel && !cJSON_IsBool(parallel)) return bad(err, "tool_choice.disable_parallel_tool_use must be a boolean");
     const char *t = type->valuestring;
     if (strcmp(t, "none") == 0) {
@@ -320,7 +312,7 @@ static cn_status parse_tool_choice(const cJSON *choice, serve_chat_request *r, c
     if (strcmp(t, "any") == 0) {
         r->tool_choice = SERVE_TOOL_CHOICE_REQUIRED;
     } else if (strcmp(t, "tool") == 0) {
-        const cJSON *name = field(choice, "name");
+        const cJSON *name = serve_json_field(choice, "name");
         if (!cJSON_IsString(name)) return bad(err, "tool_choice of type \"tool\" needs a \"name\" string");
         if (!serve_chat_request_find_tool(r, name->valuestring))
             return bad(err, "tool_choice names \"%.64s\", which is not in tools", name->valuestring);
@@ -336,14 +328,14 @@ static cn_status parse_tool_choice(const cJSON *choice, serve_chat_request *r, c
 /* ---- thinking, sampling, limits ---- */
 
 static cn_status parse_thinking(const cJSON *body, serve_chat_request *r, cn_error *err) {
-    const cJSON *thinking = field(body, "thinking");
+    const cJSON *thinking = serve_json_field(body, "thinking");
     if (thinking) {
-        const cJSON *type = field(thinking, "type");
+        const cJSON *type = serve_json_field(thinking, "type");
         if (!cJSON_IsObject(thinking) || !cJSON_IsString(type))
             return bad(err, "thinking must be {\"type\": \"enabled\", \"budget_tokens\": N}, {\"type\": \"adaptive\"} or {\"type\": \"disabled\"}");
         if (strcmp(type->valuestring, "enabled") == 0) {
-            const cJSON *budget = field(thinking, "budget_tokens");
-            if (!is_integer(budget) || budget->valuedouble < 1 || budget->valuedouble > 1e9)
+            const cJSON *budget = serve_json_field(thinking, "budget_tokens");
+            if (!serve_json_is_integer(budget) || budget->valuedouble < 1 || budget->valuedouble > 1e9)
                 return bad(err, "thinking.budget_tokens must be an integer >= 1");
             r->thinking = true; /* the budget is not enforced: max_tokens bounds thinking and answer together */
         } else if (strcmp(type->valuestring, "adaptive") == 0) {
@@ -354,9 +346,9 @@ static cn_status parse_thinking(const cJSON *body, serve_chat_request *r, cn_err
             return bad(err, "thinking.type \"%.40s\" is not enabled, adaptive or disabled", type->valuestring);
         }
     }
-    const cJSON *config = field(body, "output_config");
+    const cJSON *config = serve_json_field(body, "output_config");
     if (config && !cJSON_IsObject(config)) return bad(err, "output_config must be an object");
-    const cJSON *effort = field(config, "effort");
+    const cJSON *effort = serve_json_field(config, "effort");
     if (effort) {
         bool thinking_on = r->thinking; /* effort guides thinking; it does not turn it on */
         if (!cJSON_IsString(effort) || strcmp(effort->valuestring, "none") == 0 ||
@@ -364,14 +356,14 @@ static cn_status parse_thinking(const cJSON *body, serve_chat_request *r, cn_err
             return bad(err, "output_config.effort must be one of low, medium, high, xhigh, max");
         r->thinking = thinking_on;
     }
-    const cJSON *format = field(config, "format");
+    const cJSON *format = serve_json_field(config, "format");
     if (format) return bad(err, "output_config.format is not supported");
     return CN_OK;
 }
 
 static cn_status parse_number(const cJSON *body, const char *name, double lo, double hi, bool lo_open, double *out,
                               cn_error *err) {
-    const cJSON *v = field(body, name);
+    const cJSON *v = serve_json_field(body, name);
     if (!v) return CN_OK;
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble > hi || v->valuedouble < lo ||
         (lo_open && v->valuedouble == lo))
@@ -387,23 +379,23 @@ static cn_status parse_sampling(const cJSON *body, bool count_tokens, serve_chat
     if (st != CN_OK) return st;
     r->sampling.temperature = (float)temperature;
     r->sampling.top_p = (float)top_p;
-    const cJSON *top_k = field(body, "top_k");
+    const cJSON *top_k = serve_json_field(body, "top_k");
     if (top_k) {
-        if (!is_integer(top_k) || top_k->valuedouble < 0 || top_k->valuedouble > 1e9)
+        if (!serve_json_is_integer(top_k) || top_k->valuedouble < 0 || top_k->valuedouble > 1e9)
             return bad(err, "top_k must be an integer >= 0");
         r->sampling.top_k = (int64_t)top_k->valuedouble;
     }
-    const cJSON *seed = field(body, "seed"); /* not Anthropic's: this server's extension, as in OpenAI's API */
+    const cJSON *seed = serve_json_field(body, "seed"); /* not Anthropic's: this server's extension, as in OpenAI's API */
     if (seed) {
-        if (!is_integer(seed) || fabs(seed->valuedouble) > 9.2e18) return bad(err, "seed must be an integer");
+        if (!serve_json_is_integer(seed) || fabs(seed->valuedouble) > 9.2e18) return bad(err, "seed must be an integer");
         r->sampling.seed = (uint64_t)(int64_t)seed->valuedouble;
     }
-    const cJSON *max_tokens = field(body, "max_tokens");
+    const cJSON *max_tokens = serve_json_field(body, "max_tokens");
     if (!max_tokens && !count_tokens) return bad(err, "max_tokens: Field required");
-    if (max_tokens && (!is_integer(max_tokens) || max_tokens->valuedouble < 1 || max_tokens->valuedouble > 1e9))
+    if (max_tokens && (!serve_json_is_integer(max_tokens) || max_tokens->valuedouble < 1 || max_tokens->valuedouble > 1e9))
         return bad(err, "max_tokens must be an integer >= 1");
     if (max_tokens) r->max_tokens = (int64_t)max_tokens->valuedouble;
-    const cJSON *stops = field(body, "stop_sequences");
+    const cJSON *stops = serve_json_field(body, "stop_sequences");
     if (stops) {
         if (!cJSON_IsArray(stops)) return bad(err, "stop_sequences must be an array of strings");
         for (const cJSON *s = stops->child; s; s = s->next) {
@@ -411,10 +403,10 @@ static cn_status parse_sampling(const cJSON *body, bool count_tokens, serve_chat
             if (serve_chat_request_add_stop(r, s->valuestring, err) != CN_OK) return bad(err, "stop_sequences: %s", err->msg);
         }
     }
-    const cJSON *stream = field(body, "stream");
+    const cJSON *stream = serve_json_field(body, "stream");
     if (stream && !cJSON_IsBool(stream)) return bad(err, "stream must be a boolean");
     r->stream = cJSON_IsTrue(stream);
-    const cJSON *metadata = field(body, "metadata");
+    const cJSON *metadata = serve_json_field(body, "metadata");
     if (metadata && !cJSON_IsObject(metadata)) return bad(err, "metadata must be an object");
     return CN_OK;
 }
@@ -425,14 +417,14 @@ cn_status serve_anthropic_parse(const char *text, size_t len, bool count_tokens,
     cJSON *body = NULL;
     if (cn_chat_json_parse(text, len, &body, err) != CN_OK) return bad(err, "the request body is not valid JSON: %s", err->msg);
     if (!cJSON_IsObject(body)) st = bad(err, "the request body must be a JSON object");
-    if (st == CN_OK && !cJSON_IsString(field(body, "model"))) st = bad(err, "model: a string is required");
+    if (st == CN_OK && !cJSON_IsString(serve_json_field(body, "model"))) st = bad(err, "model: a string is required");
     if (st == CN_OK) st = parse_sampling(body, count_tokens, r, err); /* max_tokens first: the API's first complaint */
     if (st == CN_OK) st = parse_messages(body, r, err);
-    if (st == CN_OK) st = parse_tools(field(body, "tools"), r, err);
-    if (st == CN_OK) st = parse_tool_choice(field(body, "tool_choice"), r, err);
+    if (st == CN_OK) st = parse_tools(serve_json_field(body, "tools"), r, err);
+    if (st == CN_OK) st = parse_tool_choice(serve_json_field(body, "tool_choice"), r, err);
     if (st == CN_OK) st = parse_thinking(body, r, err);
-    if (st == CN_OK && field(body, "mcp_servers")) st = bad(err, "mcp_servers is not supported");
-    if (st == CN_OK && field(body, "container")) st = bad(err, "container is not supported");
+    if (st == CN_OK && serve_json_field(body, "mcp_servers")) st = bad(err, "mcp_servers is not supported");
+    if (st == CN_OK && serve_json_field(body, "container")) st = bad(err, "container is not supported");
     cJSON_Delete(body);
     return st;
 }

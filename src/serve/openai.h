@@ -24,6 +24,15 @@ typedef struct {
     cn_error error;
 } serve_openai_fault;
 
+/* Fills f with a 400 naming param (the message may use f->error.msg) and returns CN_ERR_ARG. */
+cn_status serve_openai_bad(serve_openai_fault *f, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A 500 "out of memory"; returns CN_ERR_NOMEM. */
+cn_status serve_openai_nomem(serve_openai_fault *f);
+/* body[name] when given: a number in [lo, hi] ((lo, hi] when lo_open) into *out, else a 400. */
+cn_status serve_openai_number(const cJSON *body, const char *name, double lo, double hi, bool lo_open, double *out,
+                              serve_openai_fault *f);
+
 /* {"error":{"message","type","param","code"}} with the type OpenAI uses for the status. */
 cJSON *serve_openai_error_json(int status, const char *message, const char *param);
 

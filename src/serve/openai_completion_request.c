@@ -6,34 +6,10 @@
 #include <string.h>
 
 #include "serve/openai.h"
+#include "serve/request_fields.h"
 #include "text/chat_json.h"
 
 #define COMPLETION_DEFAULT_MAX_TOKENS 16 /* the API reference's default */
-
-static cn_status bad(serve_openai_fault *f, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static cn_status bad(serve_openai_fault *f, const char *param, const char *fmt, ...) {
-    f->status = 400;
-    snprintf(f->param, sizeof f->param, "%s", param);
-    char message[sizeof f->error.msg]; /* the arguments may point into f->error.msg */
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
-    va_end(ap);
-    memcpy(f->error.msg, message, sizeof message);
-    f->error.code = CN_ERR_ARG;
-    return CN_ERR_ARG;
-}
-
-static const cJSON *field(const cJSON *object, const char *name) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(object, name);
-    return cJSON_IsNull(v) ? NULL : v;
-}
-
-static bool is_integer(const cJSON *v) {
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble);
-}
 
 static cn_status parse_prompt(const cJSON *prompt, serve_completion_request *r, serve_openai_fault *f) {
     /* ["text"] and [[ids]] are a batch of one: accepted as the single prompt. */
@@ -41,45 +17,37 @@ static cn_status parse_prompt(const cJSON *prompt, serve_completion_request *r, 
         (cJSON_IsString(prompt->child) || cJSON_IsArray(prompt->child)))
         prompt = prompt->child;
     if (cJSON_IsString(prompt)) {
-        if (!prompt->valuestring[0]) return bad(f, "prompt", "prompt must not be empty");
-        if (!(r->prompt_text = strdup(prompt->valuestring))) return bad(f, "", "out of memory");
+        if (!prompt->valuestring[0]) return serve_openai_bad(f, "prompt", "prompt must not be empty");
+        if (!(r->prompt_text = strdup(prompt->valuestring))) return serve_openai_bad(f, "", "out of memory");
         return CN_OK;
     }
     if (!cJSON_IsArray(prompt) || !prompt->child)
-        return bad(f, "prompt", "prompt must be a non-empty string or array of token ids (one prompt per request)");
+        return serve_openai_bad(f, "prompt", "prompt must be a non-empty string or array of token ids (one prompt per request)");
     size_t n = (size_t)cJSON_GetArraySize(prompt);
-    if (!(r->prompt_ids = malloc(n * sizeof *r->prompt_ids))) return bad(f, "", "out of memory");
+    if (!(r->prompt_ids = malloc(n * sizeof *r->prompt_ids))) return serve_openai_bad(f, "", "out of memory");
     for (const cJSON *id = prompt->child; id; id = id->next) {
-        if (!is_integer(id) || id->valuedouble < 0 || id->valuedouble > INT32_MAX)
-            return bad(f, "prompt", "prompt[%zu] is not a token id (one prompt per request)", r->n_prompt_ids);
+        if (!serve_json_is_integer(id) || id->valuedouble < 0 || id->valuedouble > INT32_MAX)
+            return serve_openai_bad(f, "prompt", "prompt[%zu] is not a token id (one prompt per request)", r->n_prompt_ids);
         r->prompt_ids[r->n_prompt_ids++] = (int32_t)id->valuedouble;
     }
     return CN_OK;
 }
 
-static cn_status parse_number(const cJSON *body, const char *name, double lo, double hi, bool lo_open, float *out,
-                              serve_openai_fault *f) {
-    const cJSON *v = field(body, name);
-    if (!v) return CN_OK;
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble > hi || v->valuedouble < lo ||
-        (lo_open && v->valuedouble == lo))
-        return bad(f, name, "%s must be a number in %s%g, %g]", name, lo_open ? "(" : "[", lo, hi);
-    *out = (float)v->valuedouble;
-    return CN_OK;
-}
-
 static cn_status parse_rest(const cJSON *body, serve_completion_request *r, serve_openai_fault *f) {
-    cn_status st = parse_number(body, "temperature", 0, 2, false, &r->sampling.temperature, f);
-    if (st == CN_OK) st = parse_number(body, "top_p", 0, 1, true, &r->sampling.top_p, f);
+    double temperature = r->sampling.temperature, top_p = r->sampling.top_p;
+    cn_status st = serve_openai_number(body, "temperature", 0, 2, false, &temperature, f);
+    if (st == CN_OK) st = serve_openai_number(body, "top_p", 0, 1, true, &top_p, f);
     if (st != CN_OK) return st;
-    const cJSON *seed = field(body, "seed");
-    if (seed && (!is_integer(seed) || fabs(seed->valuedouble) > 9.2e18)) return bad(f, "seed", "seed must be an integer");
+    r->sampling.temperature = (float)temperature;
+    r->sampling.top_p = (float)top_p;
+    const cJSON *seed = serve_json_field(body, "seed");
+    if (seed && (!serve_json_is_integer(seed) || fabs(seed->valuedouble) > 9.2e18)) return serve_openai_bad(f, "seed", "seed must be an integer");
     if (seed) r->sampling.seed = (uint64_t)(int64_t)seed->valuedouble;
-    const cJSON *max_tokens = field(body, "max_tokens");
-    if (max_tokens && (!is_integer(max_tokens) || max_tokens->valuedouble < 1 || max_tokens->valuedouble > 1e9))
-        return bad(f, "max_tokens", "max_tokens must be an integer >= 1");
+    const cJSON *max_tokens = serve_json_field(body, "max_tokens");
+    if (max_tokens && (!serve_json_is_integer(max_tokens) || max_tokens->valuedouble < 1 || max_tokens->valuedouble > 1e9))
+        return serve_openai_bad(f, "max_tokens", "max_tokens must be an integer >= 1");
     r->max_tokens = max_tokens ? (int64_t)max_tokens->valuedouble : COMPLETION_DEFAULT_MAX_TOKENS;
-    const cJSON *stop = field(body, "stop");
+    const cJSON *stop = serve_json_field(body, "stop");
     serve_chat_request scratch = {0};
     if (cJSON_IsString(stop)) st = serve_chat_request_add_stop(&scratch, stop->valuestring, &f->error);
     else if (cJSON_IsArray(stop))
@@ -89,38 +57,38 @@ static cn_status parse_rest(const cJSON *body, serve_completion_request *r, serv
     else if (stop) st = cn_fail(&f->error, CN_ERR_ARG, "stop must be a string or an array of strings");
     for (size_t i = 0; i < scratch.n_stop; i++) r->stop[i] = scratch.stop[i];
     r->n_stop = scratch.n_stop;
-    if (st != CN_OK) return bad(f, "stop", "%s", f->error.msg);
-    const cJSON *logprobs = field(body, "logprobs");
-    if (logprobs && (!is_integer(logprobs) || logprobs->valuedouble < 0 || logprobs->valuedouble > CN_ENGINE_MAX_TOP_LOGPROBS))
-        return bad(f, "logprobs", "logprobs must be an integer from 0 to %d", CN_ENGINE_MAX_TOP_LOGPROBS);
+    if (st != CN_OK) return serve_openai_bad(f, "stop", "%s", f->error.msg);
+    const cJSON *logprobs = serve_json_field(body, "logprobs");
+    if (logprobs && (!serve_json_is_integer(logprobs) || logprobs->valuedouble < 0 || logprobs->valuedouble > CN_ENGINE_MAX_TOP_LOGPROBS))
+        return serve_openai_bad(f, "logprobs", "logprobs must be an integer from 0 to %d", CN_ENGINE_MAX_TOP_LOGPROBS);
     r->logprobs = logprobs ? (int)logprobs->valuedouble : -1;
-    const cJSON *stream = field(body, "stream");
-    if (stream && !cJSON_IsBool(stream)) return bad(f, "stream", "stream must be a boolean");
+    const cJSON *stream = serve_json_field(body, "stream");
+    if (stream && !cJSON_IsBool(stream)) return serve_openai_bad(f, "stream", "stream must be a boolean");
     r->stream = cJSON_IsTrue(stream);
-    const cJSON *options = field(body, "stream_options");
+    const cJSON *options = serve_json_field(body, "stream_options");
     if (options) {
-        const cJSON *usage = field(options, "include_usage");
-        if (!r->stream) return bad(f, "stream_options", "stream_options is only allowed with stream: true");
+        const cJSON *usage = serve_json_field(options, "include_usage");
+        if (!r->stream) return serve_openai_bad(f, "stream_options", "stream_options is only allowed with stream: true");
         if (!cJSON_IsObject(options) || (usage && !cJSON_IsBool(usage)))
-            return bad(f, "stream_options", "stream_options must be {\"include_usage\": boolean}");
+            return serve_openai_bad(f, "stream_options", "stream_options must be {\"include_usage\": boolean}");
         r->include_usage = cJSON_IsTrue(usage);
     }
-    const cJSON *echo = field(body, "echo");
-    if (echo && !cJSON_IsFalse(echo)) return bad(f, "echo", "echo is not supported");
-    if (field(body, "suffix")) return bad(f, "suffix", "suffix is not supported");
+    const cJSON *echo = serve_json_field(body, "echo");
+    if (echo && !cJSON_IsFalse(echo)) return serve_openai_bad(f, "echo", "echo is not supported");
+    if (serve_json_field(body, "suffix")) return serve_openai_bad(f, "suffix", "suffix is not supported");
     static const char *const ones[] = {"n", "best_of"};
     for (size_t i = 0; i < 2; i++) {
-        const cJSON *v = field(body, ones[i]);
-        if (v && (!is_integer(v) || v->valuedouble != 1)) return bad(f, ones[i], "only %s = 1 is supported", ones[i]);
+        const cJSON *v = serve_json_field(body, ones[i]);
+        if (v && (!serve_json_is_integer(v) || v->valuedouble != 1)) return serve_openai_bad(f, ones[i], "only %s = 1 is supported", ones[i]);
     }
     static const char *const penalties[] = {"frequency_penalty", "presence_penalty"};
     for (size_t i = 0; i < 2; i++) {
-        const cJSON *v = field(body, penalties[i]);
+        const cJSON *v = serve_json_field(body, penalties[i]);
         if (v && (!cJSON_IsNumber(v) || v->valuedouble != 0))
-            return bad(f, penalties[i], "%s is not supported (only 0)", penalties[i]);
+            return serve_openai_bad(f, penalties[i], "%s is not supported (only 0)", penalties[i]);
     }
-    const cJSON *bias = field(body, "logit_bias");
-    if (bias && (!cJSON_IsObject(bias) || bias->child)) return bad(f, "logit_bias", "logit_bias is not supported");
+    const cJSON *bias = serve_json_field(body, "logit_bias");
+    if (bias && (!cJSON_IsObject(bias) || bias->child)) return serve_openai_bad(f, "logit_bias", "logit_bias is not supported");
     return CN_OK;
 }
 
@@ -137,10 +105,10 @@ cn_status serve_openai_parse_completion(const char *text, size_t len, serve_comp
     r->sampling = defaults.sampling;
     cJSON *body = NULL;
     if (cn_chat_json_parse(text, len, &body, &f->error) != CN_OK)
-        return bad(f, "", "the request body is not valid JSON: %s", f->error.msg);
-    cn_status st = cJSON_IsObject(body) ? CN_OK : bad(f, "", "the request body must be a JSON object");
-    if (st == CN_OK && !cJSON_IsString(field(body, "model"))) st = bad(f, "model", "\"model\" must be a string");
-    if (st == CN_OK) st = parse_prompt(field(body, "prompt"), r, f);
+        return serve_openai_bad(f, "", "the request body is not valid JSON: %s", f->error.msg);
+    cn_status st = cJSON_IsObject(body) ? CN_OK : serve_openai_bad(f, "", "the request body must be a JSON object");
+    if (st == CN_OK && !cJSON_IsString(serve_json_field(body, "model"))) st = serve_openai_bad(f, "model", "\"model\" must be a string");
+    if (st == CN_OK) st = parse_prompt(serve_json_field(body, "prompt"), r, f);
     if (st == CN_OK) st = parse_rest(body, r, f);
     cJSON_Delete(body);
     return st;
