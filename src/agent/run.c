@@ -11,6 +11,7 @@
 #include "agent/audit.h"
 #include "agent/model_client.h"
 #include "agent/tool_schema.h"
+#include "agent/run_tools.h"
 #include "agent/tools.h"
 
 static const char run_schema[] =
@@ -22,7 +23,8 @@ static const char run_schema[] =
     "CREATE TABLE IF NOT EXISTS tool_calls(ord INTEGER PRIMARY KEY, step INTEGER, call_id TEXT, name TEXT,"
     " arguments TEXT, arguments_error TEXT, state TEXT);"
     "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, hash BLOB);"
-    "CREATE TABLE IF NOT EXISTS guard(key TEXT PRIMARY KEY, count INTEGER);";
+    "CREATE TABLE IF NOT EXISTS guard(key TEXT PRIMARY KEY, count INTEGER);"
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 static const char system_prompt[] =
     "You are an autonomous agent working on the task the user gives you. You can only act through the tools; "
@@ -42,6 +44,7 @@ typedef struct {
     cn_journal *j;
     run_row row;
     cn_workspace ws;
+    cn_toolbox *tools;
     cn_model_client_config model;
     char *api_key;
     char *model_url; /* owned: row strings are reloaded every step */
@@ -139,6 +142,21 @@ static cn_status add_message(cn_journal *j, const char *json, cn_error *err) {
                      json, NULL, err);
 }
 
+static cn_status put_setting(cn_journal *j, const char *key, const char *value, cn_error *err) {
+    return exec_text(j, "INSERT OR REPLACE INTO settings(key, value) VALUES(?, ?)", key, value ? value : "", err);
+}
+
+/* A setting's value (malloc'd; "" when absent, as in journals from before the settings table). */
+static char *get_setting(cn_journal *j, const char *key, cn_error *err) {
+    sqlite3_stmt *st;
+    if (cn_journal_prepare(j, "SELECT value FROM settings WHERE key = ?", &st, err) != CN_OK) return NULL;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    char *v = sqlite3_step(st) == SQLITE_ROW ? column_dup(st, 0) : strdup("");
+    sqlite3_finalize(st);
+    if (!v) cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    return v;
+}
+
 cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     cn_journal *j;
     cn_status s = cn_agent_journal_open(o->run_dir, o->run_id, o->checkpoint_every, &j, err);
@@ -157,6 +175,8 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     cJSON_AddNumberToObject(ev, "max_tool_calls", (double)o->max_tool_calls);
     cJSON_AddNumberToObject(ev, "loop_limit", o->loop_limit);
     cJSON_AddBoolToObject(ev, "redact", o->redact);
+    cJSON_AddStringToObject(ev, "policy", o->policy_json ? o->policy_json : "");
+    cJSON_AddStringToObject(ev, "mcp_config", o->mcp_config_json ? o->mcp_config_json : "");
     static const char *const sensitive[] = {"task"};
     s = append_json(&c, "run_created", ev, sensitive, 1, err);
     cJSON_Delete(ev);
@@ -183,6 +203,8 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
         sqlite3_bind_int(st, 13, o->redact);
         s = cn_journal_step_done(j, st, err);
     }
+    if (s == CN_OK) s = put_setting(j, "policy", o->policy_json, err);
+    if (s == CN_OK) s = put_setting(j, "mcp_config", o->mcp_config_json, err);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "system");
     cJSON_AddStringToObject(m, "content", system_prompt);
@@ -380,7 +402,8 @@ static cn_status reject_call(run_ctx *c, const call_row *call, const char *code,
 static cn_status dispatch(run_ctx *c, const call_row *call, const cn_tool *tool, bool rerun, cn_error *err) {
     cJSON *args = cJSON_Parse(call->arguments);
     cn_tool_result r = {0};
-    cn_status s = tool->run(&c->ws, args, &r, err);
+    cn_tool_env env = {.ws = &c->ws};
+    cn_status s = tool->run(tool, &env, args, &r, err);
     cJSON_Delete(args);
     if (s != CN_OK) {
         cn_tool_result_free(&r);
@@ -397,7 +420,7 @@ static cn_status dispatch(run_ctx *c, const call_row *call, const cn_tool *tool,
 }
 
 static cn_status handle_call(run_ctx *c, const call_row *call, cn_error *err) {
-    const cn_tool *tool = cn_tools_find(call->name);
+    const cn_tool *tool = cn_toolbox_find(c->tools, call->name);
     if (!strcmp(call->state, "started")) {
         /* The intent is journaled but the result is not: the process died during dispatch. */
         if (tool && tool->cls != CN_TOOL_SIDE_EFFECT) return dispatch(c, call, tool, true, err);
@@ -411,11 +434,11 @@ static cn_status handle_call(run_ctx *c, const call_row *call, cn_error *err) {
         return s;
     }
     if (!tool) {
-        size_t n;
-        const cn_tool *all = cn_tools_all(&n);
+        size_t n = cn_toolbox_count(c->tools);
         char msg[512];
         int at = snprintf(msg, sizeof msg, "no tool named \"%s\"; available:", call->name);
-        for (size_t i = 0; i < n && at < (int)sizeof msg; i++) at += snprintf(msg + at, sizeof msg - (size_t)at, " %s", all[i].name);
+        for (size_t i = 0; i < n && at < (int)sizeof msg; i++)
+            at += snprintf(msg + at, sizeof msg - (size_t)at, " %s", cn_toolbox_at(c->tools, i)->name);
         return reject_call(c, call, "unknown_tool", msg, err);
     }
     if (call->arguments_error) return reject_call(c, call, "invalid_arguments", call->arguments_error, err);
@@ -466,14 +489,13 @@ static char *build_request(run_ctx *c, unsigned char hash[CN_AUDIT_HASH_BYTES], 
     }
     sqlite3_finalize(st);
     cJSON *tools = cJSON_AddArrayToObject(req, "tools");
-    size_t n;
-    const cn_tool *all = cn_tools_all(&n);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < cn_toolbox_count(c->tools); i++) {
+        const cn_tool *tool = cn_toolbox_at(c->tools, i);
         cJSON *t = cJSON_CreateObject(), *fn = cJSON_CreateObject();
         cJSON_AddStringToObject(t, "type", "function");
-        cJSON_AddStringToObject(fn, "name", all[i].name);
-        cJSON_AddStringToObject(fn, "description", all[i].description);
-        cJSON_AddItemToObject(fn, "parameters", cJSON_Parse(all[i].parameters));
+        cJSON_AddStringToObject(fn, "name", tool->name);
+        cJSON_AddStringToObject(fn, "description", tool->description);
+        cJSON_AddItemToObject(fn, "parameters", cJSON_Parse(tool->parameters));
         cJSON_AddItemToObject(t, "function", fn);
         cJSON_AddItemToArray(tools, t);
     }
@@ -650,6 +672,17 @@ static cn_status loop(run_ctx *c, cn_error *err) {
     }
 }
 
+static cn_status build_tools(run_ctx *c, cn_error *err) {
+    char *policy = get_setting(c->j, "policy", err), *mcp = policy ? get_setting(c->j, "mcp_config", err) : NULL;
+    cn_status s = mcp ? cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp,
+                                                                  .progress = c->progress},
+                                           &c->tools, err)
+                      : err->code;
+    free(policy);
+    free(mcp);
+    return s;
+}
+
 cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *o,
                                char status[CN_AGENT_STATUS_MAX], cn_error *err) {
     run_ctx c = {.progress = o->progress, .ws.root_fd = -1};
@@ -665,6 +698,7 @@ cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool res
         if ((s = mark_resumed(&c, err)) != CN_OK) goto done;
     }
     if ((s = cn_workspace_open(c.row.workspace, &c.ws, err)) != CN_OK) goto done;
+    if ((s = build_tools(&c, err)) != CN_OK) goto done;
     if (c.row.api_key_file[0] && !(c.api_key = read_key_file(c.row.api_key_file, err))) {
         s = err->code;
         goto done;
@@ -681,6 +715,7 @@ done:
     if (c.api_key) sodium_memzero(c.api_key, strlen(c.api_key));
     free(c.api_key);
     free(c.model_url);
+    cn_toolbox_destroy(c.tools);
     cn_workspace_close(&c.ws);
     run_row_free(&c.row);
     cn_journal_close(c.j);

@@ -10,6 +10,7 @@
  *   tool_calls(ord, step, call_id, name, arguments, arguments_error, state)  -- pending|started|done
  *   files(path, hash)                        -- content hash of every file a tool changed (progress)
  *   guard(key, count)                        -- loop-guard counters since the last progress
+ *   settings(key, value)                     -- "policy" and "mcp_config" documents, written at creation
  */
 #ifndef CN_AGENT_RUN_H
 #define CN_AGENT_RUN_H
@@ -33,6 +34,8 @@ typedef struct {
     int64_t max_steps, max_tokens, max_tool_calls; /* 0 = unlimited */
     int loop_limit;           /* identical calls / errors without progress before `stuck` */
     bool redact;
+    const char *policy_json;     /* --policy file text (run_tools.h); NULL = default policy */
+    const char *mcp_config_json; /* --mcp-config file text; NULL = no MCP servers */
     int checkpoint_every;
     cn_journal_commit_hook commit_hook; /* test crash hook; may be NULL */
     void *commit_hook_ctx;

@@ -1,6 +1,8 @@
 /* Built-in workspace file tools (tools.h). */
 #include "agent/tools.h"
 
+#include "agent/toolbox.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,9 @@ static void note_change(cn_tool_result *r, const char *path, const char *data, s
     crypto_hash_sha256(r->changed_hash, (const unsigned char *)data, len);
 }
 
-static cn_status tool_read_file(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+static cn_status tool_read_file(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    (void)self;
+    const cn_workspace *ws = env->ws;
     char *data;
     size_t len;
     cn_error e = {0};
@@ -44,7 +48,9 @@ static cn_status tool_read_file(const cn_workspace *ws, const cJSON *args, cn_to
     return CN_OK;
 }
 
-static cn_status tool_write_file(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+static cn_status tool_write_file(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    (void)self;
+    const cn_workspace *ws = env->ws;
     const char *path = arg_string(args, "path"), *content = arg_string(args, "content");
     size_t len = strlen(content);
     cn_error e = {0};
@@ -53,7 +59,9 @@ static cn_status tool_write_file(const cn_workspace *ws, const cJSON *args, cn_t
     return set_text(r, false, "wrote %zu bytes to %s", len, path);
 }
 
-static cn_status tool_edit_file(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+static cn_status tool_edit_file(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    (void)self;
+    const cn_workspace *ws = env->ws;
     const char *path = arg_string(args, "path"), *old = arg_string(args, "old_string"),
                *new = arg_string(args, "new_string");
     if (!old[0]) return set_text(r, true, "old_string must not be empty");
@@ -89,7 +97,9 @@ static cn_status tool_edit_file(const cn_workspace *ws, const cJSON *args, cn_to
     return set_text(r, false, "replaced 1 occurrence in %s", path);
 }
 
-static cn_status tool_list_dir(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+static cn_status tool_list_dir(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    (void)self;
+    const cn_workspace *ws = env->ws;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(args, "path");
     char *listing;
     cn_error e = {0};
@@ -101,7 +111,9 @@ static cn_status tool_list_dir(const cn_workspace *ws, const cJSON *args, cn_too
 
 /* Appends one line and fsyncs: not idempotent (running it twice leaves two lines), so the crash
  * tests use it to count executions. The file's new content hash is its progress. */
-static cn_status tool_append_line(const cn_workspace *ws, const cJSON *args, cn_tool_result *r, cn_error *err) {
+static cn_status tool_append_line(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
+    (void)self;
+    const cn_workspace *ws = env->ws;
     const char *path = arg_string(args, "path"), *line = arg_string(args, "line");
     if (strchr(line, '\n')) return set_text(r, true, "line must not contain a newline");
     size_t len = strlen(line);
@@ -122,7 +134,11 @@ static cn_status tool_append_line(const cn_workspace *ws, const cJSON *args, cn_
     return set_text(r, false, "appended 1 line to %s", path);
 }
 
-static const cn_tool tools[] = {
+static const struct {
+    const char *name, *description, *parameters;
+    cn_tool_class cls;
+    cn_tool_run_fn run;
+} file_tools[] = {
     {"read_file", "Read a UTF-8 text file in the workspace (at most 1 MiB).",
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"relative to the workspace\"}},"
      "\"required\":[\"path\"],\"additionalProperties\":false}",
@@ -145,15 +161,13 @@ static const cn_tool tools[] = {
      CN_TOOL_SIDE_EFFECT, tool_append_line},
 };
 
-const cn_tool *cn_tools_all(size_t *count) {
-    *count = sizeof tools / sizeof tools[0];
-    return tools;
-}
-
-const cn_tool *cn_tools_find(const char *name) {
-    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-        if (!strcmp(tools[i].name, name)) return &tools[i];
-    return NULL;
+cn_status cn_tools_add_files(cn_toolbox *tb, cn_error *err) {
+    for (size_t i = 0; i < sizeof file_tools / sizeof file_tools[0]; i++) {
+        cn_status s = cn_toolbox_add(tb, file_tools[i].name, file_tools[i].description, file_tools[i].parameters,
+                                     file_tools[i].cls, file_tools[i].run, NULL, err);
+        if (s != CN_OK) return s;
+    }
+    return CN_OK;
 }
 
 const char *cn_tool_class_name(cn_tool_class cls) {

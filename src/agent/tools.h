@@ -28,17 +28,32 @@ typedef struct {
     bool changed;
 } cn_tool_result;
 
-typedef struct {
-    const char *name;
-    const char *description;
-    const char *parameters; /* JSON Schema text */
-    cn_tool_class cls;
-    /* Tool failures go into result (is_error); only runtime failures return an error. */
-    cn_status (*run)(const cn_workspace *ws, const cJSON *args, cn_tool_result *result, cn_error *err);
-} cn_tool;
+typedef struct cn_tool cn_tool;
 
-const cn_tool *cn_tools_find(const char *name);
-const cn_tool *cn_tools_all(size_t *count);
+/* What a tool call may use besides its arguments. */
+typedef struct {
+    const cn_workspace *ws;
+    double call_deadline; /* absolute CLOCK_REALTIME seconds the call must end by; 0 = none */
+} cn_tool_env;
+
+/* Tool failures go into result (is_error); only runtime failures return an error. */
+typedef cn_status (*cn_tool_run_fn)(const cn_tool *self, const cn_tool_env *env, const cJSON *args,
+                                    cn_tool_result *result, cn_error *err);
+
+struct cn_tool {
+    char *name;
+    char *description;
+    char *parameters; /* JSON Schema text */
+    cn_tool_class cls;
+    cn_tool_run_fn run;
+    void *impl; /* the provider's state (an MCP server, the sandbox policy); not owned by the tool */
+};
+
+typedef struct cn_toolbox cn_toolbox;
+
+/* Adds the built-in workspace file tools (read_file, write_file, edit_file, list_dir, append_line). */
+cn_status cn_tools_add_files(cn_toolbox *tb, cn_error *err);
+
 const char *cn_tool_class_name(cn_tool_class cls);
 void cn_tool_result_free(cn_tool_result *r);
 

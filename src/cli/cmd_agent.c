@@ -14,6 +14,7 @@
 #include "agent/audit.h"
 #include "agent/journal.h"
 #include "agent/run.h"
+#include "agent/run_tools.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 
@@ -36,6 +37,8 @@ static const char agent_usage[] =
     "  --max-steps N         model calls (default 1000); --max-tokens N, --max-tool-calls N (0: no limit)\n"
     "  --loop-limit N        identical calls or errors without progress before status stuck (default 5)\n"
     "  --redact              journal only hashes of task, model messages, tool arguments and results\n"
+    "  --policy FILE         what the tools may do beyond the workspace files (docs/agent.md, Policy)\n"
+    "  --mcp-config FILE     MCP servers whose tools the run offers (docs/agent.md, MCP)\n"
     "  --id ID               choose the run id (default: time and random suffix)\n"
     "options of all commands:\n"
     "  --home DIR            state directory, one subdirectory per run (default ~/.clawnet/agent)\n"
@@ -191,11 +194,35 @@ static char *read_text_file(const char *path) {
     return buf;
 }
 
+/* Reads an optional settings file (--policy, --mcp-config); a missing path leaves *text NULL. */
+static bool read_setting_file(const char *flag, const char *path, char **text) {
+    *text = NULL;
+    if (!path) return true;
+    if (!(*text = read_text_file(path))) {
+        fprintf(stderr, "clawnet agent run: %s: cannot read %s: %s\n", flag, path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* Builds the run's tool set once before anything is created, so a bad policy or MCP configuration
+ * is reported now rather than by the first step. */
+static bool check_tools(const char *policy, const char *mcp) {
+    cn_toolbox *tb;
+    cn_error err = {0};
+    if (cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp}, &tb, &err) != CN_OK) {
+        fprintf(stderr, "clawnet agent run: %s\n", err.msg);
+        return false;
+    }
+    cn_toolbox_destroy(tb);
+    return true;
+}
+
 static int cmd_run(int argc, char **argv) {
     common_options co = {.timeout_s = 600, .checkpoint_every = 16};
     cn_agent_run_options ro = {.model_url = "http://127.0.0.1:8080/v1", .model = "deepseek-v4", .max_steps = 1000,
                                .loop_limit = 5};
-    const char *task_path = NULL, *workspace = NULL, *id = NULL, *v;
+    const char *task_path = NULL, *workspace = NULL, *id = NULL, *v, *policy_path = NULL, *mcp_path = NULL;
     double deadline_s = 28 * 3600.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -215,6 +242,10 @@ static int cmd_run(int argc, char **argv) {
             if (!(id = cn_option_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--redact")) {
             ro.redact = true;
+        } else if (!strcmp(a, "--policy")) {
+            if (!(policy_path = cn_option_value(argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--mcp-config")) {
+            if (!(mcp_path = cn_option_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--deadline")) {
             if (!(v = cn_option_value(argc, argv, &i))) return 1;
             if (!parse_duration(v, &deadline_s)) {
@@ -247,17 +278,21 @@ static int cmd_run(int argc, char **argv) {
         fprintf(stderr, "clawnet agent run: cannot read %s: %s\n", task_path, strerror(errno));
         return 1;
     }
+    char *policy = NULL, *mcp = NULL;
+    if (!read_setting_file("--policy", policy_path, &policy) || !read_setting_file("--mcp-config", mcp_path, &mcp) ||
+        !check_tools(policy, mcp))
+        goto fail;
+    ro.policy_json = policy;
+    ro.mcp_config_json = mcp;
     char ws_real[PATH_MAX], key_real[PATH_MAX], gen_id[64], dir[PATH_MAX];
     struct stat st;
     if (!realpath(workspace, ws_real) || stat(ws_real, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "clawnet agent run: workspace %s is not a directory\n", workspace);
-        free(task);
-        return 1;
+        goto fail;
     }
     if (ro.api_key_file && !realpath(ro.api_key_file, key_real)) {
         fprintf(stderr, "clawnet agent run: cannot find API key file %s\n", ro.api_key_file);
-        free(task);
-        return 1;
+        goto fail;
     }
     if (!id) {
         unsigned char rnd[3];
@@ -270,14 +305,10 @@ static int cmd_run(int argc, char **argv) {
         snprintf(gen_id, sizeof gen_id, "%s-%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2]);
         id = gen_id;
     }
-    if (!resolve_home(&co) || !run_dir_of(&co, id, dir, sizeof dir, false)) {
-        free(task);
-        return 1;
-    }
+    if (!resolve_home(&co) || !run_dir_of(&co, id, dir, sizeof dir, false)) goto fail;
     if (mkdir(dir, 0700) != 0) {
         fprintf(stderr, "clawnet agent run: cannot create run directory %s: %s\n", dir, strerror(errno));
-        free(task);
-        return 1;
+        goto fail;
     }
     ro.run_dir = dir;
     ro.run_id = id;
@@ -292,6 +323,8 @@ static int cmd_run(int argc, char **argv) {
     cn_error err = {0};
     cn_status s = cn_agent_run_create(&ro, &err);
     free(task);
+    free(policy);
+    free(mcp);
     if (s != CN_OK) {
         fprintf(stderr, "clawnet agent run: %s\n", err.msg);
         return 1;
@@ -299,6 +332,11 @@ static int cmd_run(int argc, char **argv) {
     printf("run %s\n", id);
     fflush(stdout);
     return execute(&co, dir, id, false, &crash);
+fail:
+    free(task);
+    free(policy);
+    free(mcp);
+    return 1;
 }
 
 /* resume, status, log, stop, verify: ID plus the common options. */
