@@ -12,6 +12,7 @@
 #include "agent/model_client.h"
 #include "agent/tool_schema.h"
 #include "agent/run_tools.h"
+#include "agent/runner.h"
 #include "agent/tools.h"
 
 static const char run_schema[] =
@@ -24,7 +25,9 @@ static const char run_schema[] =
     " arguments TEXT, arguments_error TEXT, state TEXT);"
     "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, hash BLOB);"
     "CREATE TABLE IF NOT EXISTS guard(key TEXT PRIMARY KEY, count INTEGER);"
-    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS runners(seq INTEGER PRIMARY KEY, pid INTEGER, boot_id TEXT, start_ticks INTEGER,"
+    " started REAL);";
 
 static const char system_prompt[] =
     "You are an autonomous agent working on the task the user gives you. You can only act through the tools; "
@@ -636,6 +639,61 @@ static cn_status mark_resumed(run_ctx *c, cn_error *err) {
     return s;
 }
 
+/* Journals this process as the run's runner (after removing the write temporaries that earlier
+ * runners of this run, all killed or gone since we hold the run lock, may have left). */
+static cn_status record_runner(run_ctx *c, cn_error *err) {
+    int64_t pids[256];
+    size_t n = 0;
+    sqlite3_stmt *st;
+    cn_status s = cn_journal_prepare(c->j, "SELECT DISTINCT pid FROM runners ORDER BY seq DESC LIMIT 256", &st, err);
+    if (s != CN_OK) return s;
+    while (n < sizeof pids / sizeof pids[0] && sqlite3_step(st) == SQLITE_ROW) pids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    int64_t removed = 0;
+    if ((s = cn_runner_clean_temporaries(&c->ws, pids, n, &removed, err)) != CN_OK) return s;
+    cn_runner_identity me;
+    cn_runner_self(&me);
+    if ((s = cn_journal_begin(c->j, err)) != CN_OK) return s;
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ev, "pid", (double)me.pid);
+    cJSON_AddStringToObject(ev, "boot_id", me.boot_id);
+    cJSON_AddNumberToObject(ev, "start_ticks", (double)me.start_ticks);
+    cJSON_AddNumberToObject(ev, "removed_temporaries", (double)removed);
+    s = append_json(c, "runner_start", ev, NULL, 0, err);
+    cJSON_Delete(ev);
+    if (s == CN_OK)
+        s = cn_journal_prepare(c->j, "INSERT INTO runners(pid, boot_id, start_ticks, started) VALUES(?, ?, ?, ?)", &st, err);
+    if (s == CN_OK) {
+        sqlite3_bind_int64(st, 1, me.pid);
+        sqlite3_bind_text(st, 2, me.boot_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, me.start_ticks);
+        sqlite3_bind_double(st, 4, (double)time(NULL));
+        s = cn_journal_step_done(c->j, st, err);
+    }
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    if (s == CN_OK && removed && c->progress)
+        fprintf(c->progress, "removed %lld temporary file(s) left in the workspace by a killed runner\n", (long long)removed);
+    return s;
+}
+
+bool cn_agent_last_runner(cn_journal *j, cn_runner_identity *id) {
+    sqlite3_stmt *st;
+    cn_error e = {0};
+    memset(id, 0, sizeof *id);
+    if (cn_journal_prepare(j, "SELECT pid, boot_id, start_ticks FROM runners ORDER BY seq DESC LIMIT 1", &st, &e) != CN_OK)
+        return false;
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        id->pid = sqlite3_column_int64(st, 0);
+        const unsigned char *b = sqlite3_column_text(st, 1);
+        snprintf(id->boot_id, sizeof id->boot_id, "%s", b ? (const char *)b : "");
+        id->start_ticks = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 static cn_status loop(run_ctx *c, cn_error *err) {
     char reason[400];
     for (;;) {
@@ -686,8 +744,13 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
 cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *o,
                                char status[CN_AGENT_STATUS_MAX], cn_error *err) {
     run_ctx c = {.progress = o->progress, .ws.root_fd = -1};
-    cn_status s = cn_agent_journal_open(run_dir, run_id, o->checkpoint_every, &c.j, err);
+    int lock_fd = -1;
+    cn_status s = cn_runner_lock(run_dir, run_id, &lock_fd, err);
     if (s != CN_OK) return s;
+    if ((s = cn_agent_journal_open(run_dir, run_id, o->checkpoint_every, &c.j, err)) != CN_OK) {
+        cn_runner_unlock(lock_fd);
+        return s;
+    }
     if (o->commit_hook) cn_journal_set_commit_hook(c.j, o->commit_hook, o->commit_hook_ctx);
     if ((s = load_run_row(c.j, &c.row, err)) != CN_OK) goto done;
     if (resuming) {
@@ -698,6 +761,7 @@ cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool res
         if ((s = mark_resumed(&c, err)) != CN_OK) goto done;
     }
     if ((s = cn_workspace_open(c.row.workspace, &c.ws, err)) != CN_OK) goto done;
+    if ((s = record_runner(&c, err)) != CN_OK) goto done;
     if ((s = build_tools(&c, err)) != CN_OK) goto done;
     if (c.row.api_key_file[0] && !(c.api_key = read_key_file(c.row.api_key_file, err))) {
         s = err->code;
@@ -719,6 +783,7 @@ done:
     cn_workspace_close(&c.ws);
     run_row_free(&c.row);
     cn_journal_close(c.j);
+    cn_runner_unlock(lock_fd);
     return s;
 }
 

@@ -11,6 +11,7 @@
  *   files(path, hash)                        -- content hash of every file a tool changed (progress)
  *   guard(key, count)                        -- loop-guard counters since the last progress
  *   settings(key, value)                     -- "policy" and "mcp_config" documents, written at creation
+ *   runners(seq, pid, boot_id, start_ticks, started) -- every process that executed the run (runner.h)
  */
 #ifndef CN_AGENT_RUN_H
 #define CN_AGENT_RUN_H
@@ -20,6 +21,7 @@
 #include <stdio.h>
 
 #include "agent/journal.h"
+#include "agent/runner.h"
 #include "base/error.h"
 
 typedef struct {
@@ -67,5 +69,9 @@ cn_status cn_agent_journal_open(const char *run_dir, const char *run_id, int che
                                 cn_error *err);
 
 bool cn_agent_status_is_final(const char *status);
+
+/* The identity of the process that last started executing the run (runner.h); false if none
+ * was recorded (a journal from before runners were recorded, or a run never executed). */
+bool cn_agent_last_runner(cn_journal *j, cn_runner_identity *id);
 
 #endif

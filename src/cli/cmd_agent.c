@@ -24,7 +24,8 @@ static const char agent_usage[] =
     "  run TASK.md --workspace DIR [options]   start a run and execute it in the foreground\n"
     "  resume ID                               continue a run from its journal (after a crash or stop)\n"
     "  status [ID]                             one run's state, or all runs under --home\n"
-    "  log ID                                  the run's journal events, one per line\n"
+    "  log ID [--follow]                       the run's journal events, one per line; --follow waits\n"
+    "                                          for new ones until the run ends\n"
     "  stop ID                                 ask a running run to stop at its next step\n"
     "  verify ID                               check the hash chain and signed checkpoints\n"
     "\n"
@@ -369,7 +370,15 @@ static int open_existing(const common_options *co, const char *id, char *dir, si
     return 0;
 }
 
-static void print_status(cn_journal *j, const char *id) {
+/* A run whose status says running is live only while its last runner process is (runner.h);
+ * otherwise the runner died without recording an end: crashed, waiting for resume. */
+static const char *liveness(cn_journal *j, const char *status, cn_runner_identity *runner) {
+    if (strcmp(status, "running") != 0) return status;
+    if (!cn_agent_last_runner(j, runner)) return "crashed";
+    return cn_runner_alive(runner) ? "running" : "crashed";
+}
+
+static void print_status(cn_journal *j, const char *id, const char *home) {
     sqlite3_stmt *st;
     cn_error err = {0};
     if (cn_journal_prepare(j,
@@ -381,12 +390,20 @@ static void print_status(cn_journal *j, const char *id) {
     }
     if (sqlite3_step(st) == SQLITE_ROW) {
         double left = sqlite3_column_double(st, 6) - (double)time(NULL);
-        printf("%s  status=%s steps=%lld/%lld tokens=%lld tool_calls=%lld events=%lld deadline_in=%.0fs workspace=%s%s%s\n",
-               id, (const char *)sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 2),
+        cn_runner_identity runner;
+        const char *shown = liveness(j, (const char *)sqlite3_column_text(st, 0), &runner);
+        char who[64] = "";
+        if (!strcmp(shown, "running")) snprintf(who, sizeof who, " pid=%lld", (long long)runner.pid);
+        printf("%s  status=%s%s steps=%lld/%lld tokens=%lld tool_calls=%lld events=%lld deadline_in=%.0fs workspace=%s%s%s\n",
+               id, shown, who, (long long)sqlite3_column_int64(st, 2),
                (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4),
                (long long)sqlite3_column_int64(st, 5), (long long)sqlite3_column_int64(st, 8), left > 0 ? left : 0,
                (const char *)sqlite3_column_text(st, 7), sqlite3_column_bytes(st, 1) ? "  reason: " : "",
                (const char *)sqlite3_column_text(st, 1));
+        if (!strcmp(shown, "crashed"))
+            printf("%s  the runner (pid %lld) is gone without recording an end; resume with: clawnet agent resume %s"
+                   " --home %s\n",
+                   id, (long long)runner.pid, id, home);
     } else {
         printf("%s  (no run record)\n", id);
     }
@@ -402,7 +419,7 @@ static int cmd_status(int argc, char **argv) {
     cn_journal *j;
     if (id) {
         if (open_existing(&co, id, dir, sizeof dir, &j)) return 1;
-        print_status(j, id);
+        print_status(j, id, co.home);
         cn_journal_close(j);
         return 0;
     }
@@ -418,7 +435,7 @@ static int cmd_status(int argc, char **argv) {
         snprintf(db, sizeof db, "%s/%s/journal.db", co.home, names[i]->d_name);
         if (valid_id(names[i]->d_name) && access(db, F_OK) == 0 &&
             open_existing(&co, names[i]->d_name, dir, sizeof dir, &j) == 0) {
-            print_status(j, names[i]->d_name);
+            print_status(j, names[i]->d_name, co.home);
             cn_journal_close(j);
         }
         free(names[i]);
@@ -427,27 +444,64 @@ static int cmd_status(int argc, char **argv) {
     return 0;
 }
 
+/* Prints the events after *after; false on a read error. */
+static bool print_events_after(cn_journal *j, int64_t *after) {
+    sqlite3_stmt *st;
+    cn_error err = {0};
+    if (cn_journal_prepare(j, "SELECT seq, kind, payload FROM events WHERE seq > ? ORDER BY seq", &st, &err) != CN_OK) {
+        fprintf(stderr, "clawnet agent log: %s\n", err.msg);
+        return false;
+    }
+    sqlite3_bind_int64(st, 1, *after);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        *after = sqlite3_column_int64(st, 0);
+        printf("%lld %s %.*s\n", (long long)*after, (const char *)sqlite3_column_text(st, 1), sqlite3_column_bytes(st, 2),
+               (const char *)sqlite3_column_blob(st, 2));
+    }
+    sqlite3_finalize(st);
+    fflush(stdout);
+    return true;
+}
+
+static void read_run_status(cn_journal *j, char *status, size_t size) {
+    sqlite3_stmt *st;
+    cn_error err = {0};
+    status[0] = 0;
+    if (cn_journal_prepare(j, "SELECT status FROM run WHERE id = 1", &st, &err) != CN_OK) return;
+    if (sqlite3_step(st) == SQLITE_ROW) snprintf(status, size, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/* log ID [--follow]: with --follow, keeps printing new events (polling every 200 ms) until the
+ * run's status is final and every event up to that point is printed. */
 static int cmd_log(int argc, char **argv) {
     common_options co = {.checkpoint_every = 16};
+    bool follow = false;
+    char *args[64];
+    int n = 0;
+    for (int i = 0; i < argc && n < 64; i++) {
+        if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f")) follow = true;
+        else args[n++] = argv[i];
+    }
     const char *id;
-    int rc = parse_id_command(argc, argv, &co, &id, false);
+    int rc = parse_id_command(n, args, &co, &id, false);
     if (rc) return rc;
     char dir[PATH_MAX];
     cn_journal *j;
     if (open_existing(&co, id, dir, sizeof dir, &j)) return 1;
-    sqlite3_stmt *st;
-    cn_error err = {0};
-    if (cn_journal_prepare(j, "SELECT seq, kind, payload FROM events ORDER BY seq", &st, &err) != CN_OK) {
-        fprintf(stderr, "clawnet agent log: %s\n", err.msg);
-        cn_journal_close(j);
-        return 1;
+    int64_t after = 0;
+    bool ok = print_events_after(j, &after);
+    while (ok && follow) {
+        char status[64];
+        read_run_status(j, status, sizeof status);
+        /* The status is read before the last poll, so the events that ended the run are printed. */
+        ok = print_events_after(j, &after);
+        if (cn_agent_status_is_final(status)) break;
+        struct timespec pause = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+        nanosleep(&pause, NULL);
     }
-    while (sqlite3_step(st) == SQLITE_ROW)
-        printf("%lld %s %.*s\n", (long long)sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-               sqlite3_column_bytes(st, 2), (const char *)sqlite3_column_blob(st, 2));
-    sqlite3_finalize(st);
     cn_journal_close(j);
-    return 0;
+    return ok ? 0 : 1;
 }
 
 static int cmd_resume(int argc, char **argv) {

@@ -11,7 +11,12 @@ shows it. Script (JSON): {"turns": [TURN, ...]} where TURN is
 or {"http_status": 500} for an error reply. Past the last turn the model answers "done".
 Optional: "delay_s" (seconds before each reply) and "workspace" (a directory: the double then
 checks outcome-unknown calls there like a careful model, see verify_unknown).
-Tool call ids are "call_<step>_<k>".
+Tool call ids are "call_<step>_<k>"; once the runtime has compacted the conversation (fewer
+assistant messages than steps), the step is one past the highest step named by a tool call id.
+A request without "tools" is the runtime's compaction request: the double answers it with a
+summary naming the tool calls it saw (summary_reply). Options: "usage": "none" (no usage
+object), "estimate" (prompt_tokens = request bytes / 4) or absent (10 and 5); "log_bodies": false
+(log step and hash only: the soak's log stays small).
 
 Each request is appended to the log file (one JSON line: step, sha256 of the body, the body) and
 fsync'd before the reply is sent, so a killed client never loses a record of what it asked.
@@ -54,6 +59,34 @@ def validate_request(body):
     return None
 
 
+def step_of(messages):
+    """The step a request asks for: the number of assistant messages, or, after compaction dropped
+    some, one past the highest step in a tool call id ("call_<step>_<k>") still in the tail."""
+    step = sum(1 for m in messages if m.get("role") == "assistant")
+    for m in messages:
+        for c in m.get("tool_calls") or []:
+            parts = c.get("id", "").split("_")
+            if len(parts) == 3 and parts[0] == "call" and parts[1].isdigit():
+                step = max(step, int(parts[1]) + 1)
+    return step
+
+
+def summary_reply(body):
+    """What the double writes when asked to summarise: the tool calls it can see (name and path),
+    so a test can tell which turns a summary covered."""
+    seen = []
+    for m in body["messages"]:
+        for c in m.get("tool_calls") or []:
+            try:
+                args = json.loads(c["function"]["arguments"])
+            except ValueError:
+                args = {}
+            seen.append(f'{c["function"]["name"]}({args.get("path", "")})' if isinstance(args, dict) else "?")
+    earlier = [m["content"] for m in body["messages"]
+               if m.get("role") == "user" and str(m.get("content", "")).startswith("Summary of")]
+    return f"SUMMARY of {len(seen)} calls: " + ", ".join(seen[-8:]) + (f" | earlier: {len(earlier)}" if earlier else "")
+
+
 class ScriptedModel:
     def __init__(self, script, log_path):
         self.turns = script["turns"]
@@ -61,6 +94,10 @@ class ScriptedModel:
         self.workspace = script.get("workspace")
         self.verified = []
         self.log_path = log_path
+        self.usage = script.get("usage")
+        self.log_bodies = script.get("log_bodies", True)
+        self.summaries = 0
+        self.on_request = None  # tests may set a callable(step, body) run before each reply
         self.lock = threading.Lock()
         outer = self
 
@@ -92,16 +129,26 @@ class ScriptedModel:
             body = json.loads(raw)
         except ValueError as e:
             return 400, {"error": {"message": f"body is not JSON: {e}"}}
-        step = sum(1 for m in body.get("messages", []) if m.get("role") == "assistant")
+        step = step_of(body.get("messages", []))
+        summary = "tools" not in body
         with self.lock:
             with open(self.log_path, "a") as f:
-                f.write(json.dumps({"step": step, "sha256": hashlib.sha256(raw).hexdigest(),
-                                    "authorization": auth, "body": body}) + "\n")
+                record = {"step": step, "sha256": hashlib.sha256(raw).hexdigest(), "authorization": auth}
+                if summary:
+                    record["summary_request"] = True
+                if self.log_bodies:
+                    record["body"] = body
+                f.write(json.dumps(record) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+        if self.on_request:
+            self.on_request(step, body)
         problem = validate_request(body)
         if problem:
             return 400, {"error": {"message": problem}}
+        if summary:
+            self.summaries += 1
+            return 200, self.completion(step, body, raw, {"role": "assistant", "content": summary_reply(body)}, "stop")
         turn = self.turns[step] if step < len(self.turns) else {"content": "done"}
         if self.delay_s:
             time.sleep(self.delay_s)
@@ -118,10 +165,18 @@ class ScriptedModel:
                           "function": {"name": c["name"], "arguments": args}})
         if calls:
             message["tool_calls"] = calls
-        return 200, {"id": f"chatcmpl-{step}", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                     "choices": [{"index": 0, "message": message,
-                                  "finish_reason": "tool_calls" if calls else "stop"}],
-                     "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
+        return 200, self.completion(step, body, raw, message, "tool_calls" if calls else "stop")
+
+    def completion(self, step, body, raw, message, finish_reason):
+        reply = {"id": f"chatcmpl-{step}", "object": "chat.completion", "created": 0, "model": body.get("model"),
+                 "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}]}
+        if self.usage == "estimate":
+            prompt, completion = len(raw) // 4, len(json.dumps(message)) // 4
+            reply["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                              "total_tokens": prompt + completion}
+        elif self.usage != "none":
+            reply["usage"] = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        return reply
 
     def verify_unknown(self, messages):
         """What a careful model does with an "outcome_unknown" result: check the workspace and
