@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "agent/audit.h"
+#include "agent/loop_guard.h"
 #include "agent/model_client.h"
+#include "agent/plan.h"
 #include "agent/tool_schema.h"
 #include "agent/run_tools.h"
 #include "agent/runner.h"
@@ -23,8 +25,6 @@ static const char run_schema[] =
     "CREATE TABLE IF NOT EXISTS messages(idx INTEGER PRIMARY KEY, json TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tool_calls(ord INTEGER PRIMARY KEY, step INTEGER, call_id TEXT, name TEXT,"
     " arguments TEXT, arguments_error TEXT, state TEXT);"
-    "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, hash BLOB);"
-    "CREATE TABLE IF NOT EXISTS guard(key TEXT PRIMARY KEY, count INTEGER);"
     "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS runners(seq INTEGER PRIMARY KEY, pid INTEGER, boot_id TEXT, start_ticks INTEGER,"
     " started REAL);";
@@ -52,6 +52,7 @@ typedef struct {
     char *api_key;
     char *model_url; /* owned: row strings are reloaded every step */
     FILE *progress;
+    int drift_limit; /* settings "drift_limit" (loop_guard.h) */
 } run_ctx;
 
 static void run_row_free(run_row *r) {
@@ -112,7 +113,8 @@ cn_status cn_agent_journal_open(const char *run_dir, const char *run_id, int che
     snprintf(path, sizeof path, "%s/journal.db", run_dir);
     s = cn_journal_open(path, run_id, sk, checkpoint_every, out, err);
     sodium_memzero(sk, sizeof sk);
-    if (s == CN_OK && (s = cn_journal_exec(*out, run_schema, err)) != CN_OK) {
+    if (s == CN_OK && ((s = cn_journal_exec(*out, run_schema, err)) != CN_OK || (s = cn_loop_guard_schema(*out, err)) != CN_OK ||
+                       (s = cn_plan_schema(*out, err)) != CN_OK)) {
         cn_journal_close(*out);
         *out = NULL;
     }
@@ -177,6 +179,7 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     cJSON_AddNumberToObject(ev, "max_tokens", (double)o->max_tokens);
     cJSON_AddNumberToObject(ev, "max_tool_calls", (double)o->max_tool_calls);
     cJSON_AddNumberToObject(ev, "loop_limit", o->loop_limit);
+    cJSON_AddNumberToObject(ev, "drift_limit", o->drift_limit);
     cJSON_AddBoolToObject(ev, "redact", o->redact);
     cJSON_AddStringToObject(ev, "policy", o->policy_json ? o->policy_json : "");
     cJSON_AddStringToObject(ev, "mcp_config", o->mcp_config_json ? o->mcp_config_json : "");
@@ -208,6 +211,9 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     }
     if (s == CN_OK) s = put_setting(j, "policy", o->policy_json, err);
     if (s == CN_OK) s = put_setting(j, "mcp_config", o->mcp_config_json, err);
+    char drift[32];
+    snprintf(drift, sizeof drift, "%d", o->drift_limit);
+    if (s == CN_OK) s = put_setting(j, "drift_limit", drift, err);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "system");
     cJSON_AddStringToObject(m, "content", system_prompt);
@@ -253,60 +259,10 @@ static cn_status end_run(run_ctx *c, const char *status, const char *reason, cn_
     return s;
 }
 
-/* The loop guard: the highest counter since the last progress, and what it counts. */
-static int64_t guard_max(run_ctx *c, char *key, size_t key_size) {
-    sqlite3_stmt *st;
-    cn_error e = {0};
-    if (cn_journal_prepare(c->j, "SELECT key, count FROM guard ORDER BY count DESC, key LIMIT 1", &st, &e) != CN_OK) return 0;
-    int64_t n = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(key, key_size, "%s", (const char *)sqlite3_column_text(st, 0));
-        n = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    return n;
-}
-
-static void digest_hex(const char *a, const char *b, char out[2 * CN_AUDIT_HASH_BYTES + 1]) {
-    crypto_hash_sha256_state st;
-    unsigned char h[CN_AUDIT_HASH_BYTES];
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)a, strlen(a) + 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)b, strlen(b));
-    crypto_hash_sha256_final(&st, h);
-    cn_audit_hex(h, sizeof h, out);
-}
-
-static cn_status guard_bump(run_ctx *c, const char *prefix, const char *digest, cn_error *err) {
-    char key[160];
-    snprintf(key, sizeof key, "%s:%s", prefix, digest);
-    return exec_text(c->j, "INSERT INTO guard(key, count) VALUES(?, 1) ON CONFLICT(key) DO UPDATE SET count = count + 1",
-                     key, NULL, err);
-}
-
-/* Progress is a file whose content hash differs from the last one recorded (or a new file). */
-static cn_status record_progress(run_ctx *c, const cn_tool_result *r, bool *progress, cn_error *err) {
-    *progress = false;
-    if (!r->changed) return CN_OK;
-    sqlite3_stmt *st;
-    cn_status s = cn_journal_prepare(c->j, "SELECT hash FROM files WHERE path = ?", &st, err);
-    if (s != CN_OK) return s;
-    sqlite3_bind_text(st, 1, r->changed_path, -1, SQLITE_STATIC);
-    *progress = !(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CN_AUDIT_HASH_BYTES &&
-                  !memcmp(sqlite3_column_blob(st, 0), r->changed_hash, CN_AUDIT_HASH_BYTES));
-    sqlite3_finalize(st);
-    if (!*progress) return CN_OK;
-    if ((s = cn_journal_prepare(c->j, "INSERT OR REPLACE INTO files(path, hash) VALUES(?, ?)", &st, err)) != CN_OK) return s;
-    sqlite3_bind_text(st, 1, r->changed_path, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, r->changed_hash, CN_AUDIT_HASH_BYTES, SQLITE_STATIC);
-    if ((s = cn_journal_step_done(c->j, st, err)) != CN_OK) return s;
-    return cn_journal_exec(c->j, "DELETE FROM guard", err);
-}
-
 /* ---- tool calls ---- */
 
 typedef struct {
-    int64_t ord;
+    int64_t ord, step;
     char *call_id, *name, *arguments, *arguments_error, *state;
 } call_row;
 
@@ -323,7 +279,7 @@ static bool next_open_call(run_ctx *c, call_row *out) {
     cn_error e = {0};
     memset(out, 0, sizeof *out);
     if (cn_journal_prepare(c->j,
-                           "SELECT ord, call_id, name, arguments, arguments_error, state FROM tool_calls"
+                           "SELECT ord, call_id, name, arguments, arguments_error, state, step FROM tool_calls"
                            " WHERE state != 'done' ORDER BY ord LIMIT 1",
                            &st, &e) != CN_OK)
         return false;
@@ -335,6 +291,7 @@ static bool next_open_call(run_ctx *c, call_row *out) {
         out->arguments = column_dup(st, 3);
         out->arguments_error = sqlite3_column_type(st, 4) == SQLITE_NULL ? NULL : column_dup(st, 4);
         out->state = column_dup(st, 5);
+        out->step = sqlite3_column_int64(st, 6);
     }
     sqlite3_finalize(st);
     return found;
@@ -377,16 +334,13 @@ static cn_status commit_result(run_ctx *c, const call_row *call, const char *out
     if (s == CN_OK) s = exec_text(c->j, "UPDATE tool_calls SET state = 'done' WHERE ord = ?", ord, NULL, err);
     if (s == CN_OK) s = cn_journal_exec(c->j, "UPDATE run SET tool_calls = tool_calls + 1 WHERE id = 1", err);
     bool progress = false;
-    if (s == CN_OK) s = record_progress(c, r, &progress, err);
-    if (s == CN_OK && !progress) {
-        char d[2 * CN_AUDIT_HASH_BYTES + 1];
-        digest_hex(call->name, call->arguments, d);
-        s = guard_bump(c, "repeat", d, err);
-        if (s == CN_OK && r->is_error) {
-            digest_hex(call->name, r->content ? r->content : "", d);
-            s = guard_bump(c, "error", d, err);
-        }
-    }
+    int completed = 0;
+    if (s == CN_OK && !strcmp(outcome, "ok") && cn_plan_is_tool(cn_toolbox_find(c->tools, call->name)))
+        s = cn_plan_store(c->j, call->arguments, &completed, err);
+    cn_guard_observation obs = {.tool = call->name, .arguments = call->arguments, .content = r->content,
+                                .is_error = r->is_error, .result = r, .plan_progress = completed > 0,
+                                .step = call->step};
+    if (s == CN_OK) s = cn_loop_guard_record(c->j, &obs, &progress, err);
     if (s == CN_OK) s = cn_journal_commit(c->j, err);
     else cn_journal_rollback(c->j);
     if (s == CN_OK) c->row.tool_calls++;
@@ -582,15 +536,6 @@ static const char *budget_spent(const run_ctx *c, char *reason, size_t size) {
     return NULL;
 }
 
-static bool guard_tripped(run_ctx *c, char *reason, size_t size) {
-    char key[160] = "";
-    int64_t n = guard_max(c, key, sizeof key);
-    if (c->row.loop_limit <= 0 || n < c->row.loop_limit) return false;
-    snprintf(reason, size, "%s %lld times without progress (%.20s...)",
-             !strncmp(key, "error:", 6) ? "the same error" : "the same call", (long long)n, key);
-    return true;
-}
-
 static cn_status model_step(run_ctx *c, bool *done, cn_error *err) {
     unsigned char hash[CN_AUDIT_HASH_BYTES];
     char *body = build_request(c, hash, err);
@@ -706,7 +651,8 @@ static cn_status loop(run_ctx *c, cn_error *err) {
             else cn_journal_rollback(c->j);
             return s;
         }
-        if (guard_tripped(c, reason, sizeof reason)) return end_run(c, "stuck", reason, err);
+        if (cn_loop_guard_tripped(c->j, c->row.loop_limit, c->drift_limit, reason, sizeof reason))
+            return end_run(c, "stuck", reason, err);
         call_row call;
         if (next_open_call(c, &call)) {
             const char *why = budget_spent(c, reason, sizeof reason);
@@ -738,6 +684,12 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
                       : err->code;
     free(policy);
     free(mcp);
+    /* The runtime's own tools come after the configured ones, in a fixed order. */
+    if (s == CN_OK) s = cn_plan_add_tool(c->tools, err);
+    char *drift = s == CN_OK ? get_setting(c->j, "drift_limit", err) : NULL;
+    if (s == CN_OK && !drift) s = err->code;
+    if (drift) c->drift_limit = drift[0] ? atoi(drift) : 0;
+    free(drift);
     return s;
 }
 

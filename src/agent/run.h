@@ -8,8 +8,8 @@
  *       max_steps, max_tokens, max_tool_calls, loop_limit, redact, steps, tokens, tool_calls, reason)
  *   messages(idx, json)                      -- the conversation as sent to the model
  *   tool_calls(ord, step, call_id, name, arguments, arguments_error, state)  -- pending|started|done
- *   files(path, hash)                        -- content hash of every file a tool changed (progress)
- *   guard(key, count)                        -- loop-guard counters since the last progress
+ *   files, guard, guard_recent, guard_seen   -- the loop guard's state (loop_guard.h)
+ *   plan, plan_done                          -- the model's plan (plan.h)
  *   settings(key, value)                     -- "policy" and "mcp_config" documents, written at creation
  *   runners(seq, pid, boot_id, start_ticks, started) -- every process that executed the run (runner.h)
  */
@@ -35,6 +35,7 @@ typedef struct {
     double deadline_unix;     /* absolute; 0 = none */
     int64_t max_steps, max_tokens, max_tool_calls; /* 0 = unlimited */
     int loop_limit;           /* identical calls / errors without progress before `stuck` */
+    int drift_limit;          /* tool calls without any progress before `stuck` (0 = off) */
     bool redact;
     const char *policy_json;     /* --policy file text (run_tools.h); NULL = default policy */
     const char *mcp_config_json; /* --mcp-config file text; NULL = no MCP servers */
