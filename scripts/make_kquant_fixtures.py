@@ -6,7 +6,8 @@ oracle) give them, plus a tiny GGUF holding Q4_K and Q6_K tensors for the loader
 Writes tests/fixtures/kquants/:
   <type>.blocks   N raw blocks (every bit pattern of these formats is valid: the quants, scale
                   and sign bytes are random; the f16 super-block scales are random finite values
-                  with zeros, signed zeros, subnormals and the largest f16 among them)
+                  with zeros, signed zeros, subnormals and the largest f16 among them); IQ2_XXS's
+                  grid and sign indices run through all 256 grid rows and 128 sign patterns
   <type>.f32      gguf.quants.dequantize of those blocks, little-endian float32
   roundtrip.gguf  tensors `w.q4_k` [3 x 512] Q4_K, `w.q6_k` [2 x 768] Q6_K (raw blocks, since the
                   package cannot quantise K-quants), and `<name>.dequant` F32 tensors with the
@@ -52,6 +53,17 @@ def make_blocks(rng, qtype, n_blocks, scale_offsets):
         blocks[:, off:off + 2] = random_f16(rng, n_blocks).view(np.uint8).reshape(n_blocks, 2)
     if qtype == Q.MXFP4:  # every E8M0 byte, 0/1 (subnormal half scale) and 254/255 among them
         blocks[:4, 0] = [0, 1, 254, 255]
+    if qtype == Q.IQ2_XXS and n_blocks >= 8:  # every grid row and every sign index, in order
+        slot = 0
+        for b in range(n_blocks):
+            for g in range(8):
+                q = blocks[b, 2 + 8 * g: 10 + 8 * g]
+                aux1 = int.from_bytes(bytes(q[4:8]), "little") & 0xF0000000  # keep the random 4-bit scale
+                for l in range(4):
+                    q[l] = slot % 256
+                    aux1 |= (slot % 128) << (7 * l)
+                    slot += 1
+                q[4:8] = np.frombuffer(aux1.to_bytes(4, "little"), dtype=np.uint8)
     return blocks
 
 

@@ -193,7 +193,7 @@ int main(void) {
     cn_threadpool *pool = cn_threadpool_create(3);
     CHECK(pool != NULL);
     static const int64_t any_widths[] = {1, 7, 8, 31, 33, 100, 129, 200, 257, 4101};
-    static const int64_t block_widths[] = {32, 96, 160, 2048};
+    static const int64_t block_widths[] = {32, 96, 160, 2048, 4352};
     const cn_dtype plain[] = {CN_DTYPE_F32, CN_DTYPE_F16, CN_DTYPE_BF16, CN_DTYPE_F8_E4M3};
     for (size_t f = 0; f < sizeof plain / sizeof *plain; f++)
         for (size_t w = 0; w < sizeof any_widths / sizeof *any_widths; w++)
@@ -203,8 +203,11 @@ int main(void) {
         check_format(pool, CN_DTYPE_Q8_0, block_widths[w], w % 2, 0);
         check_format(pool, CN_DTYPE_MXFP4_GGML, block_widths[w], w % 2, 2);
     }
-    /* ggml super-block formats: rows of 1, 3 and 8 blocks of 256 */
-    static const int64_t super_widths[] = {256, 768, 2048};
+    /* ggml super-block formats (fused kernels in row_dot_kquants_avx2.c): rows of 1, 2, 3, 5, 8
+     * and 17 blocks of 256. The bound holds for all of them: each lane of the fixed chain adds
+     * cols/32 products and the reduction 5 more, so the fp32 summation error is at most
+     * (cols/32 + 5)·2^-24·Σ|w·x| = 8.4e-6·Σ|w·x| at 4352 columns (the decoded weights are exact). */
+    static const int64_t super_widths[] = {256, 512, 768, 1280, 2048, 4352};
     const cn_dtype super[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q6_K, CN_DTYPE_Q5_K, CN_DTYPE_Q3_K, CN_DTYPE_Q2_K, CN_DTYPE_IQ2_XXS};
     for (size_t f = 0; f < sizeof super / sizeof *super; f++)
         for (size_t w = 0; w < sizeof super_widths / sizeof *super_widths; w++)

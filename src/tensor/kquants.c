@@ -92,9 +92,7 @@ static void q3_k_group(const uint8_t *b, int g, float *out) {
     }
 }
 
-/* IQ2_XXS grid: 256 rows of eight magnitudes, each a 2-bit index into {8, 25, 43}, element j in
- * bits 2j, 2j+1 (the table of ggml's iq2xxs_grid, as the gguf package packs it). */
-static const uint16_t iq2xxs_grid[256] = {
+const uint16_t cn_iq2xxs_grid[256] = {
     0x0000, 0x0002, 0x0005, 0x0008, 0x000a, 0x0011, 0x0014, 0x0020, 0x0022, 0x0028, 0x002a, 0x0041,
     0x0044, 0x0050, 0x0058, 0x0061, 0x0064, 0x0080, 0x0082, 0x008a, 0x00a2, 0x0101, 0x0104, 0x0110,
     0x0115, 0x0140, 0x0184, 0x0198, 0x0200, 0x0202, 0x0222, 0x0282, 0x0401, 0x0404, 0x0410, 0x0421,
@@ -131,7 +129,7 @@ static void iq2_xxs_group(const uint8_t *b, int g, float *out) {
     memcpy(&aux1, q + 4, 4);
     const float db = d * (0.5f + (float)(aux1 >> 28)) * 0.25f;
     for (int l = 0; l < 4; l++) {
-        const uint32_t grid = iq2xxs_grid[q[l]];
+        const uint32_t grid = cn_iq2xxs_grid[q[l]];
         const uint32_t sign_index = (aux1 >> (7 * l)) & 127u;
         const uint32_t signs = sign_index | ((uint32_t)__builtin_parity(sign_index) << 7);
         for (int j = 0; j < 8; j++) {

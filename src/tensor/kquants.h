@@ -29,6 +29,11 @@ static inline void cn_k4_scale_min(const uint8_t *s, int j, int *sc, int *m) {
     }
 }
 
+/* IQ2_XXS grid: 256 rows of eight magnitudes, each a 2-bit index into {8, 25, 43}, element j in
+ * bits 2j, 2j+1 (the table of ggml's iq2xxs_grid, as the gguf package packs it; every row is
+ * held to the package's dequantiser by tests/test_kquants.c). */
+extern const uint16_t cn_iq2xxs_grid[256];
+
 /* True for the formats this file decodes (Q2_K..Q6_K, IQ2_XXS, MXFP4_GGML). */
 bool cn_kquant_is(cn_dtype t);
 

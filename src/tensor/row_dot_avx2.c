@@ -1,29 +1,47 @@
 #include "tensor/row_dot_avx2.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include <cpuid.h>
+#include <pthread.h>
 #include <string.h>
 
+#include "tensor/dot_chain_avx2.h"
 #include "tensor/element.h"
-#include "tensor/kquants.h"
+#include "tensor/row_dot_kquants_avx2.h"
 
-#define KERNEL __attribute__((target("avx2,fma,f16c")))
-#define KERNEL_INLINE static inline __attribute__((target("avx2,fma,f16c"), always_inline))
+
+/* CPUID and XGETBV directly (leaf 1: FMA, AVX, OSXSAVE, F16C; XCR0: the OS saves the YMM state;
+ * leaf 7: AVX2), because __builtin_cpu_supports has no "f16c" in clang 14. A CPUID traps to the
+ * hypervisor in a VM (about 8 us each on the development machine) and cn_matmul asks on every
+ * call, so the answer is read once per process (pthread_once): a fact about the CPU that never
+ * changes after it is set, not state any caller can alter. */
+static bool read_avx2_fma_f16c(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned leaf1 = bit_FMA | bit_AVX | bit_OSXSAVE | bit_F16C;
+    if ((c & leaf1) != leaf1) return false;
+    unsigned xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    (void)xcr0_high;
+    if ((xcr0_low & 6u) != 6u) return false; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (b & bit_AVX2) != 0;
+}
+
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static bool cpu_has_avx2_fma_f16c;
+static void cpu_read_once(void) { cpu_has_avx2_fma_f16c = read_avx2_fma_f16c(); }
 
 bool cn_cpu_has_avx2_fma(void) {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    pthread_once(&cpu_once, cpu_read_once);
+    return cpu_has_avx2_fma_f16c;
 }
 
 /* One stored row: its bytes and, for the block formats, its scale entries. */
 typedef struct {
     const uint8_t *p;
     const uint8_t *scales; /* E4M3: the row's 128x128 block-scale row; MXFP4: the row's scales */
-    cn_dtype dtype;        /* for the ggml block formats decoded by kquants.c */
 } stored_row;
-
-typedef struct {
-    __m256 v[4];
-} weights32; /* 32 decoded weights, element order */
 
 /* Every decoder below is an exact conversion (a power-of-two scale times a value of at most 19
  * significant bits), so a weight has one f32 value whichever decoder or path produced it. */
@@ -123,64 +141,9 @@ KERNEL_INLINE weights32 q8_0_32(const stored_row *r, int64_t i) {
 }
 KERNEL_INLINE __m256 q8_0_eight(const stored_row *r, int64_t i) { return q8_0_32(r, i - i % 32).v[(i % 32) / 8]; }
 
-/* ---- Q4_K: 144-byte blocks of 256; group g of 32 is (d·sc)·q − dmin·m with q the low (even g)
- * or high (odd g) nibbles of 32 bytes at 16 + 32·(g/2). The two scale products are the scalar
- * decoder's; multiply and subtract stay separate (no FMA) so the values are its bits. ---- */
-KERNEL_INLINE __m256 q4_k_widen(__m128i nibbles8, __m256 d1, __m256 m1) {
-    return _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(nibbles8))), m1);
-}
-KERNEL_INLINE weights32 q4_k_32(const stored_row *r, int64_t i) {
-    const uint8_t *block = r->p + (size_t)(i / 256) * 144;
-    const int g = (int)((i % 256) / 32);
-    uint16_t d_bits, dmin_bits;
-    memcpy(&d_bits, block, 2);
-    memcpy(&dmin_bits, block + 2, 2);
-    int sc, m;
-    cn_k4_scale_min(block + 4, g, &sc, &m);
-    const __m256 d1 = _mm256_set1_ps(_cvtsh_ss(d_bits) * (float)sc), m1 = _mm256_set1_ps(_cvtsh_ss(dmin_bits) * (float)m);
-    __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(block + 16 + 32 * (g / 2)));
-    if (g & 1) q = _mm256_srli_epi16(q, 4);
-    q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
-    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    const weights32 w = {{q4_k_widen(lo, d1, m1), q4_k_widen(_mm_srli_si128(lo, 8), d1, m1), q4_k_widen(hi, d1, m1),
-                          q4_k_widen(_mm_srli_si128(hi, 8), d1, m1)}};
-    return w;
-}
-KERNEL_INLINE __m256 q4_k_eight(const stored_row *r, int64_t i) { return q4_k_32(r, i - i % 32).v[(i % 32) / 8]; }
-
-/* ---- ggml block formats without a vector decoder: the scalar reference decodes each group of
- * 32 (kquants.h), so the values are the reference's by construction ---- */
-KERNEL_INLINE weights32 kq_32(const stored_row *r, int64_t i) {
-    float buf[32];
-    const int be = cn_dtype_block_elems(r->dtype);
-    cn_kquant_decode32(r->dtype, r->p + (size_t)(i / be) * (size_t)cn_dtype_block_bytes(r->dtype), (int)((i % be) / 32), buf);
-    const weights32 w = {{_mm256_loadu_ps(buf), _mm256_loadu_ps(buf + 8), _mm256_loadu_ps(buf + 16), _mm256_loadu_ps(buf + 24)}};
-    return w;
-}
-KERNEL_INLINE __m256 kq_eight(const stored_row *r, int64_t i) { return kq_32(r, i - i % 32).v[(i % 32) / 8]; }
-
 /* ---- the fixed chain (header comment) ---- */
 typedef __m256 (*decode_eight_fn)(const stored_row *, int64_t);
 typedef void (*decode_tail_fn)(const stored_row *, int64_t, int64_t, float *);
-
-KERNEL_INLINE float sum_accumulators(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
-}
-
-/* TWO is a literal at every call, so the second token's code disappears for one token; the
- * accumulators are named variables (not arrays) so that they stay in registers. A token's chain
- * is the same with or without a partner. */
-#define FMA_32(acc0, acc1, acc2, acc3, w, xt, i)                               \
-    do {                                                                       \
-        acc0 = _mm256_fmadd_ps((w).v[0], _mm256_loadu_ps((xt) + (i)), acc0);      \
-        acc1 = _mm256_fmadd_ps((w).v[1], _mm256_loadu_ps((xt) + (i) + 8), acc1);  \
-        acc2 = _mm256_fmadd_ps((w).v[2], _mm256_loadu_ps((xt) + (i) + 16), acc2); \
-        acc3 = _mm256_fmadd_ps((w).v[3], _mm256_loadu_ps((xt) + (i) + 24), acc3); \
-    } while (0)
 
 KERNEL_INLINE __m256 tail_vector(const float *x, int64_t len) {
     float padded[8] = {0};
@@ -245,11 +208,9 @@ DEFINE_ROW_DOT(bf16_dot, bf16_32, bf16_eight, bf16_tail)
 DEFINE_ROW_DOT(e4m3_dot, e4m3_32, e4m3_eight, e4m3_tail)
 DEFINE_ROW_DOT(mxfp4_dot, mxfp4_32, mxfp4_eight, no_tail)
 DEFINE_ROW_DOT(q8_0_dot, q8_0_32, q8_0_eight, no_tail)
-DEFINE_ROW_DOT(q4_k_dot, q4_k_32, q4_k_eight, no_tail)
-DEFINE_ROW_DOT(kq_dot, kq_32, kq_eight, no_tail)
 
 static stored_row stored_row_of(const cn_matrix *m, int64_t row) {
-    stored_row r = {m->data + (size_t)row * m->row_bytes, NULL, m->dtype};
+    stored_row r = {m->data + (size_t)row * m->row_bytes, NULL};
     if (m->dtype == CN_DTYPE_F8_E4M3)
         r.scales = m->scales + (size_t)((m->scale_row0 + row) / 128) * (size_t)m->scale_cols;
     else if (m->dtype == CN_DTYPE_MXFP4)
@@ -267,13 +228,13 @@ void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int
     case CN_DTYPE_F8_E4M3: e4m3_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_MXFP4: mxfp4_dot(&r, n, x, n_tokens, out); break;
     case CN_DTYPE_Q8_0: q8_0_dot(&r, n, x, n_tokens, out); break;
-    case CN_DTYPE_Q4_K: q4_k_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_Q4_K:
     case CN_DTYPE_Q6_K:
     case CN_DTYPE_Q5_K:
     case CN_DTYPE_Q3_K:
     case CN_DTYPE_Q2_K:
     case CN_DTYPE_IQ2_XXS:
-    case CN_DTYPE_MXFP4_GGML: kq_dot(&r, n, x, n_tokens, out); break;
+    case CN_DTYPE_MXFP4_GGML: cn_kquant_row_dot_avx2(m->dtype, r.p, n, x, n_tokens, out); break;
     default:
         for (int t = 0; t < n_tokens; t++) out[t] = 0.0f; /* as cn_matrix_row_to_f32: zero rows */
         break;
@@ -290,13 +251,13 @@ void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) {
     case CN_DTYPE_F8_E4M3: e4m3_dot_decode(&r, n, out); break;
     case CN_DTYPE_MXFP4: mxfp4_dot_decode(&r, n, out); break;
     case CN_DTYPE_Q8_0: q8_0_dot_decode(&r, n, out); break;
-    case CN_DTYPE_Q4_K: q4_k_dot_decode(&r, n, out); break;
+    case CN_DTYPE_Q4_K:
     case CN_DTYPE_Q6_K:
     case CN_DTYPE_Q5_K:
     case CN_DTYPE_Q3_K:
     case CN_DTYPE_Q2_K:
     case CN_DTYPE_IQ2_XXS:
-    case CN_DTYPE_MXFP4_GGML: kq_dot_decode(&r, n, out); break;
+    case CN_DTYPE_MXFP4_GGML: cn_kquant_row_decode_avx2(m->dtype, r.p, n, out); break;
     default: memset(out, 0, (size_t)n * sizeof *out); break;
     }
 }

@@ -1,7 +1,7 @@
 /* Fused AVX2+FMA dot products of one stored weight row with one or two tokens, decoding the row
  * straight into registers (no f32 row buffer): F32, F16, BF16, F8_E4M3 with 128-wide block
- * scales, MXFP4 with 32-wide scales, Q8_0, Q4_K; the other ggml block formats (kquants.h) feed
- * the same chain through their scalar group-of-32 decoder.
+ * scales, MXFP4 with 32-wide scales, Q8_0 here, and the ggml block formats (kquants.h: Q2_K..Q6_K,
+ * IQ2_XXS, ggml's MXFP4) through row_dot_kquants_avx2.h, on the same chain (dot_chain_avx2.h).
  *
  * Chunk invariance (docs/engine.md, "Rules that make every split of a sequence give the same
  * logits"): the result for a token is one fixed chain of operations on the exactly decoded
