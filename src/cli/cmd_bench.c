@@ -13,6 +13,7 @@
 #include <clawnet/clawnet.h>
 
 #include "cli/args.h"
+#include "cli/bench_kernels.h"
 #include "cli/bench_probe.h"
 #include "cli/bench_server.h"
 #include "cli/commands.h"
@@ -45,7 +46,9 @@ static void bench_usage(FILE *f) {
           "\n"
           "clawnet bench --server URL [...] measures a running server instead (aggregate and per-user\n"
           "tokens/s under concurrent requests, time to first token cold and with a cached prefix): see\n"
-          "clawnet bench --server URL --help.\n",
+          "clawnet bench --server URL --help.\n"
+          "clawnet bench --kernels [...] times the matrix-vector kernel of each weight format alone (GB/s\n"
+          "of weights against the read bandwidth): see clawnet bench --kernels --help.\n",
           f);
 }
 
@@ -194,6 +197,7 @@ static cn_status report_batch_decode(cn_model *model, const cn_kv_options *kv_op
 
 int cn_cmd_bench(int argc, char **argv) {
     if (bench_server_wanted(argc, argv)) return bench_server_main(argc, argv);
+    if (bench_kernels_wanted(argc, argv)) return bench_kernels_main(argc, argv);
     const char *model_path = NULL, *json_path = NULL;
     int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0}, batches[MAX_DEPTHS];
     int n_depths = 1, n_batches = 0;
