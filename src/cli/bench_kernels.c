@@ -57,7 +57,7 @@ static bool parse_types(const char *text, cn_dtype *types, int *n) {
         for (size_t k = 0; k < sizeof default_types / sizeof *default_types; k++)
             if (!strcasecmp(tok, cn_dtype_name(default_types[k]))) found = (int)k;
         if (found < 0 || *n >= (int)(sizeof default_types / sizeof *default_types)) {
-            fprintf(stderr, "clawnet bench: --types: unknown or repeated format '%s' (see clawnet bench --kernels --help)\n", tok);
+            fprintf(stderr, "clawnet bench: --types: unknown format '%s' (see clawnet bench --kernels --help)\n", tok);
             return false;
         }
         types[(*n)++] = default_types[found];
