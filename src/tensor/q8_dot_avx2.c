@@ -1,0 +1,92 @@
+/* AVX2 form of cn_q4_k_q8_dot_ref (q8_activations.h): per super-block, the nibbles of two groups
+ * come from one 32-byte load; _mm256_maddubs_epi16 multiplies them (unsigned, at most 15) by the
+ * activations (signed, at most 127 in magnitude) and adds pairs into int16 without saturating
+ * (2·15·127 = 3810); _mm256_madd_epi16 with the group's 6-bit scale widens to int32. The integer
+ * sums are exact in any order, and the f32 steps are the reference's, so the result is its bits. */
+#include "tensor/q8_activations.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <string.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define KERNEL __attribute__((target("avx2,fma,f16c")))
+
+KERNEL static int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* The eight 6-bit scales (bytes 0..7 of *scales) and mins (*mins) of a Q4_K block from its 12
+ * scale bytes, four at a time (cn_k4_scale_min's layout: u0 = bytes 0..3, u1 = 4..7, u2 = 8..11;
+ * groups 0..3 are the low 6 bits of u0 (scales) and u1 (mins); groups 4..7 take their low 4 bits
+ * from u2's low (scales) or high (mins) nibbles and their top 2 bits from the top of u0 / u1). */
+KERNEL static void k4_scales_mins(const uint8_t *s, uint64_t *scales, uint64_t *mins) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    const uint32_t sc_low = u0 & 0x3f3f3f3fu, m_low = u1 & 0x3f3f3f3fu;
+    const uint32_t sc_high = (u2 & 0x0f0f0f0fu) | ((u0 >> 6) & 0x03030303u) << 4;
+    const uint32_t m_high = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4;
+    *scales = (uint64_t)sc_low | (uint64_t)sc_high << 32;
+    *mins = (uint64_t)m_low | (uint64_t)m_high << 32;
+}
+
+/* int16 lanes all equal to scale g of the eight int16 scales in both halves of `s16`. */
+#define SCALE_OF(s16, g) _mm256_shuffle_epi8((s16), _mm256_set1_epi16((short)(0x0100 + 0x0202 * (g))))
+
+KERNEL float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0f);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 144 * b;
+        const cn_q8_block *xb = x + b;
+        uint64_t sc8, m8;
+        k4_scales_mins(blk + 4, &sc8, &m8);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        __m256i sumi = _mm256_setzero_si256();
+#define PAIR(j)                                                                                                  \
+    do {                                                                                                         \
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16 + 32 * (j)));               \
+        const __m256i lo = _mm256_and_si256(q, low_mask), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask); \
+        const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j)));             \
+        const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j) + 32));        \
+        const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), SCALE_OF(sc16, 2 * (j)));       \
+        const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), SCALE_OF(sc16, 2 * (j) + 1));   \
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));                                           \
+    } while (0)
+        PAIR(0);
+        PAIR(1);
+        PAIR(2);
+        PAIR(3);
+#undef PAIR
+        /* Σ_g m_g·sum32_g: eight int16 products added in pairs (exact) */
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
+        const __m128i sums16 = _mm_loadu_si128((const __m128i *)(const void *)xb->sum32);
+        __m128i summ4 = _mm_madd_epi16(mins16, sums16);
+        summ4 = _mm_add_epi32(summ4, _mm_shuffle_epi32(summ4, _MM_SHUFFLE(1, 0, 3, 2)));
+        summ4 = _mm_add_epi32(summ4, _mm_shuffle_epi32(summ4, _MM_SHUFFLE(2, 3, 0, 1)));
+        const int32_t summ = _mm_cvtsi128_si32(summ4);
+        uint16_t d_bits, dmin_bits;
+        memcpy(&d_bits, blk, 2);
+        memcpy(&dmin_bits, blk + 2, 2);
+        const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
+        const float t = dd * (float)hsum_i32(sumi) - dm * (float)summ;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+#else
+
+float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return cn_q4_k_q8_dot_ref(row, x, n);
+}
+
+#endif
