@@ -139,6 +139,7 @@ cn_status cn_model_reply_parse(const char *json, size_t len, cn_model_reply *out
     const cJSON *ct = usage ? cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens") : NULL;
     out->prompt_tokens = cJSON_IsNumber(pt) && pt->valuedouble >= 0 ? (int64_t)pt->valuedouble : 0;
     out->completion_tokens = cJSON_IsNumber(ct) && ct->valuedouble >= 0 ? (int64_t)ct->valuedouble : 0;
+    out->usage_reported = cJSON_IsNumber(pt) || cJSON_IsNumber(ct);
     if (!out->message_json) s = cn_fail(err, CN_ERR_NOMEM, "out of memory");
 done:
     cJSON_Delete(root);

@@ -3,6 +3,7 @@
 #ifndef CN_AGENT_MODEL_CLIENT_H
 #define CN_AGENT_MODEL_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,7 @@ typedef struct {
     cn_model_tool_call *calls;
     size_t n_calls;
     int64_t prompt_tokens, completion_tokens;
+    bool usage_reported; /* the reply carried usage.prompt_tokens or completion_tokens */
 } cn_model_reply;
 
 /* Sends body (a chat.completions request) and parses the reply. Transport failures, non-2xx

@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/artifacts.h"
 #include "agent/audit.h"
+#include "agent/context.h"
 #include "agent/loop_guard.h"
 #include "agent/model_client.h"
 #include "agent/plan.h"
@@ -53,6 +55,9 @@ typedef struct {
     char *model_url; /* owned: row strings are reloaded every step */
     FILE *progress;
     int drift_limit; /* settings "drift_limit" (loop_guard.h) */
+    int64_t context_tokens, spill_bytes; /* settings (context.h, artifacts.h); 0 = off */
+    const char *run_dir;
+    int64_t request_messages_bytes; /* of the request being answered (context accounting) */
 } run_ctx;
 
 static void run_row_free(run_row *r) {
@@ -114,7 +119,8 @@ cn_status cn_agent_journal_open(const char *run_dir, const char *run_id, int che
     s = cn_journal_open(path, run_id, sk, checkpoint_every, out, err);
     sodium_memzero(sk, sizeof sk);
     if (s == CN_OK && ((s = cn_journal_exec(*out, run_schema, err)) != CN_OK || (s = cn_loop_guard_schema(*out, err)) != CN_OK ||
-                       (s = cn_plan_schema(*out, err)) != CN_OK)) {
+                       (s = cn_plan_schema(*out, err)) != CN_OK ||
+                       (s = cn_context_schema(*out, err)) != CN_OK)) {
         cn_journal_close(*out);
         *out = NULL;
     }
@@ -180,6 +186,8 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     cJSON_AddNumberToObject(ev, "max_tool_calls", (double)o->max_tool_calls);
     cJSON_AddNumberToObject(ev, "loop_limit", o->loop_limit);
     cJSON_AddNumberToObject(ev, "drift_limit", o->drift_limit);
+    cJSON_AddNumberToObject(ev, "context_tokens", (double)o->context_tokens);
+    cJSON_AddNumberToObject(ev, "spill_bytes", (double)o->spill_bytes);
     cJSON_AddBoolToObject(ev, "redact", o->redact);
     cJSON_AddStringToObject(ev, "policy", o->policy_json ? o->policy_json : "");
     cJSON_AddStringToObject(ev, "mcp_config", o->mcp_config_json ? o->mcp_config_json : "");
@@ -214,6 +222,10 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     char drift[32];
     snprintf(drift, sizeof drift, "%d", o->drift_limit);
     if (s == CN_OK) s = put_setting(j, "drift_limit", drift, err);
+    snprintf(drift, sizeof drift, "%lld", (long long)o->context_tokens);
+    if (s == CN_OK) s = put_setting(j, "context_tokens", drift, err);
+    snprintf(drift, sizeof drift, "%lld", (long long)o->spill_bytes);
+    if (s == CN_OK) s = put_setting(j, "spill_bytes", drift, err);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "system");
     cJSON_AddStringToObject(m, "content", system_prompt);
@@ -226,6 +238,9 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     cJSON_Delete(m);
     if (s == CN_OK) s = add_message(j, sys, err);
     if (s == CN_OK) s = add_message(j, user, err);
+    /* The pinned blocks compaction keeps verbatim (context.h). */
+    if (s == CN_OK) s = cn_context_mark(j, 1, "system", err);
+    if (s == CN_OK) s = cn_context_mark(j, 2, "task", err);
     free(sys);
     free(user);
     if (s == CN_OK) s = cn_journal_commit(j, err);
@@ -251,6 +266,7 @@ static cn_status end_run(run_ctx *c, const char *status, const char *reason, cn_
     if (s == CN_OK) s = exec_text(c->j, "UPDATE run SET status = ?, reason = ? WHERE id = 1", status, reason, err);
     /* Redaction mode keeps sensitive text only while it is needed to continue the run. */
     if (s == CN_OK && c->row.redact) s = cn_journal_exec(c->j, "DELETE FROM messages", err);
+    if (s == CN_OK && c->row.redact && c->run_dir) cn_artifacts_remove_all(c->run_dir);
     if (s == CN_OK) s = cn_journal_checkpoint(c->j, err);
     if (s == CN_OK) s = cn_journal_commit(c->j, err);
     else cn_journal_rollback(c->j);
@@ -310,21 +326,43 @@ static char *error_json(const char *code, const char *message) {
  * and the loop guard. outcome: "ok", "error", "rejected" (never dispatched) or "unknown". */
 static cn_status commit_result(run_ctx *c, const call_row *call, const char *outcome, const cn_tool_result *r,
                                bool rerun, cn_error *err) {
+    /* A large result goes to an artifact file (on disk before the commit that refers to it); the
+     * conversation and the event get its preview. read_artifact pages are never spilled again. */
+    const char *content = r->content ? r->content : "";
+    size_t content_len = strlen(content);
+    cn_artifact art = {0};
+    bool spilled = false;
+    if (c->spill_bytes > 0 && c->run_dir && content_len > (size_t)c->spill_bytes &&
+        !cn_artifacts_is_tool(cn_toolbox_find(c->tools, call->name))) {
+        cn_status s = cn_artifact_spill(c->run_dir, call->ord, content, content_len, &art, err);
+        if (s != CN_OK) return s;
+        spilled = true;
+        content = art.message;
+    }
     cn_status s = cn_journal_begin(c->j, err);
-    if (s != CN_OK) return s;
+    if (s != CN_OK) {
+        cn_artifact_free(&art);
+        return s;
+    }
     cJSON *ev = cJSON_CreateObject();
     cJSON_AddStringToObject(ev, "call_id", call->call_id);
     cJSON_AddStringToObject(ev, "name", call->name);
     cJSON_AddStringToObject(ev, "outcome", outcome);
     if (rerun) cJSON_AddBoolToObject(ev, "rerun", true);
-    cJSON_AddStringToObject(ev, "content", r->content ? r->content : "");
+    cJSON_AddStringToObject(ev, "content", content);
+    if (spilled) {
+        cJSON *a = cJSON_AddObjectToObject(ev, "artifact");
+        cJSON_AddStringToObject(a, "id", art.id);
+        cJSON_AddNumberToObject(a, "bytes", (double)art.bytes);
+        cJSON_AddStringToObject(a, "sha256", art.sha256);
+    }
     static const char *const sensitive[] = {"content"};
     s = append_json(c, "tool_result", ev, sensitive, 1, err);
     cJSON_Delete(ev);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "tool");
     cJSON_AddStringToObject(m, "tool_call_id", call->call_id);
-    cJSON_AddStringToObject(m, "content", r->content ? r->content : "");
+    cJSON_AddStringToObject(m, "content", content);
     char *msg = cJSON_PrintUnformatted(m);
     cJSON_Delete(m);
     if (s == CN_OK) s = add_message(c->j, msg, err);
@@ -345,7 +383,9 @@ static cn_status commit_result(run_ctx *c, const call_row *call, const char *out
     else cn_journal_rollback(c->j);
     if (s == CN_OK) c->row.tool_calls++;
     if (s == CN_OK && c->progress)
-        fprintf(c->progress, "  %s %s: %s%s\n", call->name, outcome, progress ? "progress" : "no change", rerun ? " (re-run)" : "");
+        fprintf(c->progress, "  %s %s: %s%s%s\n", call->name, outcome, progress ? "progress" : "no change",
+                rerun ? " (re-run)" : "", spilled ? " (spilled to an artifact)" : "");
+    cn_artifact_free(&art);
     return s;
 }
 
@@ -440,7 +480,9 @@ static char *build_request(run_ctx *c, unsigned char hash[CN_AUDIT_HASH_BYTES], 
         cJSON_Delete(req);
         return NULL;
     }
+    c->request_messages_bytes = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
+        c->request_messages_bytes += sqlite3_column_bytes(st, 0);
         cJSON *m = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
         if (m) cJSON_AddItemToArray(messages, m);
     }
@@ -464,8 +506,17 @@ static char *build_request(run_ctx *c, unsigned char hash[CN_AUDIT_HASH_BYTES], 
     return body;
 }
 
+/* The reply's tokens: its usage, or 4 bytes per token of the request and the message when the
+ * endpoint reported none (context.h). */
+static void reply_tokens(const cn_model_reply *r, size_t request_len, int64_t *prompt, int64_t *completion) {
+    *prompt = r->usage_reported ? r->prompt_tokens : (int64_t)(request_len + 3) / 4;
+    *completion = r->usage_reported ? r->completion_tokens : (int64_t)(strlen(r->message_json) + 3) / 4;
+}
+
 static cn_status commit_model_reply(run_ctx *c, const unsigned char req_hash[CN_AUDIT_HASH_BYTES], const cn_model_reply *r,
-                                    cn_error *err) {
+                                    size_t request_len, cn_error *err) {
+    int64_t prompt, completion;
+    reply_tokens(r, request_len, &prompt, &completion);
     cn_status s = cn_journal_begin(c->j, err);
     if (s != CN_OK) return s;
     cJSON *ev = cJSON_CreateObject();
@@ -475,10 +526,13 @@ static cn_status commit_model_reply(run_ctx *c, const unsigned char req_hash[CN_
     cJSON_AddStringToObject(ev, "request_sha256", hex);
     cJSON_AddItemToObject(ev, "message", cJSON_Parse(r->message_json));
     if (r->finish_reason) cJSON_AddStringToObject(ev, "finish_reason", r->finish_reason);
-    cJSON_AddNumberToObject(ev, "prompt_tokens", (double)r->prompt_tokens);
-    cJSON_AddNumberToObject(ev, "completion_tokens", (double)r->completion_tokens);
+    cJSON_AddNumberToObject(ev, "prompt_tokens", (double)prompt);
+    cJSON_AddNumberToObject(ev, "completion_tokens", (double)completion);
+    if (!r->usage_reported) cJSON_AddBoolToObject(ev, "tokens_estimated", true);
     static const char *const sensitive[] = {"message"};
     s = append_json(c, "model_response", ev, sensitive, 1, err);
+    if (s == CN_OK)
+        s = cn_context_account(c->j, prompt, completion, !r->usage_reported, c->request_messages_bytes, err);
     cJSON_Delete(ev);
     if (s == CN_OK) s = add_message(c->j, r->message_json, err);
     for (size_t i = 0; i < r->n_calls && s == CN_OK; i++) {
@@ -500,7 +554,7 @@ static cn_status commit_model_reply(run_ctx *c, const unsigned char req_hash[CN_
         sqlite3_stmt *st;
         s = cn_journal_prepare(c->j, "UPDATE run SET steps = steps + 1, tokens = tokens + ? WHERE id = 1", &st, err);
         if (s == CN_OK) {
-            sqlite3_bind_int64(st, 1, r->prompt_tokens + r->completion_tokens);
+            sqlite3_bind_int64(st, 1, prompt + completion);
             s = cn_journal_step_done(c->j, st, err);
         }
     }
@@ -508,7 +562,7 @@ static cn_status commit_model_reply(run_ctx *c, const unsigned char req_hash[CN_
     else cn_journal_rollback(c->j);
     if (s == CN_OK) {
         c->row.steps++;
-        c->row.tokens += r->prompt_tokens + r->completion_tokens;
+        c->row.tokens += prompt + completion;
         if (c->progress) fprintf(c->progress, "step %lld: %zu tool call(s)\n", (long long)c->row.steps, r->n_calls);
     }
     return s;
@@ -536,23 +590,94 @@ static const char *budget_spent(const run_ctx *c, char *reason, size_t size) {
     return NULL;
 }
 
+/* One model request; transient failures (connection refused, 5xx) get two more tries. */
+static cn_status ask_model(run_ctx *c, const char *body, cn_model_reply *reply, cn_error *err) {
+    cn_status s = CN_ERR_IO;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt) sleep((unsigned)attempt);
+        s = cn_model_chat(&c->model, body, strlen(body), reply, err);
+        if (s == CN_OK || s == CN_ERR_FORMAT) break;
+    }
+    return s;
+}
+
 static cn_status model_step(run_ctx *c, bool *done, cn_error *err) {
     unsigned char hash[CN_AUDIT_HASH_BYTES];
     char *body = build_request(c, hash, err);
     if (!body) return err ? err->code : CN_ERR_NOMEM;
+    size_t body_len = strlen(body);
     cn_model_reply reply;
-    cn_status s = CN_ERR_IO;
-    /* Transient failures (connection refused, 5xx) get two more tries before the run fails. */
-    for (int attempt = 0; attempt < 3; attempt++) {
-        if (attempt) sleep((unsigned)attempt);
-        s = cn_model_chat(&c->model, body, strlen(body), &reply, err);
-        if (s == CN_OK || s == CN_ERR_FORMAT) break;
-    }
+    cn_status s = ask_model(c, body, &reply, err);
     free(body);
     if (s != CN_OK) return s;
-    s = commit_model_reply(c, hash, &reply, err);
+    s = commit_model_reply(c, hash, &reply, body_len, err);
     *done = s == CN_OK && reply.n_calls == 0;
     cn_model_reply_free(&reply);
+    return s;
+}
+
+/* Compaction (context.h): asks the model for a summary of the turns between the pinned blocks
+ * and the recent tail, then, in one transaction, journals it (event `compaction`) and rebuilds
+ * the conversation. A crash before that commit leaves the conversation as it was and the summary
+ * is asked again; the tokens count against the run's budget like any model call. */
+static cn_status compact(run_ctx *c, cn_error *err) {
+    cn_compaction plan;
+    bool needed;
+    cn_status s = cn_context_plan(c->j, c->row.model, c->context_tokens, &needed, &plan, err);
+    if (s != CN_OK || !needed) return s;
+    unsigned char hash[CN_AUDIT_HASH_BYTES];
+    size_t body_len = strlen(plan.request_body);
+    crypto_hash_sha256(hash, (const unsigned char *)plan.request_body, body_len);
+    cn_model_reply reply;
+    s = ask_model(c, plan.request_body, &reply, err);
+    cn_compaction_free(&plan);
+    if (s != CN_OK) return s;
+    int64_t prompt, completion;
+    reply_tokens(&reply, body_len, &prompt, &completion);
+    const char *summary = reply.content && reply.content[0] ? reply.content : "(the model wrote an empty summary)";
+    if ((s = cn_journal_begin(c->j, err)) != CN_OK) {
+        cn_model_reply_free(&reply);
+        return s;
+    }
+    int64_t messages_before = 0;
+    sqlite3_stmt *st;
+    if (cn_journal_prepare(c->j, "SELECT COUNT(*) FROM messages", &st, err) == CN_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) messages_before = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    cJSON *ev = cJSON_CreateObject();
+    char hex[2 * CN_AUDIT_HASH_BYTES + 1];
+    cn_audit_hex(hash, CN_AUDIT_HASH_BYTES, hex);
+    cJSON_AddNumberToObject(ev, "after_step", (double)c->row.steps);
+    cJSON_AddStringToObject(ev, "request_sha256", hex);
+    cJSON_AddStringToObject(ev, "summary", summary);
+    cJSON_AddNumberToObject(ev, "summarized_messages", (double)plan.summarized);
+    cJSON_AddNumberToObject(ev, "messages_before", (double)messages_before);
+    cJSON_AddNumberToObject(ev, "tokens_before", (double)plan.tokens_before);
+    cJSON_AddNumberToObject(ev, "budget_tokens", (double)c->context_tokens);
+    cJSON_AddNumberToObject(ev, "prompt_tokens", (double)prompt);
+    cJSON_AddNumberToObject(ev, "completion_tokens", (double)completion);
+    if (!reply.usage_reported) cJSON_AddBoolToObject(ev, "tokens_estimated", true);
+    static const char *const sensitive[] = {"summary"};
+    s = append_json(c, "compaction", ev, sensitive, 1, err);
+    cJSON_Delete(ev);
+    if (s == CN_OK) s = cn_context_apply(c->j, &plan, summary, err);
+    if (s == CN_OK) s = cn_context_account(c->j, prompt, completion, !reply.usage_reported, 0, err);
+    if (s == CN_OK && (s = cn_journal_prepare(c->j, "UPDATE run SET tokens = tokens + ? WHERE id = 1", &st, err)) == CN_OK) {
+        sqlite3_bind_int64(st, 1, prompt + completion);
+        s = cn_journal_step_done(c->j, st, err);
+    }
+    /* The summary reply is not the conversation's last prompt: estimate by bytes until the next. */
+    if (s == CN_OK) s = cn_journal_exec(c->j, "UPDATE context_state SET last_prompt_tokens = 0 WHERE id = 1", err);
+    if (s == CN_OK) s = cn_journal_commit(c->j, err);
+    else cn_journal_rollback(c->j);
+    cn_model_reply_free(&reply);
+    if (s == CN_OK) {
+        c->row.tokens += prompt + completion;
+        if (c->progress)
+            fprintf(c->progress, "compacted %lld messages into a summary (about %lld tokens before)\n",
+                    (long long)plan.summarized, (long long)plan.tokens_before);
+    }
     return s;
 }
 
@@ -664,7 +789,9 @@ static cn_status loop(run_ctx *c, cn_error *err) {
         const char *why = budget_spent(c, reason, sizeof reason);
         if (why) return end_run(c, why, reason, err);
         bool done = false;
-        s = model_step(c, &done, err);
+        s = CN_OK;
+        if (c->context_tokens > 0 && cn_context_estimate(c->j) > c->context_tokens) s = compact(c, err);
+        if (s == CN_OK) s = model_step(c, &done, err);
         if (s != CN_OK) {
             cn_error e2 = {0};
             char msg[sizeof err->msg];
@@ -686,16 +813,25 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
     free(mcp);
     /* The runtime's own tools come after the configured ones, in a fixed order. */
     if (s == CN_OK) s = cn_plan_add_tool(c->tools, err);
-    char *drift = s == CN_OK ? get_setting(c->j, "drift_limit", err) : NULL;
-    if (s == CN_OK && !drift) s = err->code;
-    if (drift) c->drift_limit = drift[0] ? atoi(drift) : 0;
-    free(drift);
+    if (s == CN_OK) s = cn_artifacts_add_tool(c->tools, c->run_dir, err);
+    /* Settings absent from older journals read as "" = off. */
+    static const char *const keys[] = {"drift_limit", "context_tokens", "spill_bytes"};
+    int64_t values[3] = {0, 0, 0};
+    for (size_t i = 0; i < 3 && s == CN_OK; i++) {
+        char *v = get_setting(c->j, keys[i], err);
+        if (!v) s = err->code;
+        else values[i] = strtoll(v, NULL, 10);
+        free(v);
+    }
+    c->drift_limit = (int)values[0];
+    c->context_tokens = values[1];
+    c->spill_bytes = values[2];
     return s;
 }
 
 cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *o,
                                char status[CN_AGENT_STATUS_MAX], cn_error *err) {
-    run_ctx c = {.progress = o->progress, .ws.root_fd = -1};
+    run_ctx c = {.progress = o->progress, .ws.root_fd = -1, .run_dir = run_dir};
     int lock_fd = -1;
     cn_status s = cn_runner_lock(run_dir, run_id, &lock_fd, err);
     if (s != CN_OK) return s;

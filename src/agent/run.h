@@ -10,6 +10,7 @@
  *   tool_calls(ord, step, call_id, name, arguments, arguments_error, state)  -- pending|started|done
  *   files, guard, guard_recent, guard_seen   -- the loop guard's state (loop_guard.h)
  *   plan, plan_done                          -- the model's plan (plan.h)
+ *   message_meta, context_state              -- pinned blocks and token accounting (context.h)
  *   settings(key, value)                     -- "policy" and "mcp_config" documents, written at creation
  *   runners(seq, pid, boot_id, start_ticks, started) -- every process that executed the run (runner.h)
  */
@@ -36,6 +37,8 @@ typedef struct {
     int64_t max_steps, max_tokens, max_tool_calls; /* 0 = unlimited */
     int loop_limit;           /* identical calls / errors without progress before `stuck` */
     int drift_limit;          /* tool calls without any progress before `stuck` (0 = off) */
+    int64_t context_tokens;   /* compact the conversation above this estimate (context.h); 0 = never */
+    int64_t spill_bytes;      /* tool results larger than this go to artifacts (artifacts.h); 0 = never */
     bool redact;
     const char *policy_json;     /* --policy file text (run_tools.h); NULL = default policy */
     const char *mcp_config_json; /* --mcp-config file text; NULL = no MCP servers */

@@ -39,6 +39,10 @@ static const char agent_usage[] =
     "  --loop-limit N        loop guard: identical calls, equal results, errors, cycles without progress\n"
     "                        before status stuck (default 5; 0: off)\n"
     "  --drift-limit N       tool calls in a row without any progress before status stuck (default 200; 0: off)\n"
+    "  --context-tokens N    compact the conversation (model-written summary, pinned task and plan kept)\n"
+    "                        when it passes about N tokens (default 32768; 0: never)\n"
+    "  --spill-bytes N       tool results over N bytes go to artifact files, shown as a preview and paged\n"
+    "                        with read_artifact (default 16384; 0: never)\n"
     "  --redact              journal only hashes of task, model messages, tool arguments and results\n"
     "  --policy FILE         what the tools may do beyond the workspace files (docs/agent.md, Policy)\n"
     "  --mcp-config FILE     MCP servers whose tools the run offers (docs/agent.md, MCP)\n"
@@ -224,7 +228,7 @@ static bool check_tools(const char *policy, const char *mcp) {
 static int cmd_run(int argc, char **argv) {
     common_options co = {.timeout_s = 600, .checkpoint_every = 16};
     cn_agent_run_options ro = {.model_url = "http://127.0.0.1:8080/v1", .model = "deepseek-v4", .max_steps = 1000,
-                               .loop_limit = 5, .drift_limit = 200};
+                               .loop_limit = 5, .drift_limit = 200, .context_tokens = 32768, .spill_bytes = 16384};
     const char *task_path = NULL, *workspace = NULL, *id = NULL, *v, *policy_path = NULL, *mcp_path = NULL;
     double deadline_s = 28 * 3600.0;
     for (int i = 1; i < argc; i++) {
@@ -256,12 +260,15 @@ static int cmd_run(int argc, char **argv) {
                 return 1;
             }
         } else if (!strcmp(a, "--max-steps") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max-tool-calls") ||
-                   !strcmp(a, "--loop-limit") || !strcmp(a, "--drift-limit")) {
+                   !strcmp(a, "--loop-limit") || !strcmp(a, "--drift-limit") || !strcmp(a, "--context-tokens") ||
+                   !strcmp(a, "--spill-bytes")) {
             if (!(v = cn_option_value(argc, argv, &i)) || !cn_parse_int(a, v, 0, INT64_MAX / 2, &n)) return 1;
             if (!strcmp(a, "--max-steps")) ro.max_steps = n;
             else if (!strcmp(a, "--max-tokens")) ro.max_tokens = n;
             else if (!strcmp(a, "--max-tool-calls")) ro.max_tool_calls = n;
             else if (!strcmp(a, "--drift-limit")) ro.drift_limit = (int)(n > 1000000 ? 1000000 : n);
+            else if (!strcmp(a, "--context-tokens")) ro.context_tokens = n;
+            else if (!strcmp(a, "--spill-bytes")) ro.spill_bytes = n;
             else ro.loop_limit = (int)(n > 1000000 ? 1000000 : n);
         } else if (a[0] == '-') {
             fprintf(stderr, "clawnet agent run: unknown option %s\n\n%s", a, agent_usage);

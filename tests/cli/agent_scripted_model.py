@@ -27,6 +27,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -72,19 +73,16 @@ def step_of(messages):
 
 
 def summary_reply(body):
-    """What the double writes when asked to summarise: the tool calls it can see (name and path),
-    so a test can tell which turns a summary covered."""
+    """What the double writes when asked to summarise: the tool calls named in the transcript (the
+    runtime renders them as "  called NAME [ID] ARGUMENTS" lines) with their paths, and whether an
+    earlier summary was in it, so a test can tell which turns a summary covered."""
+    transcript = body["messages"][-1]["content"]
     seen = []
-    for m in body["messages"]:
-        for c in m.get("tool_calls") or []:
-            try:
-                args = json.loads(c["function"]["arguments"])
-            except ValueError:
-                args = {}
-            seen.append(f'{c["function"]["name"]}({args.get("path", "")})' if isinstance(args, dict) else "?")
-    earlier = [m["content"] for m in body["messages"]
-               if m.get("role") == "user" and str(m.get("content", "")).startswith("Summary of")]
-    return f"SUMMARY of {len(seen)} calls: " + ", ".join(seen[-8:]) + (f" | earlier: {len(earlier)}" if earlier else "")
+    for name, args in re.findall(r"^  called (\S+) \[[^\]]*\] (.*)$", transcript, re.M):
+        path = re.search(r'"path": ?"([^"]*)"', args)
+        seen.append(f"{name}({path.group(1) if path else ''})")
+    earlier = transcript.count("\nearlier summary: ")
+    return f"SUMMARY of {len(seen)} calls: " + ", ".join(seen) + (f" | earlier summaries: {earlier}" if earlier else "")
 
 
 class ScriptedModel:
@@ -133,7 +131,8 @@ class ScriptedModel:
         summary = "tools" not in body
         with self.lock:
             with open(self.log_path, "a") as f:
-                record = {"step": step, "sha256": hashlib.sha256(raw).hexdigest(), "authorization": auth}
+                record = {"step": step, "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw),
+                          "authorization": auth}
                 if summary:
                     record["summary_request"] = True
                 if self.log_bodies:

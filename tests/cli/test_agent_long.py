@@ -7,6 +7,7 @@ results to artifacts with read_artifact, and compaction with pinned blocks.
 
 Usage: test_agent_long.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
+import hashlib
 import json
 import os
 import signal
@@ -25,6 +26,10 @@ check = F.check
 
 def agent(*args, **kw):
     return run_agent(CLAWNET, *args, **kw)
+
+
+def tool_msgs(body):
+    return [m["content"] for m in body["messages"] if m["role"] == "tool"]
 
 
 def wait_for(cond, timeout=30):
@@ -231,6 +236,155 @@ def test_guard_long_legitimate(root):
         else:
             check(st[0] == "stuck" and st[1].startswith("short cycle: the same 2 calls (read_file list_dir)"),
                   f"polling a status that never moves is a cycle: {st}")
+        c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+def test_token_accounting(root):
+    turns = turns_of([[call("write_file", path=f"t{i}.txt", content="x" * (100 * i))] for i in range(6)])
+    c = Case(root, "tokens_reported", turns)
+    check(agent(*c.run_args()).returncode == 0, "reported-usage run")
+    st = c.query("SELECT prompt_tokens, completion_tokens, estimated_replies FROM context_state")[0]
+    check(st == (70, 35, 0) and c.query("SELECT tokens FROM run")[0][0] == 105,
+          f"reported usage summed (7 replies of 10 + 5): {st}")
+    c.close()
+    c = Case(root, "tokens_estimated", turns, usage="none")
+    check(agent(*c.run_args()).returncode == 0, "no-usage run")
+    reqs = c.requests()
+    ev = c.events("model_response")
+    want = [(q["bytes"] + 3) // 4 for q in reqs]
+    got = [e[2]["prompt_tokens"] for e in ev]
+    check(got == want and all(e[2].get("tokens_estimated") for e in ev),
+          f"without usage, prompt tokens are request bytes / 4: {got} vs {want}")
+    comp = [e[2]["completion_tokens"] for e in ev]
+    want_comp = [(len(json.dumps(e[2]["message"], separators=(",", ":"))) + 3) // 4 for e in ev]
+    check(comp == want_comp, f"completion tokens are message bytes / 4: {comp} vs {want_comp}")
+    st = c.query("SELECT prompt_tokens, completion_tokens, estimated_replies FROM context_state")[0]
+    check(st == (sum(want), sum(comp), 7) and c.query("SELECT tokens FROM run")[0][0] == sum(want) + sum(comp),
+          f"estimates summed in context_state and the run's token budget: {st}")
+    c.close()
+
+
+def test_artifact_spill(root):
+    ascii_text = "".join(f"line {i:05d} of a large build log\n" for i in range(2000))  # 64,000 bytes
+    euro = "\u20ac" * 7000  # 21,000 bytes, 3 per character
+    pages = [call("read_artifact", id="a1", offset=off) for off in range(0, len(ascii_text), 8192)]
+    euro_id = f"a{len(pages) + 2}"  # artifact ids are call numbers: 1 read, the pages, then this read
+    turns = turns_of([[call("read_file", path="build.log")], pages, [call("read_file", path="euro.txt")],
+                      [call("read_artifact", id="a99"), call("read_artifact", id="../journal.db"),
+                       call("read_artifact", id=euro_id, offset=1, length=8192)],
+                      [call("read_file", path="small.txt")]])
+    c = Case(root, "spill", turns)
+    write_files({"build.log": ascii_text, "euro.txt": euro, "small.txt": "s" * 16384})(c.ws)
+    r = agent(*c.run_args())
+    check(r.returncode == 0, f"spill run finishes: {r.stderr}")
+    reqs = c.requests()
+    first = tool_msgs(reqs[1]["body"])[0]
+    sha = hashlib.sha256(ascii_text.encode()).hexdigest()
+    check(first.startswith("[this result is 64000 bytes, stored as artifact a1 (sha256 " + sha[:16]) and
+          first.endswith(ascii_text[:2048]) and len(first) < 2600, f"a large result becomes a preview: {first[:200]}")
+    art = os.path.join(c.run_dir, "artifacts", "a1")
+    check(open(art).read() == ascii_text, "the artifact holds the exact result")
+    ev = [e for e in c.events("tool_result") if e[2]["call_id"] == "call_0_0"][0][2]
+    check(ev["artifact"] == {"id": "a1", "bytes": 64000, "sha256": sha} and len(ev["content"]) < 2600,
+          f"the event records the artifact's id, size and hash, not the text: {ev.get('artifact')}")
+    paged = tool_msgs(reqs[2]["body"])[1:]
+    bodies = [p.split("\n", 1)[1] for p in paged]
+    check("".join(bodies) == ascii_text, "read_artifact pages join to the exact result")
+    check(paged[0].startswith("[artifact a1 bytes 0-8192 of 64000; continue at offset 8192]") and
+          paged[-1].startswith("[artifact a1 bytes 57344-64000 of 64000: the end]"), f"page headers: {paged[-1][:80]}")
+    msgs = tool_msgs(reqs[4]["body"])
+    euro_preview = msgs[-4]
+    check(euro_preview.split("\n", 1)[1] == "\u20ac" * 682, "the preview ends on a UTF-8 boundary (2046 bytes)")
+    errs = msgs[-3:]
+    check("no artifact a99" in errs[0] and "is not an artifact id" in errs[1] and
+          errs[2].startswith(f"[artifact {euro_id} bytes 3-8193 of 21000; continue at offset 8193]"),
+          f"bad ids refused, pages cut on UTF-8 boundaries: {[e[:70] for e in errs]}")
+    small = tool_msgs(reqs[5]["body"])[-1]
+    check(small == "s" * 16384, "a result of exactly the threshold stays inline")
+    spilled = [e[2] for e in c.events("tool_result") if "artifact" in e[2]]
+    check([e["artifact"]["id"] for e in spilled] == ["a1", euro_id] and all(len(e["content"]) < 2600 for e in spilled),
+          "the journal holds the previews of the two spilled results, not their text")
+    check(agent("verify", c.id, "--home", c.home).returncode == 0, "verify after spills")
+    c.close()
+
+
+def compaction_turns(n):
+    steps = [[call("update_plan", steps=[{"title": "write the parts", "status": "in_progress"},
+                                         {"title": "check the parts", "status": "pending"}])]]
+    for i in range(n):
+        calls = [call("write_file", path=f"parts/p{i}.txt", content=f"part {i}: " + "lorem ipsum " * 60),
+                 call("read_file", path=f"parts/p{i}.txt")]
+        if i == n // 2:
+            calls.append(call("update_plan", steps=[{"title": "write the parts", "status": "done"},
+                                                    {"title": "check the parts", "status": "in_progress"}]))
+        steps.append(calls)
+    return turns_of(steps, final="all parts written")
+
+
+def check_compacted_requests(c, budget, what):
+    reqs = c.requests()
+    task = open(c.task).read()
+    comps = c.events("compaction")
+    summaries = [r for r in reqs if r.get("summary_request")]
+    check(len(comps) >= 2 and len(summaries) == len(comps), f"{what}: {len(comps)} compactions, {len(summaries)} asked")
+    steps = [r["step"] for r in reqs if not r.get("summary_request")]
+    check(steps == sorted(set(steps)) and steps[-1] == len(steps) - 1, f"{what}: each step asked once: {steps[-5:]}")
+    after = False
+    biggest = 0
+    for r in reqs:
+        if r.get("summary_request"):
+            after = True
+            continue
+        m = r["body"]["messages"]
+        check(m[0]["role"] == "system" and m[1] == {"role": "user", "content": task},
+              f"{what}: system prompt and task pinned in step {r['step']}")
+        if after:
+            biggest = max(biggest, r["bytes"])
+            plan = [x for x in m if x["role"] == "user" and x["content"].startswith("Plan (kept with update_plan)")]
+            summ = [x for x in m if x["role"] == "user" and x["content"].startswith("Summary of the earlier")]
+            check(len(plan) == 1 and "write the parts" in plan[0]["content"] and len(summ) == 1 and
+                  "SUMMARY of" in summ[0]["content"], f"{what}: plan and one summary pinned in step {r['step']}")
+    first = comps[0][2]["summary"]
+    check(first.startswith("SUMMARY of ") and "update_plan()" in first and "write_file(parts/p0.txt)" in first,
+          f"{what}: the first summary covers the first turns: {first[:120]}")
+    check(all("earlier summaries: 1" in e[2]["summary"] for e in comps[1:]),
+          f"{what}: each later summary was given the previous one")
+    last = [e[2] for e in comps][-1]
+    final_msgs = [json.loads(j) for (j,) in c.query("SELECT json FROM messages ORDER BY idx")]
+    check(final_msgs[3]["content"].endswith(last["summary"]), f"{what}: the stored summary is the last event's")
+    check("[x] write the parts" in final_msgs[2]["content"] or last["after_step"] <= 31,
+          f"{what}: the pinned plan is the current plan: {final_msgs[2]['content']}")
+    # 4 bytes per token, tools and JSON framing: a request stays within about twice the budget.
+    check(biggest < budget * 4 * 2, f"{what}: largest request after compaction {biggest} bytes for {budget} tokens")
+    return comps
+
+
+def test_compaction(root):
+    turns = compaction_turns(60)
+    ref = Case(root, "compact", turns)
+    r = agent(*ref.run_args("--context-tokens", "3000"), timeout=600)
+    check(r.returncode == 0, f"compacting run finishes: {r.stdout} {r.stderr}")
+    comps = check_compacted_requests(ref, 3000, "compaction")
+    files = {n: open(os.path.join(ref.ws, "parts", n)).read() for n in os.listdir(os.path.join(ref.ws, "parts"))}
+    check(len(files) == 60, "every part written")
+    check(agent("verify", ref.id, "--home", ref.home).returncode == 0, "verify after compactions")
+    left = ref.query("SELECT COUNT(*) FROM tool_calls")[0][0]
+    check(left < 40, f"finished tool calls trimmed at compaction: {left} rows left")
+    seq = comps[1][0]
+    ref.close()
+
+    # Crash right after the second compaction's commit and right before it; resume to the same end.
+    for k in (seq, seq - 1):
+        c = Case(root, f"compact_crash_{k}", turns)
+        r = agent(*c.run_args("--context-tokens", "3000"), env={"CLAWNET_AGENT_CRASH_AT": str(k)})
+        check(r.returncode == 137, f"crash at commit {k}: {r.returncode}")
+        r = agent("resume", c.id, "--home", c.home, "--quiet", timeout=600)
+        check(r.returncode == 0, f"resume after a crash at commit {k}: {r.stderr}")
+        check_compacted_requests(c, 3000, f"crash at commit {k}")
+        got = {n: open(os.path.join(c.ws, "parts", n)).read() for n in os.listdir(os.path.join(c.ws, "parts"))}
+        check(got == files, f"crash at commit {k}: same parts as the uninterrupted run")
+        check(agent("verify", c.id, "--home", c.home).returncode == 0, f"crash at commit {k}: verify")
         c.close()
 
 
