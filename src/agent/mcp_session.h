@@ -1,0 +1,54 @@
+/* One MCP client session over a transport (specs/protocols.md 3.1, 3.3): the initialize handshake
+ * with protocol version negotiation, notifications/initialized, paginated tools/list and
+ * tools/call with a deadline and cancellation. While waiting for a response, whatever else the
+ * server sends is handled in arrival order: notifications are noted, server requests are answered
+ * (ping with an empty result, anything else with JSON-RPC error -32601), responses to ids no one
+ * waits for any more (a call cancelled on timeout) are dropped, and lines that are not JSON-RPC are
+ * reported on progress and skipped. */
+#ifndef CN_AGENT_MCP_SESSION_H
+#define CN_AGENT_MCP_SESSION_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/mcp_transport.h"
+
+/* The newest revision we offer, and every one we accept from the server (all handshake-era:
+ * 2026-07-28's stateless envelope is not spoken, specs/protocols.md 3.5). */
+#define CN_MCP_PROTOCOL_VERSION "2025-11-25"
+
+typedef enum {
+    CN_MCP_FAIL_NONE,
+    CN_MCP_FAIL_RPC,       /* the server answered with a JSON-RPC error (err has code and message) */
+    CN_MCP_FAIL_TIMEOUT,   /* no answer before the deadline (a tools/call was cancelled) */
+    CN_MCP_FAIL_TRANSPORT, /* the server is gone: restart it */
+    CN_MCP_FAIL_PROTOCOL,  /* it answered something unusable (bad initialize result, version) */
+} cn_mcp_fail;
+
+typedef struct {
+    cn_mcp_transport transport; /* owned */
+    const char *name;           /* the server's configured name (not owned) */
+    FILE *progress;
+    int64_t next_id;
+    char protocol_version[32];
+    char server_info[160]; /* "name version" from initialize */
+    uint64_t stray_lines;  /* lines that were not JSON-RPC */
+    uint64_t notifications, server_requests, dropped_responses;
+} cn_mcp_session;
+
+/* Takes ownership of transport (closed by cn_mcp_session_close, also on failure here). Runs
+ * initialize and notifications/initialized. */
+cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, const char *name, FILE *progress,
+                              double deadline, cn_mcp_fail *fail, cn_error *err);
+void cn_mcp_session_close(cn_mcp_session *s);
+
+/* Every tool, following nextCursor (bounded: 1000 pages); *tools is a cJSON array. */
+cn_status cn_mcp_session_list_tools(cn_mcp_session *s, double deadline, cJSON **tools, cn_mcp_fail *fail,
+                                    cn_error *err);
+
+/* tools/call; *result is the CallToolResult object. On a timeout notifications/cancelled is sent. */
+cn_status cn_mcp_session_call_tool(cn_mcp_session *s, const char *tool, const cJSON *args, double deadline,
+                                   cJSON **result, cn_mcp_fail *fail, cn_error *err);
+
+#endif
