@@ -232,5 +232,5 @@ int main(void) {
     test_config();
     test_names();
     test_schema();
-    return cn_test_finish("test_agent_mcp");
+    return cn_test_finish("test_mcp_client_parts");
 }
