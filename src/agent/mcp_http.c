@@ -197,7 +197,7 @@ static cn_status http_send(void *impl, const char *json, double deadline, cn_err
     }
     if (status == 202 || status == 204) return CN_OK;
     if (status == 404 && h->session_id)
-        return cn_fail(err, CN_ERR_IO, "MCP server \"%s\": its session expired (HTTP 404)", h->cfg->name);
+        return cn_fail(err, CN_ERR_BUSY, "MCP server \"%s\": its session expired (HTTP 404)", h->cfg->name);
     if (status != 200)
         return cn_fail(err, CN_ERR_IO, "MCP server \"%s\" answered HTTP %ld: %.200s", h->cfg->name, status,
                        h->body_len ? h->body : "");

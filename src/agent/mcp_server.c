@@ -89,6 +89,16 @@ cn_status cn_mcp_server_call(cn_mcp_server *srv, const char *tool, const cJSON *
     cn_error e = {0};
     double started = cn_mcp_now();
     cn_status s = cn_mcp_session_call_tool(&srv->session, tool, args, deadline, result, &fail, &e);
+    if (fail == CN_MCP_FAIL_EXPIRED) {
+        /* The server refused the call unprocessed (streamable HTTP: session unknown, spec
+         * "Session Management"): a new session, without backoff, and the call once more. */
+        went_down(srv, e.msg);
+        srv->down_since -= 8.0;
+        if (!restart(srv, deadline, problem, problem_size)) return CN_OK;
+        fail = CN_MCP_FAIL_NONE;
+        e = (cn_error){0};
+        s = cn_mcp_session_call_tool(&srv->session, tool, args, deadline, result, &fail, &e);
+    }
     if (s == CN_OK) {
         srv->consecutive = 0;
         return CN_OK;
@@ -105,6 +115,7 @@ cn_status cn_mcp_server_call(cn_mcp_server *srv, const char *tool, const cJSON *
                  srv->cfg->name, tool, cn_mcp_now() - started);
         return CN_OK;
     case CN_MCP_FAIL_TRANSPORT:
+    case CN_MCP_FAIL_EXPIRED:
     case CN_MCP_FAIL_PROTOCOL:
         went_down(srv, e.msg);
         snprintf(problem, problem_size,

@@ -31,7 +31,7 @@ static cn_status send_text(cn_mcp_session *s, char *text, double deadline, cn_mc
     if (!text) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     cn_status st = s->transport.ops->send(s->transport.impl, text, deadline, err);
     free(text);
-    if (st != CN_OK && st != CN_ERR_NOMEM) *fail = CN_MCP_FAIL_TRANSPORT;
+    if (st != CN_OK && st != CN_ERR_NOMEM) *fail = st == CN_ERR_BUSY ? CN_MCP_FAIL_EXPIRED : CN_MCP_FAIL_TRANSPORT;
     return st;
 }
 
@@ -71,6 +71,11 @@ static cn_status request(cn_mcp_session *s, const char *method, cJSON *params, d
     if (id_out) *id_out = id;
     cn_status st = send_text(s, cn_mcp_request(id, method, params), deadline, fail, err);
     if (st != CN_OK) return st;
+    /* A failure to answer a server request does not end the wait at once: our response may be
+     * queued behind it already (an HTTP stream, lines the dead process wrote). It decides the
+     * outcome only if nothing else does, and never as EXPIRED: the request was processed. */
+    bool answer_failed = false;
+    cn_error answer_err = {0};
     for (;;) {
         cn_mcp_recv_kind kind;
         char *text = NULL;
@@ -81,13 +86,27 @@ static cn_status request(cn_mcp_session *s, const char *method, cJSON *params, d
         }
         if (kind == CN_MCP_RECV_CLOSED) {
             *fail = CN_MCP_FAIL_TRANSPORT;
+            if (answer_failed) {
+                size_t at = strlen(err->msg);
+                snprintf(err->msg + at, sizeof err->msg - at, "; before that, answering a server request failed: %.300s",
+                         answer_err.msg);
+            }
             return CN_ERR_IO;
         }
         cn_mcp_msg m;
         cn_mcp_msg_parse(text, strlen(text), &m);
         bool mine = (m.kind == CN_MCP_MSG_RESPONSE || m.kind == CN_MCP_MSG_ERROR) && cn_mcp_msg_id_is(&m, id);
         if (!mine) {
-            st = handle_other(s, &m, text, deadline, fail, err);
+            cn_mcp_fail answer_fail = CN_MCP_FAIL_NONE;
+            cn_error e = {0};
+            st = handle_other(s, &m, text, deadline, &answer_fail, &e);
+            if (st != CN_OK && st != CN_ERR_NOMEM) {
+                if (!answer_failed) answer_err = e;
+                answer_failed = true;
+                st = CN_OK;
+            } else if (st == CN_ERR_NOMEM) {
+                *err = e;
+            }
         } else if (m.kind == CN_MCP_MSG_ERROR) {
             *fail = CN_MCP_FAIL_RPC;
             st = cn_fail(err, CN_ERR_UNSUPPORTED, "MCP server \"%s\" answered %s with error %d: %.300s", s->name, method,

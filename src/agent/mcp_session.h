@@ -23,6 +23,7 @@ typedef enum {
     CN_MCP_FAIL_RPC,       /* the server answered with a JSON-RPC error (err has code and message) */
     CN_MCP_FAIL_TIMEOUT,   /* no answer before the deadline (a tools/call was cancelled) */
     CN_MCP_FAIL_TRANSPORT, /* the server is gone: restart it */
+    CN_MCP_FAIL_EXPIRED,   /* the request was refused unprocessed (HTTP session expired): re-initialize, resend */
     CN_MCP_FAIL_PROTOCOL,  /* it answered something unusable (bad initialize result, version) */
 } cn_mcp_fail;
 

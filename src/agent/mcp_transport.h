@@ -17,8 +17,10 @@ typedef enum {
 } cn_mcp_recv_kind;
 
 typedef struct {
-    /* Sends one message. An error means the transport is unusable (the server is gone). For HTTP the
-     * reply arrives here too and is queued for recv. */
+    /* Sends one message. An error means the transport is unusable (the server is gone);
+     * CN_ERR_BUSY means the server refused it unprocessed because our session is no longer
+     * known (HTTP 404 with an Mcp-Session-Id): a new session may safely send it again. For HTTP
+     * the reply arrives here too and is queued for recv. */
     cn_status (*send)(void *impl, const char *json, double deadline, cn_error *err);
     /* Next message from the server; CLOSED and its reason in err, or TIMEOUT. Only out of memory
      * is a returned error. */

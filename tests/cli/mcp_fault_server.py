@@ -16,6 +16,7 @@ Misbehaviour on purpose:
   - tool "slow": answers after SLOW_S seconds (over HTTP the SSE stream sends a notification
     first, then stalls);
   - tool "mixed": text + image + resource content; tool "fails": isError true;
+  - tool "expire" (HTTP): every session is forgotten after its answer (the next POST gets 404);
   - tool "bump": counts its executions in LOG + ".bumps" (fsync'd), side effect.
 
 Usage: mcp_fault_server.py stdio LOG [SLOW_S]
@@ -50,6 +51,8 @@ TOOLS = [
     {"name": "fails", "description": "A tool-level failure.", "inputSchema": {"type": "object"}},
     {"name": "odd.name/with spaces", "description": "A name that needs sanitising.",
      "inputSchema": {"type": "object"}},
+    {"name": "expire", "description": "HTTP: forget every session after answering.",
+     "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}},
 ]
 
 
@@ -85,6 +88,8 @@ def tool_result(name, args):
         return text("the tool failed on purpose", is_error=True)
     if name == "odd.name/with spaces":
         return text("odd ok")
+    if name == "expire":
+        return text("sessions forgotten")
     return None
 
 
@@ -241,6 +246,8 @@ def run_http():
                 s.handle(msg)
             except OSError:
                 pass
+            if msg["params"]["name"] == "expire":
+                sessions.clear()
             self.close_connection = True
 
     class Server(http.server.ThreadingHTTPServer):

@@ -218,7 +218,7 @@ def check_fault_run(r, log, what, stdio):
         return
     names = [n for n in r.offered() if n.startswith("fault__")]
     check(names == ["fault__echo", "fault__bump", "fault__crash", "fault__slow", "fault__mixed", "fault__fails",
-                    "fault__odd_name_with_spaces"], f"{what}: all 7 pages of tools/list, in order: {names}")
+                    "fault__odd_name_with_spaces", "fault__expire"], f"{what}: all 8 pages of tools/list, in order: {names}")
     res = r.tool_results()
     check(len(res) == 9, f"{what}: 9 results: {res}")
     if len(res) != 9:
@@ -291,13 +291,17 @@ def test_fault_http(root):
         # "crash" over HTTP kills the whole server: a second one takes the same port is not
         # possible here, so the crash turn is answered by a connection error: restart fails
         # once, then... keep the HTTP run to the calls that make sense for a remote server.
-        turns = [FAULT_TURNS[0], FAULT_TURNS[2], FAULT_TURNS[3], {"content": "done"}]
+        turns = [FAULT_TURNS[0], FAULT_TURNS[2], FAULT_TURNS[3],
+                 {"content": None, "tool_calls": [call("fault__expire"), call("fault__echo", text="three")]},
+                 {"content": "done"}]
         r = Run(root, "fault-http", turns, {"fault": {"url": f"http://127.0.0.1:{port}/mcp", "timeout_s": 2,
                                                      "headers": {"Authorization": "Bearer t0ken"}}})
         check(r.proc.returncode == 0, f"fault http: run finishes: {r.proc.stdout} {r.proc.stderr[-2000:]}")
         res = r.tool_results() if r.requests() else []
-        check(len(res) == 8, f"fault http: 8 results: {res}")
-        if len(res) == 8:
+        check(len(res) == 10, f"fault http: 10 results: {res}")
+        if len(res) == 10:
+            check(res[8] == "sessions forgotten" and res[9] == "echo: three",
+                  f"fault http: an expired session (404) is re-initialized and the call sent again: {res[8:]}")
             check(res[0] == "echo: one" and res[3] == "odd ok" and res[4] == "bumped", f"fault http: {res[:5]}")
             check(res[1].startswith("first\n[image: image/png"), f"fault http: mixed over SSE: {res[1]!r}")
             check("cancelled" in json.loads(res[5])["message"], f"fault http: slow stream times out: {res[5]}")
@@ -311,6 +315,10 @@ def test_fault_http(root):
                   e["headers"].get("Authorization") == "Bearer t0ken" for e in posts),
               "fault http: Accept and configured headers on every POST")
         check(any(e["msg"].get("http") == "DELETE" for e in msgs), "fault http: session ended with DELETE")
+        inits = [e for e in posts if e["msg"]["http_headers_for"] == "initialize"]
+        check(len(inits) == 3, f"fault http: initialize at the check, the run, and after the 404 ({len(inits)})")
+        echo3 = [e for e in msgs if e["msg"].get("method") == "tools/call" and e["msg"]["params"]["arguments"] == {"text": "three"}]
+        check(len(echo3) == 1, f"fault http: the resent call executed once: {len(echo3)}")
         cancels = [e["msg"] for e in msgs if e["msg"].get("method") == "notifications/cancelled"]
         check(len(cancels) == 1, f"fault http: one notifications/cancelled: {cancels}")
         pongs = [e["msg"] for e in msgs if "result" in e["msg"] and e["msg"].get("id", 0) >= 1000]
