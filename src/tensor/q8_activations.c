@@ -1,4 +1,4 @@
-/* Scalar parts of q8_activations.h: the quantiser and the reference Q4_K x Q8 dot. */
+/* Scalar parts of q8_activations.h: the quantiser and the reference Q4_K / Q6_K x Q8 dots. */
 #include "tensor/q8_activations.h"
 
 #include <math.h>
@@ -25,7 +25,7 @@ void cn_q8_quantize_row(const float *x, int64_t n, cn_q8_block *out) {
             if (a > amax) amax = a;
         }
         memset(o->q, 0, sizeof o->q);
-        memset(o->sum32, 0, sizeof o->sum32);
+        memset(o->sum16, 0, sizeof o->sum16);
         if (!finite || amax == 0.0f) { /* NaN makes the dot NaN, as the f32 path would */
             o->d = finite ? 0.0f : NAN;
             continue;
@@ -37,7 +37,7 @@ void cn_q8_quantize_row(const float *x, int64_t n, cn_q8_block *out) {
             if (v > 127) v = 127;
             if (v < -127) v = -127;
             o->q[i] = (int8_t)v;
-            o->sum32[i / 32] = (int16_t)(o->sum32[i / 32] + v);
+            o->sum16[i / 16] = (int16_t)(o->sum16[i / 16] + v);
         }
     }
 }
@@ -61,10 +61,33 @@ float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
             int32_t isum = 0;
             for (int l = 0; l < 32; l++) isum += ((q[l] >> (4 * (g & 1))) & 0xf) * xb->q[32 * g + l];
             sumi += sc * isum;
-            summ += m * xb->sum32[g];
+            summ += m * (xb->sum16[2 * g] + xb->sum16[2 * g + 1]);
         }
         const float dd = xb->d * f16_at(blk), dm = xb->d * f16_at(blk + 2);
         const float t = dd * (float)sumi - dm * (float)summ;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 210 * b;
+        const cn_q8_block *xb = x + b;
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t isum = 0;
+            for (int e = 16 * j; e < 16 * j + 16; e++) { /* element e = 128h + 32k + l (kquants.c) */
+                const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+                const int low = (blk[64 * h + 32 * (k & 1) + l] >> (k >= 2 ? 4 : 0)) & 0xf;
+                const int high = (blk[128 + 32 * h + l] >> (2 * k)) & 3;
+                isum += (low | high << 4) * xb->q[e];
+            }
+            sumi += (int8_t)blk[192 + j] * (isum - 32 * xb->sum16[j]);
+        }
+        const float dd = xb->d * f16_at(blk + 208);
+        const float t = dd * (float)sumi;
         acc = acc + t;
     }
     return acc;

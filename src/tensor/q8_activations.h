@@ -1,6 +1,6 @@
-/* 8-bit activations against 4-bit weights (issue 4, item 2): a token's f32 row quantised per
+/* 8-bit activations against K-quant weights (issue 4, item 2): a token's f32 row quantised per
  * 256 elements to int8 with one f32 scale (symmetric, round to nearest even; ggml's Q8_K idea,
- * our own layout), and the Q4_K dot product computed in integers per super-block.
+ * our own layout), and the Q4_K and Q6_K dot products computed in integers per super-block.
  *
  * The result is defined by the scalar reference below, operation for operation: per weight block
  * the exact integer sums sumi = Σ_g sc_g·Σ_l q4·qx and summ = Σ_g m_g·Σ_l qx (no overflow: at most
@@ -18,7 +18,7 @@
 typedef struct {
     float d;            /* scale: x ≈ d·q; 0 for an all-zero block, NaN if the block is not finite */
     int8_t q[256];
-    int16_t sum32[8];   /* Σ q over each group of 32 (for the weights' mins) */
+    int16_t sum16[16];  /* Σ q over each 16 (for Q4_K's mins and Q6_K's offset of 32) */
 } cn_q8_block;
 
 /* x has n elements, n a multiple of 256; out has n / 256 blocks. */
@@ -30,5 +30,11 @@ float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 /* The same with AVX2 (bitwise equal); only when cn_cpu_has_avx2_fma(). */
 float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+
+/* Q6_K the same way: per weight block sumi = Σ_j sc_j·(Σ_l u·qx − 32·sum16_j) over its sixteen
+ * 16-element runs, u the unsigned 6-bit code (value u − 32; |sumi| < 2^29), then
+ * acc += (dx·d)·sumi. */
+float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 #endif

@@ -66,13 +66,11 @@ KERNEL float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
         PAIR(2);
         PAIR(3);
 #undef PAIR
-        /* Σ_g m_g·sum32_g: eight int16 products added in pairs (exact) */
+        /* Σ_g m_g·(sum16_2g + sum16_2g+1): each min twice, sixteen int16 products added in pairs */
         const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
-        const __m128i sums16 = _mm_loadu_si128((const __m128i *)(const void *)xb->sum32);
-        __m128i summ4 = _mm_madd_epi16(mins16, sums16);
-        summ4 = _mm_add_epi32(summ4, _mm_shuffle_epi32(summ4, _MM_SHUFFLE(1, 0, 3, 2)));
-        summ4 = _mm_add_epi32(summ4, _mm_shuffle_epi32(summ4, _MM_SHUFFLE(2, 3, 0, 1)));
-        const int32_t summ = _mm_cvtsi128_si32(summ4);
+        const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
+        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
+        const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
         uint16_t d_bits, dmin_bits;
         memcpy(&d_bits, blk, 2);
         memcpy(&dmin_bits, blk + 2, 2);
@@ -83,10 +81,72 @@ KERNEL float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
     return acc;
 }
 
+/* Q6_K: the unsigned 6-bit codes (0..63) against int8 activations in maddubs (2·63·127 < 2^15),
+ * madd with the 16-element runs' int8 scales (lower 128-bit lane: run 2g, upper: run 2g+1), and
+ * the offset of 32 as Σ_j sc_j·32·sum16_j once per block. */
+KERNEL float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    const __m256i mask4 = _mm256_set1_epi8(0x0f), mask2 = _mm256_set1_epi8(3);
+    /* byte shuffles that spread int16 lane 2k over the lower 128 bits and 2k + 1 over the upper */
+    const __m256i run_mask[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+                         14, 15, 14, 15)};
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 210 * b;
+        const cn_q8_block *xb = x + b;
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)(blk + 192));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);                           /* runs 0..15 */
+        const __m256i sc_lo = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sc16)); /* runs 0..7 */
+        const __m256i sc_hi = _mm256_broadcastsi128_si256(_mm256_extracti128_si256(sc16, 1)); /* 8..15 */
+        __m256i sumi = _mm256_setzero_si256();
+        /* group g = 4h + k uses runs 2g (lower lane) and 2g + 1 (upper lane) of sc_lo (h = 0) or
+         * sc_hi (h = 1): int16 lanes 2k and 2k + 1 of that lane's eight scales */
+#define GROUP(k, codes, x_at, scales)                                                                            \
+    sumi = _mm256_add_epi32(                                                                                     \
+        sumi, _mm256_madd_epi16(_mm256_maddubs_epi16((codes), _mm256_loadu_si256((const __m256i *)(const void *)(x_at))), \
+                                _mm256_shuffle_epi8((scales), run_mask[k])))
+#define HALF(h, scales)                                                                                          \
+    do {                                                                                                         \
+        const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * (h)));                  \
+        const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * (h) + 32));             \
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 + 32 * (h)));             \
+        const int8_t *xh = xb->q + 128 * (h);                                                                    \
+        GROUP(0, _mm256_or_si256(_mm256_and_si256(ql0, mask4), _mm256_slli_epi16(_mm256_and_si256(qh, mask2), 4)), xh, scales); \
+        GROUP(1, _mm256_or_si256(_mm256_and_si256(ql1, mask4),                                                   \
+                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), mask2), 4)),       \
+              xh + 32, scales);                                                                                  \
+        GROUP(2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), mask4),                             \
+                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), mask2), 4)),       \
+              xh + 64, scales);                                                                                  \
+        GROUP(3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), mask4),                             \
+                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), mask2), 4)),       \
+              xh + 96, scales);                                                                                  \
+    } while (0)
+        HALF(0, sc_lo);
+        HALF(1, sc_hi);
+#undef HALF
+#undef GROUP
+        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
+        const int32_t offset = hsum_i32(_mm256_madd_epi16(sc16, sums16));
+        uint16_t d_bits;
+        memcpy(&d_bits, blk + 208, 2);
+        const float dd = xb->d * _cvtsh_ss(d_bits);
+        const float t = dd * (float)(hsum_i32(sumi) - 32 * offset);
+        acc = acc + t;
+    }
+    return acc;
+}
+
 #else
 
 float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     return cn_q4_k_q8_dot_ref(row, x, n);
+}
+float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return cn_q6_k_q8_dot_ref(row, x, n);
 }
 
 #endif

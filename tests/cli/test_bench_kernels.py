@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """clawnet bench --kernels end to end (no speed is asserted): the JSON lists every requested
 format on every requested thread count with positive timings and bandwidth, the int8-activation
-Q4_K row comes with its measured difference from the f32 kernel, which must be of the size the
+Q4_K and Q6_K rows come with their measured difference from the f32 kernel, which must be of the size the
 activation rounding gives (uniform inputs in [-1, 1]: about 3e-3 relative RMS; between 1e-4 and
 2e-2 is accepted), and bad options are refused with exit status 2 and a message naming them.
 
@@ -36,16 +36,16 @@ with tempfile.TemporaryDirectory() as tmp:
         check([run_["threads"] for run_ in data["results"]] == [1, 2], "thread counts")
         for run_ in data["results"]:
             names = [f["format"] for f in run_["formats"]]
-            check(names == ["Q4_K", "Q4_K x int8", "Q6_K", "IQ2_XXS", "MXFP4"], f"formats {names}")
+            check(names == ["Q4_K", "Q4_K x int8", "Q6_K", "Q6_K x int8", "IQ2_XXS", "MXFP4"], f"formats {names}")
             check(run_["read_bandwidth_gb_s"] > 0, "read bandwidth")
             for f in run_["formats"]:
                 check(f["ms_median"] > 0 and f["gb_s_median"] > 0 and f["gb_s_best"] >= f["gb_s_median"] * 0.999,
                       f"timings of {f['format']}: {f}")
                 check(f["weight_bytes"] >= 2e6 * 0.99, f"{f['format']} matrix smaller than --mb")
-            int8 = [f for f in run_["formats"] if f["format"] == "Q4_K x int8"]
-            if int8:
-                rel = int8[0]["relative_rms_vs_f32"]
-                check(1e-4 < rel < 2e-2, f"int8 relative RMS {rel}")
+            for f in run_["formats"]:
+                if f["format"].endswith(" x int8"):
+                    rel = f["relative_rms_vs_f32"]
+                    check(1e-4 < rel < 2e-2, f"{f['format']} relative RMS {rel}")
         check("| Q4_K x int8 |" in r.stdout and "read bandwidth" in r.stdout, "table output")
 
 for args, needle in [(["--types", "q9_k"], "q9_k"), (["--cols", "100"], "--cols"), (["-t", "0"], "-t"),
