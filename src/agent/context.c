@@ -208,7 +208,10 @@ static cn_status load_rows(cn_journal *j, msg_row **out, size_t *n_out, cn_error
             s = cn_fail(err, CN_ERR_NOMEM, "out of memory");
             break;
         }
-        r->turn_start = strstr(r->json, "\"role\":\"assistant\"") != NULL;
+        cJSON *m = cJSON_Parse(r->json);
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        r->turn_start = cJSON_IsString(role) && !strcmp(role->valuestring, "assistant");
+        cJSON_Delete(m);
     }
     sqlite3_finalize(st);
     /* A journal from before message_meta: its first two messages are the system prompt and task. */

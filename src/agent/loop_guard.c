@@ -109,8 +109,9 @@ static cn_status observed_change(cn_journal *j, const char *sig, const char *con
         " ON CONFLICT(digest) DO UPDATE SET ord = excluded.ord";
     cn_status s = exec2(j, upsert, call_key, NULL, err);
     if (s == CN_OK) s = exec2(j, upsert, pair, NULL, err);
-    if (s == CN_OK)
-        s = cn_journal_exec(j, "DELETE FROM guard_seen WHERE ord <= (SELECT MAX(ord) FROM guard_seen) - 4096", err);
+    char trim[128];
+    snprintf(trim, sizeof trim, "DELETE FROM guard_seen WHERE ord <= (SELECT MAX(ord) FROM guard_seen) - %d", SEEN_KEEP);
+    if (s == CN_OK) s = cn_journal_exec(j, trim, err);
     return s;
 }
 
@@ -136,8 +137,10 @@ cn_status cn_loop_guard_record(cn_journal *j, const cn_guard_observation *o, boo
     if (s == CN_OK && o->is_error) s = bump_per_step(j, "errors", "any", "", o->step, err);
     if (s == CN_OK) s = bump(j, "idle", "any", "", err);
     if (s == CN_OK) s = exec2(j, "INSERT INTO guard_recent(sig, tool) VALUES(?, ?)", sig, o->tool, err);
-    if (s == CN_OK)
-        s = cn_journal_exec(j, "DELETE FROM guard_recent WHERE ord <= (SELECT MAX(ord) FROM guard_recent) - 64", err);
+    char trim[128];
+    snprintf(trim, sizeof trim, "DELETE FROM guard_recent WHERE ord <= (SELECT MAX(ord) FROM guard_recent) - %d",
+             RECENT_KEEP);
+    if (s == CN_OK) s = cn_journal_exec(j, trim, err);
     return s;
 }
 
@@ -176,10 +179,11 @@ static bool find_cycle(cn_journal *j, int reps, char *reason, size_t size) {
     int n = 0;
     sqlite3_stmt *st;
     cn_error e = {0};
-    if (cn_journal_prepare(j, "SELECT sig, tool FROM (SELECT ord, sig, tool FROM guard_recent ORDER BY ord DESC LIMIT 64)"
+    if (cn_journal_prepare(j, "SELECT sig, tool FROM (SELECT ord, sig, tool FROM guard_recent ORDER BY ord DESC LIMIT ?)"
                               " ORDER BY ord",
                            &st, &e) != CN_OK)
         return false;
+    sqlite3_bind_int(st, 1, RECENT_KEEP);
     while (n < RECENT_KEEP && sqlite3_step(st) == SQLITE_ROW) {
         snprintf(sigs[n], sizeof sigs[n], "%s", (const char *)sqlite3_column_text(st, 0));
         snprintf(tools[n], sizeof tools[n], "%s", (const char *)sqlite3_column_text(st, 1));
