@@ -20,7 +20,7 @@ Misbehaviour on purpose:
   - tool "bump": counts its executions in LOG + ".bumps" (fsync'd), side effect.
 
 Usage: mcp_fault_server.py stdio LOG [SLOW_S]
-       mcp_fault_server.py http LOG PORT_FILE [SLOW_S]
+       mcp_fault_server.py http LOG PORT_FILE [SLOW_S [PORT]]   (PORT default: any free port)
 """
 import http.server
 import json
@@ -256,7 +256,8 @@ def run_http():
         def handle_error(self, request, client_address):
             pass  # a client that gave up on a slow stream resets its connection: expected here
 
-    srv = Server(("127.0.0.1", 0), Handler)
+    Server.allow_reuse_address = True
+    srv = Server(("127.0.0.1", int(sys.argv[5]) if len(sys.argv) > 5 else 0), Handler)
     with open(port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     os.rename(port_file + ".tmp", port_file)

@@ -51,9 +51,10 @@ def call(name, **args):
 
 
 class Run:
-    """One `agent run` with a scripted model and an MCP config; results read back afterwards."""
+    """One `agent run` with a scripted model and an MCP config; results read back afterwards.
+    With keep=True the model stays up for resume() until close()."""
 
-    def __init__(self, root, name, turns, servers, timeout=120):
+    def __init__(self, root, name, turns, servers, timeout=120, env=None, keep=False):
         self.dir = os.path.join(root, name)
         os.makedirs(os.path.join(self.dir, "ws"))
         self.home = os.path.join(self.dir, "home")
@@ -64,14 +65,27 @@ class Run:
         cfg = os.path.join(self.dir, "mcp.json")
         with open(cfg, "w") as f:
             json.dump({"mcpServers": servers}, f)
-        model = ScriptedModel({"turns": turns}, self.log).start()
+        self.model = ScriptedModel({"turns": turns}, self.log).start()
+        e = dict(os.environ)
+        e.pop("CLAWNET_AGENT_CRASH_AT", None)
+        e.update(env or {})
         try:
             self.proc = subprocess.run([CLAWNET, "agent", "run", task, "--workspace", os.path.join(self.dir, "ws"),
-                                        "--home", self.home, "--model-url", model.url, "--id", name,
-                                        "--mcp-config", cfg], capture_output=True, text=True, timeout=timeout)
+                                        "--home", self.home, "--model-url", self.model.url, "--id", name,
+                                        "--mcp-config", cfg], capture_output=True, text=True, timeout=timeout, env=e)
         finally:
-            model.stop()
+            if not keep:
+                self.model.stop()
         self.id = name
+
+    def resume(self, timeout=120):
+        e = dict(os.environ)
+        e.pop("CLAWNET_AGENT_CRASH_AT", None)
+        return subprocess.run([CLAWNET, "agent", "resume", self.id, "--home", self.home], capture_output=True,
+                              text=True, timeout=timeout, env=e)
+
+    def close(self):
+        self.model.stop()
 
     def requests(self):
         return [json.loads(line) for line in open(self.log)] if os.path.exists(self.log) else []
@@ -328,6 +342,96 @@ def test_fault_http(root):
         srv.wait(timeout=30)
 
 
+def test_http_server_restart(root):
+    """An HTTP server that dies mid-call (the fault server's crash tool exits the whole process):
+    the call gets a structured error; a watcher starts a new server on the same port, and the next
+    call opens a new session (initialize again) and works."""
+    import threading
+    log = os.path.join(root, "fault-restart.log")
+    port_file = os.path.join(root, "fault-restart.port")
+    port = free_port()
+    argv = [PY, os.path.join(HERE, "mcp_fault_server.py"), "http", log, port_file, "3", str(port)]
+    procs = [subprocess.Popen(argv)]
+    stop = threading.Event()
+
+    def watcher():
+        while not stop.is_set():
+            if procs[-1].poll() is not None and len(procs) < 3:
+                procs.append(subprocess.Popen(argv))
+            time.sleep(0.02)
+
+    t = threading.Thread(target=watcher, daemon=True)
+    try:
+        if not check(wait_port(port, procs[0]), "fault http (restart) server listens"):
+            return
+        t.start()
+        turns = [{"content": None, "tool_calls": [call("fault__echo", text="before")]},
+                 {"content": None, "tool_calls": [call("fault__crash")]},
+                 {"content": None, "tool_calls": [call("fault__echo", text="after")]},
+                 {"content": "done"}]
+        r = Run(root, "fault-http-restart", turns, {"fault": {"url": f"http://127.0.0.1:{port}/mcp", "timeout_s": 5}})
+        check(r.proc.returncode == 0, f"http restart: run finishes: {r.proc.stdout} {r.proc.stderr[-2000:]}")
+        res = r.tool_results() if r.requests() else []
+        check(len(res) == 3 and res[0] == "echo: before" and res[2] == "echo: after",
+              f"http restart: calls before and after the crash work: {res}")
+        if len(res) == 3:
+            err = json.loads(res[1])
+            check(err["error"] == "tool_error" and "restarted" in err["message"], f"http restart: crash: {res[1]}")
+        check(len(procs) == 2, f"http restart: the server died once ({len(procs)} started)")
+        inits = [e for e in fault_log(log) if e["msg"].get("http_headers_for") == "initialize"]
+        check(len(inits) == 3, f"http restart: initialize at the check, the run and after the crash ({len(inits)})")
+        check("restarted: fault-server 1.0" in r.proc.stderr, "http restart: restart reported on progress")
+    finally:
+        stop.set()
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=30)
+
+
+def test_crash_resume(root):
+    """Kill -9 (CLAWNET_AGENT_CRASH_AT) at every journal commit of a run calling a side-effecting
+    MCP tool (bump: no annotations) and a read-only one (echo: readOnlyHint), then resume: the
+    annotation decides, as for built-in tools, whether a call cut off after its intent is re-run
+    (echo) or reported as outcome unknown (bump, never executed twice)."""
+    turns = [{"content": None, "tool_calls": [call("fault__bump", by=1), call("fault__echo", text="x")]},
+             {"content": "done"}]
+    crashed = reruns = unknowns = 0
+    for k in range(1, 40):
+        log = os.path.join(root, f"crash{k}.log")
+        server = {"fault": {"command": PY, "args": [os.path.join(HERE, "mcp_fault_server.py"), "stdio", log],
+                            "timeout_s": 10}}
+        r = Run(root, f"crash{k}", turns, server, env={"CLAWNET_AGENT_CRASH_AT": str(k)}, keep=True)
+        try:
+            if r.proc.returncode == 0:
+                break  # fewer commits than k: every commit point was covered
+            crashed += 1
+            check(r.proc.returncode == 137, f"crash at commit {k}: exit {r.proc.returncode} {r.proc.stderr[-500:]}")
+            p = r.resume()
+            check(p.returncode == 0 and "status finished" in p.stdout, f"resume after commit {k}: {p.stdout} {p.stderr}")
+            bumps = open(log + ".bumps").read().split() if os.path.exists(log + ".bumps") else []
+            check(len(bumps) <= 1, f"crash at commit {k}: bump executed {len(bumps)} times")
+            results = {e["call_id"]: e for e in r.events("tool_result")}
+            bump, echo = results.get("call_0_0"), results.get("call_0_1")
+            if not check(bump and echo, f"crash at commit {k}: both calls have a result: {list(results)}"):
+                continue
+            if bump["outcome"] == "unknown":
+                unknowns += 1
+                check("outcome_unknown" in bump["content"], f"crash at commit {k}: unknown shown to the model")
+            else:
+                check(bump["outcome"] == "ok" and len(bumps) == 1, f"crash at commit {k}: bump {bump} {bumps}")
+            check(echo["outcome"] == "ok" and echo["content"] == "echo: x", f"crash at commit {k}: echo {echo}")
+            reruns += bool(echo.get("rerun"))
+            v = subprocess.run([CLAWNET, "agent", "verify", r.id, "--home", r.home], capture_output=True, text=True,
+                               timeout=60)
+            check(v.returncode == 0, f"crash at commit {k}: verify {v.stdout} {v.stderr}")
+        finally:
+            r.close()
+    print(f"MCP crash enumeration: {crashed} commit points, {unknowns} outcome unknown, {reruns} re-run")
+    check(crashed >= 5, f"crash points covered: {crashed}")
+    check(unknowns >= 1 and reruns >= 1,
+          f"a cut-off side-effecting MCP call became outcome unknown ({unknowns}) and a read-only one re-ran ({reruns})")
+
+
 def test_config_errors(root):
     task = os.path.join(root, "T.md")
     with open(task, "w") as f:
@@ -358,6 +462,8 @@ with tempfile.TemporaryDirectory() as tmp:
     test_sdk_http(tmp)
     test_fault_stdio(tmp)
     test_fault_http(tmp)
+    test_http_server_restart(tmp)
+    test_crash_resume(tmp)
 
 if failures:
     print(f"{len(failures)} failure(s)", file=sys.stderr)
