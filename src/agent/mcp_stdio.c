@@ -318,6 +318,9 @@ cn_status cn_mcp_stdio_open(const cn_mcp_server_config *cfg, FILE *progress, cn_
     fcntl(c->in_fd, F_SETFL, O_NONBLOCK);
     fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
     fcntl(c->err_fd, F_SETFL, O_NONBLOCK);
+    /* stderr is drained only while we wait on the server: room for 1 MiB of logging between calls
+     * (best effort: pipe-max-size may be lower) before a chatty server blocks on it. */
+    fcntl(c->err_fd, F_SETPIPE_SZ, 1 << 20);
     out->ops = &stdio_ops;
     out->impl = c;
 fail:

@@ -1,7 +1,8 @@
 /* The MCP stdio transport (specs/protocols.md 3.2): the server is a child process we spawn; we
  * write one JSON-RPC message per line to its stdin and read one per line from its stdout. Its
  * stderr is free-form logging: drained whenever we wait and forwarded, line by line, to progress.
- * The child gets its own process group, so shutdown (close stdin, wait 2 s, SIGTERM, wait 1 s,
+ * (The stderr pipe is enlarged to 1 MiB where the system allows, so logging between calls does
+ * not block the server.) The child gets its own process group, so shutdown (close stdin, wait 2 s, SIGTERM, wait 1 s,
  * SIGKILL) reaches anything it started. Its stdin is a socket pair written with MSG_NOSIGNAL, so a
  * dead server is an error value, never a SIGPIPE for the runtime. */
 #ifndef CN_AGENT_MCP_STDIO_H

@@ -365,18 +365,23 @@ def test_http_server_restart(root):
         if not check(wait_port(port, procs[0]), "fault http (restart) server listens"):
             return
         t.start()
+        # Until the new server listens, a restart attempt fails ("could not be restarted", a
+        # structured error); attempts back off 0.5, 1, 2, 4 s, so four calls span a slow start.
         turns = [{"content": None, "tool_calls": [call("fault__echo", text="before")]},
-                 {"content": None, "tool_calls": [call("fault__crash")]},
-                 {"content": None, "tool_calls": [call("fault__echo", text="after")]},
-                 {"content": "done"}]
+                 {"content": None, "tool_calls": [call("fault__crash")]}]
+        turns += [{"content": None, "tool_calls": [call("fault__echo", text=f"after{k}")]} for k in range(4)]
+        turns += [{"content": "done"}]
         r = Run(root, "fault-http-restart", turns, {"fault": {"url": f"http://127.0.0.1:{port}/mcp", "timeout_s": 5}})
         check(r.proc.returncode == 0, f"http restart: run finishes: {r.proc.stdout} {r.proc.stderr[-2000:]}")
         res = r.tool_results() if r.requests() else []
-        check(len(res) == 3 and res[0] == "echo: before" and res[2] == "echo: after",
-              f"http restart: calls before and after the crash work: {res}")
-        if len(res) == 3:
+        ok = [i for i, x in enumerate(res) if x.startswith("echo: after")]
+        check(len(res) == 6 and res[0] == "echo: before" and ok and ok == list(range(ok[0], 6)),
+              f"http restart: the calls before the crash and from the restart on work: {res}")
+        if len(res) == 6:
             err = json.loads(res[1])
             check(err["error"] == "tool_error" and "restarted" in err["message"], f"http restart: crash: {res[1]}")
+            for x in res[2:ok[0] if ok else 6]:
+                check("could not be restarted" in json.loads(x)["message"], f"http restart: a failed attempt: {x}")
         check(len(procs) == 2, f"http restart: the server died once ({len(procs)} started)")
         inits = [e for e in fault_log(log) if e["msg"].get("http_headers_for") == "initialize"]
         check(len(inits) == 3, f"http restart: initialize at the check, the run and after the crash ({len(inits)})")
