@@ -58,6 +58,7 @@ typedef struct {
     int64_t context_tokens, spill_bytes; /* settings (context.h, artifacts.h); 0 = off */
     const char *run_dir;
     int64_t request_messages_bytes; /* of the request being answered (context accounting) */
+    int64_t call_timeout_s; /* the policy's limits.timeout_s: every tool call's deadline */
 } run_ctx;
 
 static void run_row_free(run_row *r) {
@@ -399,7 +400,12 @@ static cn_status reject_call(run_ctx *c, const call_row *call, const char *code,
 static cn_status dispatch(run_ctx *c, const call_row *call, const cn_tool *tool, bool rerun, cn_error *err) {
     cJSON *args = cJSON_Parse(call->arguments);
     cn_tool_result r = {0};
-    cn_tool_env env = {.ws = &c->ws};
+    /* The policy's per-call limit, and never past the run's deadline. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double call_deadline = (double)now.tv_sec + (double)now.tv_nsec * 1e-9 + (double)c->call_timeout_s;
+    if (c->row.deadline > 0 && c->row.deadline < call_deadline) call_deadline = c->row.deadline;
+    cn_tool_env env = {.ws = &c->ws, .call_deadline = call_deadline};
     cn_status s = tool->run(tool, &env, args, &r, err);
     cJSON_Delete(args);
     if (s != CN_OK) {
@@ -806,7 +812,8 @@ static cn_status loop(run_ctx *c, cn_error *err) {
 static cn_status build_tools(run_ctx *c, cn_error *err) {
     char *policy = get_setting(c->j, "policy", err), *mcp = policy ? get_setting(c->j, "mcp_config", err) : NULL;
     cn_status s = mcp ? cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp,
-                                                                  .progress = c->progress},
+                                                                  .progress = c->progress,
+                                                                  .call_timeout_s = &c->call_timeout_s},
                                            &c->tools, err)
                       : err->code;
     free(policy);

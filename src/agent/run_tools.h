@@ -5,6 +5,7 @@
 #ifndef CN_AGENT_RUN_TOOLS_H
 #define CN_AGENT_RUN_TOOLS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "agent/toolbox.h"
@@ -13,6 +14,7 @@ typedef struct {
     const char *policy_json;     /* the --policy file's text; NULL or "" = the default policy */
     const char *mcp_config_json; /* the --mcp-config file's text; NULL or "" = no MCP servers */
     FILE *progress;              /* provider start-up messages; may be NULL */
+    int64_t *call_timeout_s;     /* out, may be NULL: the policy's per-call time limit (limits.timeout_s) */
 } cn_run_tools_config;
 
 /* Builds the toolbox; on failure nothing is left running and err names the bad setting. */

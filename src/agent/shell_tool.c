@@ -1,0 +1,138 @@
+/* The sandboxed shell tool (shell_tool.h). */
+#include "agent/shell_tool.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/sandbox.h"
+#include "agent/tool_text.h"
+
+typedef struct {
+    const cn_policy *policy;
+    char *bwrap;
+} shell_tool;
+
+static void shell_tool_free(void *ctx) {
+    shell_tool *t = ctx;
+    free(t->bwrap);
+    free(t);
+}
+
+static cn_sandbox_config sandbox_config(const shell_tool *t, const char *workspace) {
+    return (cn_sandbox_config){.bwrap = t->bwrap, .workspace = workspace, .network = t->policy->shell_network,
+                               .limits = t->policy->limits, .read_only_paths = t->policy->read_only_paths,
+                               .n_read_only_paths = t->policy->n_read_only_paths};
+}
+
+/* The result the model sees: a JSON object with the exit status, how the run ended and the
+ * output (lossy UTF-8), and how much output was cut. */
+static char *result_json(const cn_sandbox_result *sr, const cn_policy_limits *lim) {
+    cJSON *o = cJSON_CreateObject();
+    if (sr->exit_code >= 0) cJSON_AddNumberToObject(o, "exit_code", sr->exit_code);
+    else cJSON_AddNullToObject(o, "exit_code");
+    if (sr->term_signal) {
+        const char *name = sigabbrev_np(sr->term_signal);
+        char sig[32];
+        snprintf(sig, sizeof sig, "SIG%s", name ? name : "?");
+        cJSON_AddStringToObject(o, "signal", sig);
+    }
+    char note[160];
+    if (sr->timed_out) {
+        snprintf(note, sizeof note, "killed at the time limit (%.1f s)", sr->elapsed_s);
+        cJSON_AddStringToObject(o, "killed", note);
+    } else if (sr->process_limit) {
+        snprintf(note, sizeof note, "killed for running more than %lld processes", (long long)lim->max_processes);
+        cJSON_AddStringToObject(o, "killed", note);
+    }
+    char *text = cn_tool_text_lossy(sr->output, sr->output_len);
+    cJSON_AddStringToObject(o, "output", text ? text : "");
+    free(text);
+    if (sr->output_total > sr->output_len) {
+        snprintf(note, sizeof note, "truncated %llu bytes (output limit %lld bytes)",
+                 (unsigned long long)(sr->output_total - sr->output_len), (long long)lim->output_bytes);
+        cJSON_AddStringToObject(o, "truncated", note);
+        cJSON_AddNumberToObject(o, "truncated_bytes", (double)(sr->output_total - sr->output_len));
+    }
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return json;
+}
+
+static cn_status run_shell(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r,
+                           cn_error *err) {
+    const shell_tool *t = self->impl;
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(args, "command");
+    cn_sandbox_config cfg = sandbox_config(t, env->ws->root);
+    cn_sandbox_result sr;
+    cn_status s = cn_sandbox_run(&cfg, cJSON_IsString(cmd) ? cmd->valuestring : "", env->call_deadline, &sr, err);
+    if (s != CN_OK) return s;
+    r->content = result_json(&sr, &t->policy->limits);
+    cn_sandbox_result_free(&sr);
+    return r->content ? CN_OK : cn_fail(err, CN_ERR_NOMEM, "out of memory");
+}
+
+/* Runs `true` in the sandbox: bwrap present but unable to build it here (user namespaces off, a
+ * seccomp-less kernel) must keep the tool away rather than fail every call. */
+static cn_status probe(const shell_tool *t, char *why, size_t cap, cn_error *err) {
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/clawnet-sandbox-probe-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
+    if (!mkdtemp(dir)) return cn_fail(err, CN_ERR_IO, "cannot create %s: %s", dir, strerror(errno));
+    cn_sandbox_config cfg = sandbox_config(t, dir);
+    cfg.limits.timeout_s = 10;
+    cn_sandbox_result sr;
+    cn_status s = cn_sandbox_run(&cfg, "exit 0", 0, &sr, err);
+    rmdir(dir);
+    if (s != CN_OK) return s;
+    if (sr.exit_code != 0) {
+        char *text = cn_tool_text_lossy(sr.output, sr.output_len);
+        char *nl = text ? strchr(text, '\n') : NULL;
+        if (nl) *nl = 0;
+        snprintf(why, cap, "bubblewrap cannot build the sandbox here (exit %d): %s", sr.exit_code,
+                 text ? text : "");
+        free(text);
+    }
+    cn_sandbox_result_free(&sr);
+    return CN_OK;
+}
+
+static const char shell_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\",\"description\":"
+    "\"a bash command line, run with the workspace as the working directory\"}},"
+    "\"required\":[\"command\"],\"additionalProperties\":false}";
+
+cn_status cn_shell_tool_add(cn_toolbox *tb, const cn_policy *policy, FILE *progress, cn_error *err) {
+    if (!policy->shell) return CN_OK;
+    shell_tool *t = calloc(1, sizeof *t);
+    if (!t) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    t->policy = policy;
+    char why[400] = "";
+    cn_error e = {0};
+    if (cn_sandbox_find_bwrap(&t->bwrap, &e) != CN_OK) {
+        snprintf(why, sizeof why, "%.399s", e.msg);
+    } else if (probe(t, why, sizeof why, &e) != CN_OK) {
+        snprintf(why, sizeof why, "the sandbox cannot start: %.370s", e.msg);
+    }
+    if (why[0]) {
+        if (progress) fprintf(progress, "shell tool not offered: %s\n", why);
+        shell_tool_free(t);
+        return CN_OK;
+    }
+    cn_status s = cn_toolbox_on_destroy(tb, shell_tool_free, t, err);
+    if (s != CN_OK) return s;
+    char description[512];
+    snprintf(description, sizeof description,
+             "Run a bash command in a sandbox: the workspace (the working directory, /workspace) is the only "
+             "writable place besides a private /tmp; %s; limits: %lld s wall time, %lld s CPU, %lld MiB memory, "
+             "%lld processes, the first %lld bytes of stdout+stderr are returned.",
+             policy->shell_network ? "network allowed" : "no network", (long long)policy->limits.timeout_s,
+             (long long)policy->limits.cpu_s, (long long)(policy->limits.memory_bytes >> 20),
+             (long long)policy->limits.max_processes, (long long)policy->limits.output_bytes);
+    return cn_toolbox_add(tb, "shell", description, shell_schema, CN_TOOL_SIDE_EFFECT, run_shell, t, err);
+}
