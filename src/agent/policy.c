@@ -69,7 +69,7 @@ static bool valid_host(const char *h) {
 }
 
 /* An absolute, normalized path that exists and does not cover or sit inside the sandbox's own
- * mounts (/, /proc, /dev, /tmp, /workspace). */
+ * mounts (/, /proc, /dev, /tmp itself, /workspace). */
 static const char *path_problem(const char *path) {
     if (path[0] != '/') return "is not an absolute path";
     if (!strcmp(path, "/")) return "would expose the whole file system";
@@ -78,11 +78,13 @@ static const char *path_problem(const char *path) {
     size_t n = strlen(path);
     if ((n >= 2 && !strcmp(path + n - 2, "/.")) || (n >= 3 && !strcmp(path + n - 3, "/..")))
         return "is not normalized (no //, /./, /../ or trailing /)";
-    static const char *const reserved[] = {"/proc", "/dev", "/tmp", "/workspace"};
+    /* Paths below /tmp are bound over the sandbox's private /tmp; /tmp itself would replace it. */
+    if (!strcmp(path, "/tmp")) return "is the sandbox's private /tmp";
+    static const char *const reserved[] = {"/proc", "/dev", "/workspace"};
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
         size_t r = strlen(reserved[i]);
         if (!strncmp(path, reserved[i], r) && (path[r] == 0 || path[r] == '/'))
-            return "lies in a path the sandbox mounts itself (/proc, /dev, /tmp, /workspace)";
+            return "lies in a path the sandbox mounts itself (/proc, /dev, /workspace)";
     }
     struct stat st;
     if (stat(path, &st) != 0) return "does not exist";

@@ -147,17 +147,18 @@ static void build_argv(argv_list *a, const cn_sandbox_config *cfg, const char *c
     arg(a, "--ro-bind");
     arg(a, "/etc");
     arg(a, "/etc");
-    for (size_t i = 0; i < cfg->n_read_only_paths; i++) {
-        arg(a, "--ro-bind");
-        arg(a, cfg->read_only_paths[i]);
-        arg(a, cfg->read_only_paths[i]);
-    }
     arg(a, "--proc");
     arg(a, "/proc");
     arg(a, "--dev");
     arg(a, "/dev");
     arg(a, "--tmpfs");
     arg(a, "/tmp");
+    /* After the tmpfs, so a path below /tmp is bound over it rather than hidden by it. */
+    for (size_t i = 0; i < cfg->n_read_only_paths; i++) {
+        arg(a, "--ro-bind");
+        arg(a, cfg->read_only_paths[i]);
+        arg(a, cfg->read_only_paths[i]);
+    }
     arg(a, "--bind");
     arg(a, cfg->workspace);
     arg(a, "/workspace");

@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""clawnet agent's policy tools against a scripted model (agent_scripted_model.py): the sandboxed
+`shell` tool under escape attempts (writing and reading outside the workspace, a TCP connection
+to a listener this test runs, a fork bomb, a stdout flood, sleeping forever, a memory hog, new
+namespaces), with the network granted, `http_get` against a local http.server (allowed host vs a
+host name not on the list, redirects, binary and oversized bodies), invalid policies refused with
+the bad field named, and the shell withheld when bwrap cannot be found.
+
+What the model saw is read back from the scripted model's request log (the tool messages of the
+last request) and parsed with Python's json; the effects are checked on the host (files, the
+listener's and the HTTP server's own counters, /proc for leftover processes).
+
+Usage: test_agent_sandbox.py CLAWNET_BINARY
+"""
+import http.server
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agent_scripted_model import ScriptedModel  # noqa: E402
+
+CLAWNET = os.path.abspath(sys.argv[1])
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what, file=sys.stderr)
+    return cond
+
+
+def shell(command):
+    return {"name": "shell", "arguments": {"command": command}}
+
+
+def http_get(url):
+    return {"name": "http_get", "arguments": {"url": url}}
+
+
+class Run:
+    """One agent run with its own workspace, home, policy and scripted model."""
+
+    def __init__(self, root, name, calls, policy, env=None, timeout=60):
+        self.dir = os.path.join(root, name)
+        self.ws = os.path.join(self.dir, "ws")
+        os.makedirs(self.ws)
+        self.log = os.path.join(self.dir, "requests.jsonl")
+        task = os.path.join(self.dir, "TASK.md")
+        with open(task, "w") as f:
+            f.write(f"Task {name}.\n")
+        policy_path = os.path.join(self.dir, "policy.json")
+        with open(policy_path, "w") as f:
+            f.write(policy if isinstance(policy, str) else json.dumps(policy))
+        model = ScriptedModel({"turns": [{"content": None, "tool_calls": calls}, {"content": "done"}]},
+                              self.log).start()
+        e = dict(os.environ)
+        e.update(env or {})
+        t0 = time.monotonic()
+        self.proc = subprocess.run([CLAWNET, "agent", "run", task, "--workspace", self.ws, "--home",
+                                    os.path.join(self.dir, "home"), "--model-url", model.url, "--id", name,
+                                    "--policy", policy_path], capture_output=True, text=True, timeout=timeout, env=e)
+        self.seconds = time.monotonic() - t0
+        model.stop()
+        self.requests = [json.loads(line) for line in open(self.log)] if os.path.exists(self.log) else []
+
+    def tools_offered(self):
+        return [t["function"]["name"] for t in self.requests[0]["body"]["tools"]] if self.requests else []
+
+    def results(self):
+        """The tool messages the model got, in call order (JSON-decoded where they are JSON)."""
+        if not self.requests:
+            return []
+        out = []
+        for m in self.requests[-1]["body"]["messages"]:
+            if m["role"] == "tool":
+                try:
+                    out.append(json.loads(m["content"]))
+                except ValueError:
+                    out.append(m["content"])
+        return out
+
+
+def processes_matching(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in cmd and state not in ("Z", "X"):
+            found.append((pid, cmd))
+    return found
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stop = False
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            c.close()
+
+    def close(self):
+        self.stop = True
+        time.sleep(0.3)
+        self.sock.close()
+
+
+class Site:
+    """http.server on 127.0.0.1 with a text page, a binary file, a large page and a redirect to a
+    host name that is not allowed; it records every path requested."""
+
+    def __init__(self):
+        self.paths = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.paths.append(self.path)
+                if self.path == "/hello.txt":
+                    self.reply(200, "text/plain; charset=utf-8", "hello from the allowed host \u00e9\n".encode())
+                elif self.path == "/bin":
+                    self.reply(200, "application/octet-stream", bytes(range(256)))
+                elif self.path == "/binary-as-text":
+                    self.reply(200, "text/plain", b"abc\x00\xff\xfe")
+                elif self.path == "/big.txt":
+                    self.reply(200, "text/plain", b"0123456789" * 1000)
+                elif self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://localhost:{outer.port}/hello.txt")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self.reply(404, "text/plain", b"no such page\n")
+
+            def reply(self, status, ctype, data):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---------------------------------------------------------------------------------------------
+def test_contained(root):
+    outside = os.path.join(root, "outside")
+    os.makedirs(outside)
+    secret = "secret-" + secrets.token_hex(8)
+    with open(os.path.join(outside, "secret.txt"), "w") as f:
+        f.write(secret)
+    listener, site = Listener(), Site()
+    limit = 4096
+    flood = 3_000_000
+    policy = {"http_get_hosts": ["127.0.0.1"],
+              "limits": {"timeout_s": 3, "cpu_s": 5, "output_bytes": limit, "max_processes": 32,
+                         "memory_bytes": 256 << 20}}
+    hp = site.port
+    calls = [
+        shell("echo out; echo err >&2; echo inside > made.txt; pwd; exit 7"),
+        shell(f"echo x > {outside}/escape.txt; echo x > /escape.txt; echo x > /usr/escape.txt; "
+              f"echo x > /etc/escape.txt; echo x > ../escape.txt; echo x > /tmp/escape.txt; ls -d {outside}"),
+        shell(f"cat {outside}/secret.txt; cat /proc/1/root{outside}/secret.txt; "
+              f"cat /proc/self/root{outside}/secret.txt; ls -a /tmp {root}; echo searched"),
+        shell(f"exec 3<>/dev/tcp/127.0.0.1/{listener.port} && echo CONNECTED; "
+              f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {listener.port}), 2); "
+              f"print(\"CONNECTED\")'"),
+        shell("f(){ f|f& }; f; sleep 30"),
+        shell(f"head -c {flood} /dev/zero | tr '\\0' a; echo END"),
+        shell("sleep 424242 & exec sleep 424243"),
+        shell("python3 -c 'x = bytearray(1 << 30); print(\"ALLOCATED\")'"),
+        shell("unshare --user --map-root-user true && echo UNSHARED; mkdir -p m; mount -t tmpfs none m && "
+              "echo MOUNTED; id -u"),
+        http_get(f"http://127.0.0.1:{hp}/hello.txt"),
+        http_get(f"http://localhost:{hp}/hello.txt"),
+        http_get(f"http://127.0.0.1:{hp}/bin"),
+        http_get(f"http://127.0.0.1:{hp}/binary-as-text"),
+        http_get(f"http://127.0.0.1:{hp}/redirect"),
+        http_get(f"http://127.0.0.1:{hp}/big.txt"),
+        http_get(f"ftp://127.0.0.1:{hp}/hello.txt"),
+        http_get(f"http://127.0.0.1.evil.example:{hp}/hello.txt"),
+    ]
+    r = Run(root, "contained", calls, policy)
+    listener.close()
+    site.close()
+    check(r.proc.returncode == 0 and "status finished" in r.proc.stdout, f"run finishes: {r.proc.stdout} {r.proc.stderr}")
+    # Every call is bounded by the 3 s limit: 2 calls run into it, the rest end on their own.
+    check(r.seconds < 30, f"the run is bounded in time: {r.seconds:.1f} s")
+    check({"shell", "http_get"} <= set(r.tools_offered()), f"tools offered: {r.tools_offered()}")
+    res = r.results()
+    if not check(len(res) == len(calls), f"one result per call: {len(res)}"):
+        return
+    check(res[0] == {"exit_code": 7, "output": "out\nerr\n/workspace\n"}, f"exit status and output: {res[0]}")
+    check(open(os.path.join(r.ws, "made.txt")).read() == "inside\n", "the workspace is writable")
+
+    check(os.listdir(outside) == ["secret.txt"], f"nothing written outside: {os.listdir(outside)}")
+    for p in ("/escape.txt", "/usr/escape.txt", "/etc/escape.txt", os.path.join(r.dir, "escape.txt"),
+              "/tmp/escape.txt"):
+        check(not os.path.exists(p), f"{p} not written")
+    check("No such file or directory" in res[1]["output"] and "Read-only file system" in res[1]["output"],
+          f"writes outside fail inside the sandbox: {res[1]}")
+
+    check(secret not in json.dumps(res[2]) and res[2]["output"].endswith("searched\n"),
+          f"the secret outside the workspace is not readable: {res[2]}")
+
+    check("CONNECTED" not in res[3]["output"] and "Operation not permitted" in res[3]["output"],
+          f"no socket with the network denied: {res[3]}")
+    check(listener.accepted == 0, f"the listener saw no connection: {listener.accepted}")
+
+    check(res[4].get("exit_code") is None and "killed" in res[4], f"fork bomb killed: {res[4]}")
+    check(not processes_matching("f(){ f|f& }"), f"no fork bomb process left: {processes_matching('f(){ f|f& }')}")
+
+    check(res[5]["output"] == "a" * limit and res[5]["truncated_bytes"] == flood + len("END\n") - limit and
+          res[5]["exit_code"] == 0, f"flood cut at {limit} bytes and the rest counted: "
+          f"{ {k: v for k, v in res[5].items() if k != 'output'} }")
+
+    check(res[6].get("exit_code") is None and "time limit" in res[6].get("killed", ""), f"sleep killed: {res[6]}")
+    check(not processes_matching("sleep 42424"), f"no sleep left: {processes_matching('sleep 42424')}")
+
+    check("MemoryError" in res[7]["output"] and "ALLOCATED" not in res[7]["output"],
+          f"1 GiB refused under a 256 MiB limit: {res[7]}")
+    check("UNSHARED" not in res[8]["output"] and "MOUNTED" not in res[8]["output"] and
+          res[8]["output"].endswith("65534\n"), f"no new namespaces or mounts: {res[8]}")
+
+    check(res[9].get("status") == 200 and res[9].get("body") == "hello from the allowed host \u00e9\n",
+          f"http_get of an allowed host: {res[9]}")
+    for i, why in ((10, "not allowed"), (11, "binary"), (12, "binary"), (15, "http and https"), (16, "not allowed")):
+        check(isinstance(res[i], dict) and res[i].get("error") == "tool_error" and why in res[i].get("message", ""),
+              f"http_get call {i} refused ({why}): {res[i]}")
+    check(res[13].get("status") == 302 and res[13].get("location") == f"http://localhost:{hp}/hello.txt" and
+          "not followed" in res[13].get("note", ""), f"redirect reported, not followed: {res[13]}")
+    check(res[14].get("body") == ("0123456789" * 1000)[:limit] and "truncated" in res[14],
+          f"large body cut at {limit} bytes: {len(res[14].get('body', ''))}")
+    check(site.paths == ["/hello.txt", "/bin", "/binary-as-text", "/redirect", "/big.txt"],
+          f"the site saw only the allowed requests: {site.paths}")
+
+
+def test_network_granted(root):
+    listener = Listener()
+    r = Run(root, "network", [shell(f"exec 3<>/dev/tcp/127.0.0.1/{listener.port} && echo CONNECTED")],
+            {"shell_network": True, "limits": {"timeout_s": 5}})
+    listener.close()
+    res = r.results()
+    check(res and res[0].get("output") == "CONNECTED\n", f"the policy grants the network: {res}")
+    check(listener.accepted == 1, f"the listener saw the connection: {listener.accepted}")
+    check("http_get" not in r.tools_offered(), f"no http_get without allowed hosts: {r.tools_offered()}")
+
+
+def test_read_only_paths(root):
+    tools = os.path.join(root, "tools")
+    os.makedirs(tools)
+    with open(os.path.join(tools, "tool.txt"), "w") as f:
+        f.write("tool data\n")
+    r = Run(root, "ro_paths", [shell(f"cat {tools}/tool.txt; echo x > {tools}/tool.txt")],
+            {"read_only_paths": [tools], "limits": {"timeout_s": 5}})
+    res = r.results()
+    check(res and res[0]["output"].startswith("tool data\n") and "Read-only file system" in res[0]["output"],
+          f"an extra path is readable, not writable: {res}")
+    check(open(os.path.join(tools, "tool.txt")).read() == "tool data\n", "the extra path is unchanged")
+
+
+def test_policy_errors(root):
+    cases = [
+        ('{"shell": "yes"}', "policy: shell must be true or false"),
+        ('{"shel": true}', 'policy: unknown key "shel"'),
+        ('{"limits": {"timeout_s": 0}}', "policy: limits.timeout_s must be an integer from 1 to 86400"),
+        ('{"limits": {"timeout_s": 1.5}}', "policy: limits.timeout_s must be an integer"),
+        ('{"limits": {"memory_bytes": "1G"}}', "policy: limits.memory_bytes must be an integer"),
+        ('{"limits": {"walltime": 3}}', "policy: unknown key limits.walltime"),
+        ('{"limits": []}', "policy: limits must be an object"),
+        ('{"http_get_hosts": "example.org"}', "policy: http_get_hosts must be an array of strings"),
+        ('{"http_get_hosts": ["http://example.org"]}', 'policy: http_get_hosts[0] "http://example.org" is not a host'),
+        ('{"http_get_hosts": ["a.org", 5]}', "policy: http_get_hosts[1] must be a string"),
+        ('{"read_only_paths": ["relative/dir"]}', "is not an absolute path"),
+        ('{"read_only_paths": ["/nonexistent-clawnet-path"]}', "does not exist"),
+        ('{"read_only_paths": ["/"]}', "would expose the whole file system"),
+        ('{"read_only_paths": ["/usr/../etc"]}', "is not normalized"),
+        ('{"read_only_paths": ["/tmp"]}', "is the sandbox's private /tmp"),
+        ('{"read_only_paths": ["/proc/self"]}', "lies in a path the sandbox mounts itself"),
+        ('[1]', "policy: the document must be a JSON object"),
+        ('{"shell": true', "policy: not valid JSON"),
+        ('{"shell": true} x', "policy: not valid JSON"),
+    ]
+    for i, (text, message) in enumerate(cases):
+        r = Run(root, f"bad_policy_{i}", [], text)
+        check(r.proc.returncode not in (0, 3) and message in r.proc.stderr,
+              f"policy {text!r} refused naming the field ({message!r}): rc {r.proc.returncode} {r.proc.stderr!r}")
+        check(not r.requests and not os.path.exists(os.path.join(r.dir, "home", f"bad_policy_{i}")),
+              f"policy {text!r}: no run created, no model request")
+    r = Run(root, "no_shell", [shell("echo hi")], {"shell": False})
+    res = r.results()
+    check("shell" not in r.tools_offered() and res and res[0].get("error") == "unknown_tool",
+          f"shell false: the tool is not offered: {r.tools_offered()} {res}")
+
+
+def test_no_bwrap(root):
+    empty = os.path.join(root, "empty-path")
+    os.makedirs(empty)
+    r = Run(root, "no_bwrap", [shell("echo hi")], {}, env={"PATH": empty})
+    check("shell tool not offered: bwrap not found" in r.proc.stderr, f"says why: {r.proc.stderr}")
+    res = r.results()
+    check("shell" not in r.tools_offered() and res and res[0].get("error") == "unknown_tool",
+          f"no bwrap, no shell tool (never unsandboxed): {r.tools_offered()} {res}")
+
+
+def main():
+    if not shutil.which("bwrap"):
+        print("FAIL: bwrap not installed (Debian package bubblewrap; scripts/setup.sh)", file=sys.stderr)
+        return 1
+    root = tempfile.mkdtemp(prefix="clawnet-agent-sandbox-")
+    try:
+        for t in (test_contained, test_network_granted, test_read_only_paths, test_policy_errors, test_no_bwrap):
+            t0 = time.monotonic()
+            t(root)
+            print(f"{t.__name__}: {time.monotonic() - t0:.1f} s", flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    if failures:
+        print(f"{len(failures)} check(s) failed", file=sys.stderr)
+        return 1
+    print("test_agent_sandbox: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
