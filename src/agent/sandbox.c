@@ -307,6 +307,7 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
     build_argv(&a, cfg, command, nproc, links, fds);
     if (a.nomem) {
         free(a.v);
+        cn_sandbox_result_free(r);
         return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     }
     int filter_fd = -1, out[2] = {-1, -1}, info[2] = {-1, -1}, null_fd = -1;
@@ -325,6 +326,7 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
     if (s != CN_OK) {
         if (out[0] >= 0) close(out[0]);
         if (info[0] >= 0) close(info[0]);
+        cn_sandbox_result_free(r);
         return s;
     }
     setpgid(pid, pid); /* also in the child: whichever runs first, the group exists before any kill */

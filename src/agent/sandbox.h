@@ -50,7 +50,7 @@ cn_status cn_sandbox_find_bwrap(char **path, cn_error *err);
 
 /* Runs `bash -c command` in the sandbox until it ends, the deadline (absolute CLOCK_REALTIME
  * seconds; it is capped at now + limits.timeout_s) passes, or it runs too many processes. Only
- * failures to start are errors; whatever the command does is in *r. */
+ * failures to start are errors (then *r holds nothing to free); whatever the command does is in *r. */
 cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, double deadline, cn_sandbox_result *r,
                          cn_error *err);
 void cn_sandbox_result_free(cn_sandbox_result *r);
