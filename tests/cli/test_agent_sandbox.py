@@ -331,6 +331,44 @@ def test_policy_errors(root):
           f"shell false: the tool is not offered: {r.tools_offered()} {res}")
 
 
+def test_runner_killed(root):
+    """SIGKILL of the runner during a shell call: the sandbox dies with it (--die-with-parent), and
+    resume reports the side-effecting call as outcome unknown instead of running it again."""
+    d = os.path.join(root, "killed")
+    ws = os.path.join(d, "ws")
+    os.makedirs(ws)
+    task = os.path.join(d, "TASK.md")
+    with open(task, "w") as f:
+        f.write("Task killed.\n")
+    policy = os.path.join(d, "policy.json")
+    with open(policy, "w") as f:
+        json.dump({"limits": {"timeout_s": 60}}, f)
+    log = os.path.join(d, "requests.jsonl")
+    model = ScriptedModel({"turns": [{"content": None, "tool_calls": [shell("echo ran >> runs.txt; sleep 535353")]},
+                                     {"content": "done"}]}, log).start()
+    args = ["--home", os.path.join(d, "home")]
+    p = subprocess.Popen([CLAWNET, "agent", "run", task, "--workspace", ws, *args, "--model-url", model.url,
+                          "--id", "killed", "--policy", policy, "--quiet"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while not processes_matching("sleep 535353") and time.monotonic() - t0 < 20:
+        time.sleep(0.05)
+    check(processes_matching("sleep 535353"), "the sandboxed sleep started")
+    p.kill()
+    p.wait()
+    t0 = time.monotonic()
+    while processes_matching("sleep 535353") and time.monotonic() - t0 < 5:
+        time.sleep(0.05)
+    check(not processes_matching("sleep 535353"), f"the sandbox died with the runner: {processes_matching('sleep 535353')}")
+    r = subprocess.run([CLAWNET, "agent", "resume", "killed", *args], capture_output=True, text=True, timeout=60)
+    model.stop()
+    check(r.returncode == 0, f"resume finishes: {r.stdout} {r.stderr}")
+    body = json.loads(open(log).readlines()[-1])["body"]
+    tool = [json.loads(m["content"]) for m in body["messages"] if m["role"] == "tool"]
+    check(len(tool) == 1 and tool[0].get("error") == "outcome_unknown", f"the cut-off shell call: {tool}")
+    check(open(os.path.join(ws, "runs.txt")).read() == "ran\n", "the command ran once, not again on resume")
+
+
 def test_no_bwrap(root):
     empty = os.path.join(root, "empty-path")
     os.makedirs(empty)
@@ -347,7 +385,8 @@ def main():
         return 1
     root = tempfile.mkdtemp(prefix="clawnet-agent-sandbox-")
     try:
-        for t in (test_contained, test_network_granted, test_read_only_paths, test_policy_errors, test_no_bwrap):
+        for t in (test_contained, test_network_granted, test_read_only_paths, test_runner_killed, test_policy_errors,
+                  test_no_bwrap):
             t0 = time.monotonic()
             t(root)
             print(f"{t.__name__}: {time.monotonic() - t0:.1f} s", flush=True)
