@@ -371,10 +371,16 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
         int ms = wait_s > 0 ? (int)(wait_s * 1000) + 1 : 0;
         if (poll(p, 2, ms) < 0 && errno != EINTR) break;
         if (p[1].revents) read_info(info[0], &is);
-        if (p[0].revents) {
+        /* Drain what is there (a flood arrives a pipe page at a time), a bounded amount per wake so
+         * the deadline and the process count are still checked during an endless flood. */
+        for (int k = 0; p[0].revents && out_open && k < 64; k++) {
             ssize_t n = read(out[0], buf, sizeof buf);
-            if (n > 0) keep_output(r, limit, buf, (size_t)n);
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) out_open = false;
+            if (n > 0) {
+                keep_output(r, limit, buf, (size_t)n);
+                continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EINTR)) out_open = false;
+            break;
         }
     }
     /* Whatever is left of the group goes now (nothing, after a normal exit); the leader is still
