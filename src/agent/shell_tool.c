@@ -12,6 +12,7 @@
 
 #include "agent/sandbox.h"
 #include "agent/tool_text.h"
+#include "agent/workspace_digest.h"
 
 typedef struct {
     const cn_policy *policy;
@@ -69,9 +70,19 @@ static cn_status run_shell(const cn_tool *self, const cn_tool_env *env, const cJ
     const shell_tool *t = self->impl;
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(args, "command");
     cn_sandbox_config cfg = sandbox_config(t, env->ws->root);
+    unsigned char before[crypto_hash_sha256_BYTES], after[crypto_hash_sha256_BYTES];
+    bool have_before = cn_workspace_digest(env->ws->root_fd, before);
     cn_sandbox_result sr;
     cn_status s = cn_sandbox_run(&cfg, cJSON_IsString(cmd) ? cmd->valuestring : "", env->call_deadline, &sr, err);
     if (s != CN_OK) return s;
+    /* The command changed the workspace: progress for the loop guard (workspace_digest.h), kept in
+     * the guard's files table under a pseudo path (a file really named so would only share its
+     * record). */
+    if (have_before && cn_workspace_digest(env->ws->root_fd, after) && memcmp(before, after, sizeof after) != 0) {
+        r->changed = true;
+        snprintf(r->changed_path, sizeof r->changed_path, " shell: workspace tree");
+        memcpy(r->changed_hash, after, sizeof after);
+    }
     r->content = result_json(&sr, &t->policy->limits);
     cn_sandbox_result_free(&sr);
     return r->content ? CN_OK : cn_fail(err, CN_ERR_NOMEM, "out of memory");

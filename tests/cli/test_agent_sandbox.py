@@ -376,6 +376,33 @@ def test_runner_killed(root):
     check(open(os.path.join(ws, "runs.txt")).read() == "ran\n", "the command ran once, not again on resume")
 
 
+def test_loop_guard_progress(root):
+    """Quiet commands that change the workspace are progress (workspace_digest.h); the same quiet
+    result from commands that change nothing is the loop guard's "same result"."""
+    def steps(cmds):
+        return [{"content": None, "tool_calls": [shell(c)]} for c in cmds] + [{"content": "done"}]
+
+    def run(name, cmds):
+        d = os.path.join(root, name)
+        ws = os.path.join(d, "ws")
+        os.makedirs(ws)
+        task = os.path.join(d, "TASK.md")
+        with open(task, "w") as f:
+            f.write("Task.\n")
+        model = ScriptedModel({"turns": steps(cmds)}, os.path.join(d, "requests.jsonl")).start()
+        r = subprocess.run([CLAWNET, "agent", "run", task, "--workspace", ws, "--home", os.path.join(d, "home"),
+                            "--model-url", model.url, "--id", name, "--loop-limit", "3"], capture_output=True,
+                           text=True, timeout=120)
+        model.stop()
+        return r
+
+    r = run("quiet_work", [f"mkdir d{i}" for i in range(8)])
+    check(r.returncode == 0 and "status finished" in r.stdout, f"8 quiet mkdirs finish: {r.stdout} {r.stderr}")
+    r = run("quiet_idle", [f"true {i}" for i in range(8)])
+    check(r.returncode == 3 and "status stuck" in r.stdout and "same result" in r.stderr + r.stdout,
+          f"8 quiet no-ops are stuck: {r.stdout} {r.stderr}")
+
+
 def test_no_bwrap(root):
     empty = os.path.join(root, "empty-path")
     os.makedirs(empty)
@@ -392,8 +419,8 @@ def main():
         return 1
     root = tempfile.mkdtemp(prefix="clawnet-agent-sandbox-")
     try:
-        for t in (test_contained, test_sleep_forever, test_network_granted, test_read_only_paths, test_runner_killed, test_policy_errors,
-                  test_no_bwrap):
+        for t in (test_contained, test_sleep_forever, test_network_granted, test_read_only_paths, test_runner_killed,
+                  test_loop_guard_progress, test_policy_errors, test_no_bwrap):
             t0 = time.monotonic()
             t(root)
             print(f"{t.__name__}: {time.monotonic() - t0:.1f} s", flush=True)
