@@ -159,7 +159,7 @@ static void build_argv(argv_list *a, const cn_sandbox_config *cfg, const char *c
         arg(a, cfg->read_only_paths[i]);
         arg(a, cfg->read_only_paths[i]);
     }
-    arg(a, "--bind");
+    arg(a, cfg->workspace_read_only ? "--ro-bind" : "--bind");
     arg(a, cfg->workspace);
     arg(a, "/workspace");
     arg(a, "--chdir");

@@ -28,6 +28,7 @@
 typedef struct {
     const char *bwrap;     /* the bwrap executable */
     const char *workspace; /* host directory bound read-write at /workspace */
+    bool workspace_read_only; /* bind it read-only instead (the start-up probe binds /usr) */
     bool network;
     cn_policy_limits limits;
     char *const *read_only_paths;
