@@ -12,7 +12,8 @@ static const char plan_schema[] =
 
 cn_status cn_plan_schema(cn_journal *j, cn_error *err) { return cn_journal_exec(j, plan_schema, err); }
 
-/* Checks the steps array beyond what the schema subset validates (items, enum, sizes). */
+/* Checks the steps array again inside the tool: the schema check before dispatch (tool_schema.c) covers the
+ * shape and the status enum, but not the sizes, and a tool must not depend on its caller having checked. */
 static const char *check_steps(const cJSON *steps) {
     if (!cJSON_IsArray(steps)) return "steps must be an array";
     if (cJSON_GetArraySize(steps) > CN_PLAN_MAX_STEPS) return "a plan has at most 50 steps";
