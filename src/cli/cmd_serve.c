@@ -23,6 +23,7 @@
 #include "serve/engine.h"
 #include "text/token_bytes_export.h"
 #include "serve/http.h"
+#include "serve/reply_registry.h"
 #include "serve/server_routes.h"
 #include "serve/tool_call_registry.h"
 
@@ -196,6 +197,7 @@ int cn_cmd_serve(int argc, char **argv) {
     cn_tokenizer *tok = NULL;
     cn_engine *engine = NULL;
     serve_tool_calls *tool_calls = NULL;
+    serve_replies *replies = NULL;
     cn_token_bytes *token_bytes = NULL;
     cn_constraint_vocab *constraint_vocab = NULL;
     serve_http *http = NULL;
@@ -229,6 +231,7 @@ int cn_cmd_serve(int argc, char **argv) {
     };
     if (cn_engine_start(model, &eo, &engine, &err)) goto fail;
     if (serve_tool_calls_create(4096, (size_t)64 << 20, &tool_calls, &err)) goto fail;
+    if (serve_replies_create(tok, 4096, (size_t)128 << 20, &replies, &err)) goto fail;
     /* Built once, shared read-only by every constrained request (sample/constraint_vocab.h). */
     if (cn_token_bytes_from_tokenizer(tok, &token_bytes, &err) ||
         cn_constraint_vocab_create(token_bytes, &constraint_vocab, &err))
@@ -238,6 +241,7 @@ int cn_cmd_serve(int argc, char **argv) {
         .tokenizer = tok,
         .engine = engine,
         .tool_calls = tool_calls,
+        .replies = replies,
         .constraint_vocab = constraint_vocab,
         .model_name = name,
         .ctx = ctx,
@@ -278,6 +282,7 @@ done:
     serve_http_destroy(http); /* first: handlers stop and release their tickets */
     if (engine) cn_engine_stop(engine);
     serve_tool_calls_free(tool_calls);
+    serve_replies_free(replies);
     cn_constraint_vocab_free(constraint_vocab);
     cn_token_bytes_free(token_bytes);
     cn_tokenizer_free(tok);

@@ -1,5 +1,6 @@
 /* What every API adapter of `clawnet serve` shares: the model and its tokenizer, the engine that
- * decodes for all of them, the tool-call registry (exact DSML bytes by call id) and the name the
+ * decodes for all of them, the tool-call registry (exact DSML bytes by call id), the reply registry
+ * (the ids each reply was sampled as) and the name the
  * model is served under, the vocabulary constraints read. Made by cli/cmd_serve.c; adapters register their routes with it. */
 #ifndef CN_SERVE_APP_H
 #define CN_SERVE_APP_H
@@ -13,12 +14,14 @@
 #include "text/tokenizer.h"
 
 typedef struct serve_tool_calls serve_tool_calls; /* serve/tool_call_registry.h */
+typedef struct serve_replies serve_replies;       /* serve/reply_registry.h */
 
 typedef struct {
     cn_model *model;
     const cn_tokenizer *tokenizer;
     cn_engine *engine;
     serve_tool_calls *tool_calls;
+    serve_replies *replies; /* sampled ids of recent replies, for the exact round trip (may be NULL) */
     const cn_constraint_vocab *constraint_vocab; /* the tokenizer's vocabulary for constrained decoding
                                                     (tool_choice required/named, JSON response formats);
                                                     NULL: requests that need it are refused */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/reply_registry.h"
 #include "text/chat_tokenize.h"
 #include "text/chat_tokens.h"
 
@@ -13,6 +14,28 @@
 static serve_usage usage_of(const cn_engine_event *done) {
     return (serve_usage){.prompt_tokens = done->prompt_tokens, .cached_tokens = done->cached_tokens,
                          .completion_tokens = done->generated_tokens};
+}
+
+/* The ids a reply was sampled as, for the reply registry. */
+typedef struct {
+    int32_t *ids;
+    size_t count, capacity;
+    bool out_of_memory; /* then the reply is not remembered; nothing else is lost */
+} sampled_ids;
+
+static void sampled_push(sampled_ids *s, int32_t id) {
+    if (s->out_of_memory) return;
+    if (s->count == s->capacity) {
+        size_t capacity = s->capacity ? s->capacity * 2 : 256;
+        int32_t *grown = realloc(s->ids, capacity * sizeof *grown);
+        if (!grown) {
+            s->out_of_memory = true;
+            return;
+        }
+        s->ids = grown;
+        s->capacity = capacity;
+    }
+    s->ids[s->count++] = id;
 }
 
 /* Waits for the ticket's DONE after a cancel (its usage is still wanted). */
@@ -46,7 +69,10 @@ cn_status serve_run(serve_app *app, const serve_run_options *options, cn_error *
         return st;
     }
     cn_engine_event event;
-    bool cancelled = false;
+    bool cancelled = false, stopped_early = false;
+    /* A chat reply's ids are remembered when it ends as the model ended it (its stop id or a length
+       limit): then the text the client gets back is what the ids spell. */
+    sampled_ids sampled = {.out_of_memory = !options->parse || !app->replies};
     for (;;) {
         /* Asked at every event too, not only while waiting: a whole (non-streamed) reply's sink
            never sees the client go, and a decoding ticket always has the next token ready. */
@@ -57,11 +83,13 @@ cn_status serve_run(serve_app *app, const serve_run_options *options, cn_error *
         }
         if (!cn_engine_ticket_next(ticket, &event, 100)) continue;
         if (event.kind == CN_ENGINE_DONE) break;
+        sampled_push(&sampled, event.token);
         bool stopped = false;
         if ((st = serve_output_token(output, &event, &stopped, err)) != CN_OK || stopped) {
             cn_engine_ticket_cancel(ticket);
             drain(ticket, &event);
             cancelled = st != CN_OK || serve_output_client_gone(output);
+            stopped_early = true;
             break;
         }
     }
@@ -81,6 +109,14 @@ cn_status serve_run(serve_app *app, const serve_run_options *options, cn_error *
             break;
         }
     }
+    bool ended_by_model = !cancelled && !stopped_early && st == CN_OK &&
+                          (event.finish == CN_FINISH_STOP_TOKEN || event.finish == CN_FINISH_LENGTH ||
+                           event.finish == CN_FINISH_CONTEXT);
+    if (ended_by_model && !sampled.out_of_memory && sampled.count > 0) {
+        cn_error ignored;
+        serve_replies_put(app->replies, sampled.ids, sampled.count, &ignored); /* a refusal only costs a cache hit */
+    }
+    free(sampled.ids);
     cn_engine_ticket_release(ticket);
     serve_output_free(output);
     return st;
@@ -121,6 +157,10 @@ cn_status serve_chat_prompt(const serve_app *app, const serve_chat_request *requ
     if (st != CN_OK) return st;
     cn_chat_options options = {.thinking = request->thinking, .reasoning_effort = request->effort,
                                .tools = request->tool_choice == SERVE_TOOL_CHOICE_NONE ? NULL : request->tools};
+    if (app->replies) {
+        options.assistant_body = serve_replies_swap_body;
+        options.assistant_body_context = app->replies;
+    }
     cn_chat_prompt prompt;
     st = cn_chat_encode(request->messages, &options, &prompt, err);
     if (st == CN_OK) st = cn_chat_prompt_tokenize(app->tokenizer, &prompt, ids, n, err);

@@ -1,8 +1,10 @@
 /* The exact tool-call round trip (issue 5, item 5): the server keeps, by call id, the DSML bytes
  * the model wrote for each tool call it returned. When a later request re-sends that call in an
  * assistant message (same id, same name, same arguments), the call is rendered from those bytes
- * rather than re-rendered from its JSON arguments, so the prompt's tokens extend the ones the
- * model generated and the engine's prefix cache hits (specs/protocols.md 3.6 and 4.5).
+ * rather than re-rendered from its JSON arguments, so the prompt spells the model's bytes; the
+ * reply registry (serve/reply_registry.h) then renders them as the ids the model sampled, so the
+ * prompt's tokens extend the ones the model generated and the engine's prefix cache hits
+ * (specs/protocols.md 3.6 and 4.5).
  *
  * Bounded: at most `capacity` calls and `max_bytes` of stored text, least recently used dropped
  * first. Thread safe (one registry serves every connection). */

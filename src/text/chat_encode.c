@@ -186,6 +186,7 @@ static cn_status put_assistant(renderer *r, size_t index) {
     const cn_chat_message *m = &r->conversation->messages[index];
     bool prev_has_task = index > 0 && r->conversation->messages[index - 1].task != CN_CHAT_TASK_NONE;
     cn_status st = CN_OK;
+    size_t body_segment = r->prompt->segment_count, body_offset = r->prompt->text.length;
     /* Reasoning closes with </think>: the <think> that opened it ended the previous turn. */
     if (r->options->thinking && !prev_has_task && (!r->conversation->drop_reasoning || (long)index > r->last_user)) {
         if (m->reasoning) st = cn_chat_prompt_text(r->prompt, m->reasoning, r->err);
@@ -201,6 +202,11 @@ static cn_status put_assistant(renderer *r, size_t index) {
         }
         if (st == CN_OK) st = cn_chat_prompt_template(r->prompt, "\n</｜DSML｜tool_calls>", r->err);
     }
+    /* The body's first text may have joined a text segment before it (no control token between):
+       then it has no segments of its own to hand over. */
+    bool body_apart = body_segment < r->prompt->segment_count && r->prompt->segments[body_segment].offset == body_offset;
+    if (st == CN_OK && r->options->assistant_body && body_apart)
+        st = r->options->assistant_body(r->options->assistant_body_context, r->prompt, body_segment, r->err);
     if (st == CN_OK && !m->wo_eos) st = cn_chat_prompt_control(r->prompt, CN_CHAT_EOS, r->err);
     return st;
 }

@@ -40,6 +40,14 @@ typedef struct {
     bool keep_reasoning;            /* drop_thinking=False: keep every turn's reasoning */
     bool omit_bos;
     bool omit_generation_prompt;    /* no <｜Assistant｜><think> after a final user/developer/system turn */
+    /* Optional: called once per assistant turn, after its body (everything the turn renders before
+     * its end-of-sentence token: the reasoning and </think> when kept, content, tool calls) with
+     * the body's segments [first_segment, prompt->segment_count), which do not share a text
+     * segment with what came before. It may swap them for the token ids the model sampled
+     * (cn_chat_prompt_replace_with_ids) so a prompt that re-sends a reply extends the sequence
+     * that produced it id for id (serve/reply_registry.h). */
+    cn_status (*assistant_body)(void *context, cn_chat_prompt *prompt, size_t first_segment, cn_error *err);
+    void *assistant_body_context;
 } cn_chat_options;
 
 /* Renders messages into *out (zeroed here; free with cn_chat_prompt_free even on error). Invalid

@@ -84,9 +84,35 @@ cn_status cn_chat_prompt_template(cn_chat_prompt *p, const char *s, cn_error *er
     return CN_OK;
 }
 
+cn_status cn_chat_prompt_replace_with_ids(cn_chat_prompt *p, size_t first_segment, const int32_t *ids, size_t n,
+                                          cn_error *err) {
+    if (first_segment >= p->segment_count || n == 0)
+        return cn_fail(err, CN_ERR_ARG, "no segment %zu (of %zu) or no ids to replace it with", first_segment,
+                       p->segment_count);
+    if (p->id_count + n > p->id_capacity) {
+        size_t capacity = p->id_capacity ? p->id_capacity : 256;
+        while (capacity < p->id_count + n) capacity *= 2;
+        int32_t *grown = realloc(p->ids, capacity * sizeof *grown);
+        if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory for %zu prompt ids", capacity);
+        p->ids = grown;
+        p->id_capacity = capacity;
+    }
+    memcpy(p->ids + p->id_count, ids, n * sizeof *ids);
+    size_t offset = p->segments[first_segment].offset;
+    p->segments[first_segment] = (cn_chat_segment){.kind = CN_CHAT_SEGMENT_IDS, .offset = offset,
+                                                   .length = p->text.length - offset, .id_offset = p->id_count,
+                                                   .id_count = n};
+    p->segment_count = first_segment + 1;
+    p->id_count += n;
+    return CN_OK;
+}
+
 void cn_chat_prompt_free(cn_chat_prompt *p) {
     cn_chat_bytes_free(&p->text);
     free(p->segments);
+    free(p->ids);
     p->segments = NULL;
+    p->ids = NULL;
     p->segment_count = p->segment_capacity = 0;
+    p->id_count = p->id_capacity = 0;
 }

@@ -31,7 +31,9 @@ cn_status cn_chat_prompt_tokenize(const cn_tokenizer *tok, const cn_chat_prompt 
         const cn_chat_segment *s = &prompt->segments[i];
         const char *bytes = prompt->text.data + s->offset;
         cn_status st;
-        if (s->kind == CN_CHAT_SEGMENT_CONTROL) {
+        if (s->kind == CN_CHAT_SEGMENT_IDS) {
+            st = id_list_append(&list, prompt->ids + s->id_offset, s->id_count, err);
+        } else if (s->kind == CN_CHAT_SEGMENT_CONTROL) {
             char name[128];
             if (s->length >= sizeof name) {
                 free(list.ids);

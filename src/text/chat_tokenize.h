@@ -1,6 +1,6 @@
 /* A rendered chat prompt (chat_prompt.h) to token ids: control segments by their id, text segments
  * encoded with no added tokens recognised, so text a user wrote that spells "<｜User｜>" stays
- * plain text. Where the text spells no added token, the ids equal HF tokenizers' encode of the
+ * plain text, ids segments as their ids. Where the text spells no added token, the ids equal HF tokenizers' encode of the
  * reference's flat string (tests/test_chat_prompt_ids.c). */
 #ifndef CN_TEXT_CHAT_TOKENIZE_H
 #define CN_TEXT_CHAT_TOKENIZE_H

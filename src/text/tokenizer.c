@@ -78,6 +78,15 @@ int cn_tokenizer_is_special(const cn_tokenizer *tok, int32_t id) {
     return id >= 0 && id < tok->bpe.id_capacity && tok->special[id];
 }
 
+int cn_tokenizer_is_added(const cn_tokenizer *tok, int32_t id) {
+    size_t len = 0;
+    const uint8_t *bytes = cn_tokenizer_token_bytes(tok, id, &len);
+    if (!bytes || len == 0) return 0;
+    /* An added token decodes to its content; it is added if that content maps back to this id. */
+    return cn_added_trie_exact(&tok->raw_tokens, bytes, len) == id ||
+           cn_added_trie_exact(&tok->normalized_tokens, bytes, len) == id;
+}
+
 int32_t cn_tokenizer_token_id(const cn_tokenizer *tok, const char *token) {
     size_t len = strlen(token);
     if (!cn_utf8_validate((const uint8_t *)token, len, NULL)) return -1;

@@ -59,4 +59,8 @@ int32_t cn_tokenizer_id_count(const cn_tokenizer *tok);
 /* True if id is an added token marked special. */
 int cn_tokenizer_is_special(const cn_tokenizer *tok, int32_t id);
 
+/* True if id is an added token (special or not: "<｜User｜>", "<think>", "｜DSML｜", ...), the ids a
+ * chat prompt's control segments become (text/chat_tokenize.h). */
+int cn_tokenizer_is_added(const cn_tokenizer *tok, int32_t id);
+
 #endif

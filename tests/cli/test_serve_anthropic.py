@@ -220,11 +220,17 @@ def test_tool_round_trip(client):
     back = create(client, max_tokens=4, seed=45, tools=[FORECAST],
                   messages=USER + [{"role": "assistant", "content": [b.model_dump() for b in forced.content]},
                                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": calls[0].id,
-                                                                 "content": "27C"}]}])
-    # The earlier prompt is reused; the call itself only when its DSML re-tokenizes to the sampled ids,
-    # which a random model's constrained tokens need not do (docs/serve_openai.md, known limits).
+                                                                 "content": "27C"},
+                                                                {"type": "text", "text": "And next week?"}]}])
+    # The call's DSML bytes (by tool_use id) are rendered as the ids the model sampled (the reply
+    # registry), so the earlier prompt and the whole reply are reused but its last id (the
+    # end-of-sentence, sampled and never fed).
     size = forced.usage.input_tokens + forced.usage.cache_read_input_tokens
-    check(back.usage.cache_read_input_tokens >= size, f"the forced call's prompt is reused: {back.usage} vs {size}")
+    whole = size + forced.usage.output_tokens - 1
+    print(f"tool_choice any: prompt {size} + reply {forced.usage.output_tokens}, follow-up cached "
+          f"{back.usage.cache_read_input_tokens} of {back.usage.input_tokens + back.usage.cache_read_input_tokens}",
+          file=sys.stderr)
+    check(back.usage.cache_read_input_tokens >= whole, f"the forced call's prompt and reply are reused: {back.usage} vs {whole}")
     print("tool_choice any: a forced call round-tripped", file=sys.stderr)
 
 
