@@ -706,6 +706,7 @@ static void test_persistent_store(cn_model *ref, cn_model *m, const int32_t *pro
     collect(submit(e, &a), &got);
     check_same(&got, &want_a, "first turn, kv_dir");
     cn_engine_metrics mt;
+    cn_engine_wait_store(e); /* saves run on the store thread, queued before DONE */
     cn_engine_metrics_get(e, &mt);
     CHECK(mt.store_saves == 1 && mt.store_save_failures == 0 && mt.prefix_misses == 1);
     /* The directory is the open store's: a second engine over it is refused cleanly. */
@@ -734,6 +735,110 @@ static void test_persistent_store(cn_model *ref, cn_model *m, const int32_t *pro
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The store's fault hook as a gate: while `hold` is set, a commit (the journal fsync of a save)
+ * waits in the store thread until the test lets it go. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool hold;
+    int held; /* commits that have waited */
+} store_gate;
+
+static cn_kv_store_fault store_gate_fault(void *ctx, cn_kv_store_step step, const char *file) {
+    (void)file;
+    store_gate *g = ctx;
+    if (step != CN_KV_STEP_JOURNAL_FSYNC) return CN_KV_FAULT_NONE;
+    pthread_mutex_lock(&g->mu);
+    if (g->hold) {
+        g->held++;
+        pthread_cond_broadcast(&g->cv);
+        while (g->hold) pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return CN_KV_FAULT_NONE;
+}
+
+/* Saves run on the store thread and never hold the engine: with the first request's save stopped
+ * at its commit, its DONE has arrived, a second request (which needs no restore) runs to its end
+ * with the loop's tokens,
+ * and a third that extends the first turn resumes from the state still being saved (a memory
+ * hit). Let go, every save commits (cn_engine_wait_store), and after a restart without a memory
+ * cache the store thread restores the extension's prefix from disk. */
+static void test_store_thread(cn_model *ref, cn_model *m, const int32_t *prompt) {
+    char dir[] = "/tmp/clawnet_test_engine_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECKF(0, "mkdtemp failed");
+        return;
+    }
+    store_gate g = {.hold = true};
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    cn_engine_options o = engine_options(2, 4, (size_t)64 << 20);
+    o.kv_dir = dir;
+    o.model_identity = fixture;
+    o.store_fault = store_gate_fault;
+    o.store_fault_ctx = &g;
+    /* b's prompt is one id: it asks nothing of the store (a restore would wait for the save in
+       progress, the store being single-threaded), so it runs on the engine thread alone. */
+    job a = {prompt, 10, seeded(21), 8, -1, false}, b = {prompt + 20, 1, seeded(22), 6, -1, false};
+    result want_a, want_b, want_c, got;
+    reference(ref, &a, 0, &want_a);
+    reference(ref, &b, 0, &want_b);
+    int32_t turn2[32];
+    memcpy(turn2, prompt, 10 * sizeof *turn2);
+    memcpy(turn2 + 10, want_a.ids, (size_t)want_a.n * sizeof *turn2);
+    const int n2 = 10 + want_a.n + 4;
+    for (int i = 10 + want_a.n; i < n2; i++) turn2[i] = (int32_t)(i * 37 % 256);
+    job c = {turn2, n2, seeded(23), 5, -1, false};
+    reference(ref, &c, 0, &want_c);
+
+    cn_engine *e = start(m, &o);
+    if (!e) return;
+    collect(submit(e, &a), &got); /* DONE arrives with the save still to commit */
+    check_same(&got, &want_a, "first turn, store thread held");
+    pthread_mutex_lock(&g.mu);
+    while (g.held == 0) pthread_cond_wait(&g.cv, &g.mu); /* the store thread is inside the save */
+    pthread_mutex_unlock(&g.mu);
+    collect(submit(e, &b), &got);
+    check_same(&got, &want_b, "a request while a save is held");
+    collect(submit(e, &c), &got);
+    check_same(&got, &want_c, "an extension of the turn being saved");
+    CHECKF(got.cached == 10 + want_a.n - 1, "the extension resumed %lld tokens, want %d", (long long)got.cached,
+           10 + want_a.n - 1);
+    cn_engine_metrics mt;
+    cn_engine_metrics_get(e, &mt);
+    CHECKF(mt.store_saves == 0 && mt.prefix_hits_memory == 1, "while held: %llu saves, %llu memory hits",
+           (unsigned long long)mt.store_saves, (unsigned long long)mt.prefix_hits_memory);
+    pthread_mutex_lock(&g.mu);
+    CHECK(g.held == 1); /* the other saves wait behind the first, in order */
+    g.hold = false;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    cn_engine_wait_store(e);
+    cn_engine_metrics_get(e, &mt);
+    CHECKF(mt.store_saves == 3 && mt.store_save_failures == 0 && mt.store_bytes > 0, "%llu saves, %llu failures",
+           (unsigned long long)mt.store_saves, (unsigned long long)mt.store_save_failures);
+    cn_engine_stop(e);
+
+    o.cache_bytes = 0; /* every hit is the disk's now */
+    e = start(m, &o);
+    if (!e) return;
+    job c2 = c;
+    c2.n_prompt = n2 - 1; /* its longest stored prefix is the first turn's state */
+    result want_c2;
+    reference(ref, &c2, 0, &want_c2);
+    collect(submit(e, &c2), &got);
+    check_same(&got, &want_c2, "the extension after a restart");
+    CHECKF(got.cached == 10 + want_a.n - 1, "restored %lld tokens from disk, want %d", (long long)got.cached,
+           10 + want_a.n - 1);
+    cn_engine_metrics_get(e, &mt);
+    CHECK(mt.prefix_hits_disk == 1 && mt.prefix_hits_memory == 0);
+    cn_engine_stop(e);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void) {
     cn_error err = {0};
     cn_model *ref = NULL, *m = NULL;
@@ -753,6 +858,7 @@ int main(void) {
     test_constraint(ref, m, prompt);
     test_stop_in_flight(m, prompt);
     test_persistent_store(ref, m, prompt);
+    test_store_thread(ref, m, prompt);
     test_client_threads(ref, m, prompt);
     cn_model_close(ref);
     cn_model_close(m);

@@ -38,4 +38,7 @@ int cn_cmd_agent(int argc, char **argv);
 /* clawnet bench-constraint --tokenizer PATH: the cost of one constrained-decoding mask. */
 int cn_cmd_bench_constraint(int argc, char **argv);
 
+/* clawnet bench-kv-store --dir DIR: save and restore times of the persistent prefix store. */
+int cn_cmd_bench_kv_store(int argc, char **argv);
+
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {"info", cn_cmd_info, "print a checkpoint's configuration, tensors and parameter counts"},
     {"tokenize", cn_cmd_tokenize, "text lines to token ids and back (DeepSeek-V4 tokenizer.json)"},
     {"bench-constraint", cn_cmd_bench_constraint, "time one JSON / tool-call constraint mask over the vocabulary"},
+    {"bench-kv-store", cn_cmd_bench_kv_store, "time saves and restores of the persistent prefix store (kv/store.h)"},
 };
 
 static void usage(FILE *f) {

@@ -131,9 +131,11 @@ static void remove_file(cn_kv_store *s, const char *name) {
     io_step(s, CN_KV_STEP_UNLINK, name, unlinkat(s->dir_fd, name, 0) == 0 || errno == ENOENT, "removing", &ignored);
 }
 
-/* Reads a whole file of the store; CN_ERR_IO if it cannot be read. */
-static cn_status read_file(cn_kv_store *s, const char *name, uint8_t **out, size_t *size, cn_error *err) {
-    *out = NULL;
+/* Reads a whole file of the store into *buf (grown as needed, *cap its size; the caller frees it),
+ * so a restore reads chunk after chunk into one buffer instead of faulting in a fresh allocation
+ * per file. CN_ERR_IO if it cannot be read. */
+static cn_status read_file_into(cn_kv_store *s, const char *name, uint8_t **buf, size_t *cap, size_t *size,
+                                cn_error *err) {
     *size = 0;
     int fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -147,22 +149,32 @@ static cn_status read_file(cn_kv_store *s, const char *name, uint8_t **out, size
         close(fd);
         return cn_fail(err, CN_ERR_IO, "kv store %s: %s is not a regular file", s->path, name);
     }
-    uint8_t *buf = malloc(sb.st_size ? (size_t)sb.st_size : 1);
-    if (!buf) {
-        close(fd);
-        return cn_fail(err, CN_ERR_NOMEM, "out of memory reading %s (%lld bytes)", name, (long long)sb.st_size);
+    if (!*buf || *cap < (size_t)sb.st_size) {
+        uint8_t *grown = realloc(*buf, sb.st_size ? (size_t)sb.st_size : 1);
+        if (!grown) {
+            close(fd);
+            return cn_fail(err, CN_ERR_NOMEM, "out of memory reading %s (%lld bytes)", name, (long long)sb.st_size);
+        }
+        *buf = grown;
+        *cap = sb.st_size ? (size_t)sb.st_size : 1;
     }
     size_t got = 0;
     while (got < (size_t)sb.st_size) {
-        ssize_t r = pread(fd, buf + got, (size_t)sb.st_size - got, (off_t)got);
+        ssize_t r = pread(fd, *buf + got, (size_t)sb.st_size - got, (off_t)got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         got += (size_t)r;
     }
     close(fd);
-    *out = buf;
     *size = got; /* a file that shrank while read is short: its checksums fail */
     return CN_OK;
+}
+
+/* Reads a whole file of the store into a new allocation. */
+static cn_status read_file(cn_kv_store *s, const char *name, uint8_t **out, size_t *size, cn_error *err) {
+    size_t cap = 0;
+    *out = NULL;
+    return read_file_into(s, name, out, &cap, size, err);
 }
 
 /* ---- the index ------------------------------------------------------------------------------- */
@@ -795,27 +807,30 @@ static bool load_entry(cn_kv_store *s, entry *e, const int32_t *ids, const cn_kv
         }
     }
     const cn_kv_hash zero = {{0}};
+    uint8_t *chunk = NULL; /* one buffer for every chunk file (they all have the same size) */
+    size_t chunk_cap = 0;
     for (int64_t c = 0; c < nc; c++) {
-        uint8_t *chunk = NULL;
         size_t chunk_size = 0;
         file_name('c', &keys[c], name);
-        const cn_status got = read_file(s, name, &chunk, &chunk_size, &err);
+        const cn_status got = read_file_into(s, name, &chunk, &chunk_cap, &chunk_size, &err);
         const cn_status loaded = got == CN_OK ? cn_kv_chunk_load(chunk, chunk_size, &s->fp, &keys[c], c ? &keys[c - 1] : &zero,
                                                                  c, s->span, st, &err)
                                               : got;
-        free(chunk);
         if (got == CN_ERR_NOMEM || loaded == CN_ERR_NOMEM) { /* a miss, not damage */
+            free(chunk);
             free(data);
             cn_kv_state_reset(st);
             return false;
         }
         if (loaded != CN_OK) {
+            free(chunk);
             free(data);
             cn_kv_state_reset(st);
             reject_chunk(s, &keys[c]);
             return false;
         }
     }
+    free(chunk);
     ok = cn_kv_checkpoint_apply(&v, s->span, st, &err) == CN_OK;
     free(data);
     if (!ok) {

@@ -1,5 +1,7 @@
 #include "kv/store_format.h"
 
+#include "base/crc32c.h"
+
 #include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -130,13 +132,13 @@ static bool skip(reader *r, const uint8_t **at, size_t n) {
 
 /* ---- container ------------------------------------------------------------------------------ */
 
-static void page_sum(const uint8_t header_sum[CN_KV_SUM_BYTES], uint64_t index, const uint8_t *page, size_t n,
-                     uint8_t out[CN_KV_SUM_BYTES]) {
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, header_sum, CN_KV_SUM_BYTES, CN_KV_SUM_BYTES);
-    upd(&h, &index, sizeof index);
-    upd(&h, page, n);
-    crypto_generichash_final(&h, out, CN_KV_SUM_BYTES);
+/* CRC-32C of (header sum, u64 page index, page bytes): the header sum ties the page to its file,
+ * the index to its place in it. The CRC of the 24-byte prefix is computed once per file. */
+static uint32_t page_sum_seed(const uint8_t header_sum[CN_KV_SUM_BYTES]) { return cn_crc32c(0, header_sum, CN_KV_SUM_BYTES); }
+
+static void page_sum(uint32_t seed, uint64_t index, const uint8_t *page, size_t n, uint8_t out[CN_KV_PAGE_SUM_BYTES]) {
+    const uint32_t crc = cn_crc32c(cn_crc32c(seed, &index, sizeof index), page, n);
+    memcpy(out, &crc, sizeof crc);
 }
 
 static size_t page_count(size_t body_bytes) { return (body_bytes + CN_KV_PAGE_BYTES - 1) / CN_KV_PAGE_BYTES; }
@@ -146,7 +148,7 @@ cn_status cn_kv_container_build(const char magic[8], const cn_kv_hash *fingerpri
                                 size_t *size, cn_error *err) {
     const size_t header_bytes = CN_KV_CONTAINER_FIXED + fields_bytes + CN_KV_SUM_BYTES;
     const size_t pages = page_count(body_bytes);
-    const size_t total = header_bytes + body_bytes + pages * CN_KV_SUM_BYTES;
+    const size_t total = header_bytes + body_bytes + pages * CN_KV_PAGE_SUM_BYTES;
     if (header_bytes > UINT32_MAX) return cn_fail(err, CN_ERR_ARG, "kv store file header too large");
     writer w = {malloc(total), 0, total};
     if (!w.p) return cn_fail(err, CN_ERR_NOMEM, "out of memory building a kv store file (%zu bytes)", total);
@@ -160,10 +162,11 @@ cn_status cn_kv_container_build(const char magic[8], const cn_kv_hash *fingerpri
     crypto_generichash(hsum, sizeof hsum, w.p, w.at, NULL, 0);
     put(&w, hsum, sizeof hsum);
     put(&w, body, body_bytes);
+    const uint32_t seed = page_sum_seed(hsum);
     for (size_t i = 0; i < pages; i++) {
         const size_t off = i * CN_KV_PAGE_BYTES, n = body_bytes - off < CN_KV_PAGE_BYTES ? body_bytes - off : CN_KV_PAGE_BYTES;
-        uint8_t s[CN_KV_SUM_BYTES];
-        page_sum(hsum, i, body + off, n, s);
+        uint8_t s[CN_KV_PAGE_SUM_BYTES];
+        page_sum(seed, i, body + off, n, s);
         put(&w, s, sizeof s);
     }
     *out = w.p;
@@ -184,9 +187,9 @@ cn_status cn_kv_container_open(const uint8_t *data, size_t size, const char magi
     if (header_bytes < CN_KV_CONTAINER_FIXED + CN_KV_SUM_BYTES || header_bytes > size || body_bytes > size)
         return cn_fail(err, CN_ERR_FORMAT, "header size out of range (truncated or corrupt)");
     const size_t pages = page_count((size_t)body_bytes);
-    if ((size_t)header_bytes + body_bytes + pages * CN_KV_SUM_BYTES != size)
+    if ((size_t)header_bytes + body_bytes + pages * CN_KV_PAGE_SUM_BYTES != size)
         return cn_fail(err, CN_ERR_FORMAT, "file is %zu bytes, its header says %zu (truncated or corrupt)", size,
-                       (size_t)header_bytes + (size_t)body_bytes + pages * CN_KV_SUM_BYTES);
+                       (size_t)header_bytes + (size_t)body_bytes + pages * CN_KV_PAGE_SUM_BYTES);
     uint8_t hsum[CN_KV_SUM_BYTES];
     crypto_generichash(hsum, sizeof hsum, data, header_bytes - CN_KV_SUM_BYTES, NULL, 0);
     if (sodium_memcmp(hsum, data + header_bytes - CN_KV_SUM_BYTES, sizeof hsum) != 0)
@@ -194,12 +197,13 @@ cn_status cn_kv_container_open(const uint8_t *data, size_t size, const char magi
     if (memcmp(data + 24, fingerprint->b, CN_KV_HASH_BYTES) != 0)
         return cn_fail(err, CN_ERR_FORMAT, "file belongs to another model or layout (fingerprint mismatch)");
     const uint8_t *body = data + header_bytes, *sums = body + body_bytes;
+    const uint32_t seed = page_sum_seed(hsum);
     for (size_t i = 0; i < pages; i++) {
         const size_t off = i * CN_KV_PAGE_BYTES;
         const size_t n = body_bytes - off < CN_KV_PAGE_BYTES ? (size_t)body_bytes - off : CN_KV_PAGE_BYTES;
-        uint8_t s[CN_KV_SUM_BYTES];
-        page_sum(hsum, i, body + off, n, s);
-        if (memcmp(s, sums + i * CN_KV_SUM_BYTES, sizeof s) != 0)
+        uint8_t s[CN_KV_PAGE_SUM_BYTES];
+        page_sum(seed, i, body + off, n, s);
+        if (memcmp(s, sums + i * CN_KV_PAGE_SUM_BYTES, sizeof s) != 0)
             return cn_fail(err, CN_ERR_FORMAT, "checksum mismatch in page %zu of %zu", i, pages);
     }
     out->fields = data + CN_KV_CONTAINER_FIXED;
@@ -227,7 +231,7 @@ size_t cn_kv_chunk_file_bytes(const cn_kv_state *like, int64_t span) {
                 (size_t)keys_per_span(ly, span) * ly->indexer_keys.codec.row_bytes;
     }
     return CN_KV_CONTAINER_FIXED + CHUNK_FIELDS_FIXED + (size_t)like->n_layers * 16 + CN_KV_SUM_BYTES + body +
-           page_count(body) * CN_KV_SUM_BYTES;
+           page_count(body) * CN_KV_PAGE_SUM_BYTES;
 }
 
 cn_status cn_kv_chunk_encode(const cn_kv_hash *fingerprint, const cn_kv_hash *key, const cn_kv_hash *parent,

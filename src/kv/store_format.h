@@ -5,7 +5,9 @@
  * before a single byte reaches a cn_kv_state.
  *
  * Hashes are BLAKE2b (libsodium's crypto_generichash): 32 bytes for identities (fingerprint,
- * chunk keys, prefix hashes), 16 bytes for checksums. Integers and floats are stored in host
+ * chunk keys, prefix hashes), 16 bytes for header and journal record checksums; the 4 KiB pages of
+ * file bodies carry CRC-32C (base/crc32c.h), which spec 7.2 allows and which the CPU computes
+ * about twenty times faster than BLAKE2b (format version 2; version 1 had BLAKE2b-128 pages). Integers and floats are stored in host
  * byte order; the fingerprint hashes a byte-order marker, so a file written on a host of the other
  * order is foreign and never read. */
 #ifndef CN_KV_STORE_FORMAT_H
@@ -18,10 +20,11 @@
 #include "base/error.h"
 #include "kv/state.h"
 
-#define CN_KV_STORE_VERSION 1u
+#define CN_KV_STORE_VERSION 2u
 #define CN_KV_HASH_BYTES 32
 #define CN_KV_SUM_BYTES 16
 #define CN_KV_PAGE_BYTES 4096
+#define CN_KV_PAGE_SUM_BYTES 4
 
 typedef struct {
     uint8_t b[CN_KV_HASH_BYTES];
@@ -43,9 +46,9 @@ void cn_kv_prefix_hashes(const cn_kv_hash *fingerprint, const int32_t *ids, int6
 
 /* ---- the file container ---------------------------------------------------------------------
  * magic[8] | u32 version | u32 header_bytes | u64 body_bytes | fingerprint[32] | type fields |
- * header sum[16] (over everything before it) | body | page sums: one per 4 KiB page of the body,
- * BLAKE2b-128 keyed with the header sum over (u64 page index, page bytes), so a page moved within
- * the file or spliced in from another file fails. File size = header_bytes + body_bytes + 16 x pages. */
+ * header sum[16] (BLAKE2b-128 over everything before it) | body | page sums: one per 4 KiB page of
+ * the body, CRC-32C of (header sum, u64 page index, page bytes), so a page moved within the file
+ * or spliced in from another file fails. File size = header_bytes + body_bytes + 4 x pages. */
 
 #define CN_KV_CONTAINER_FIXED (8 + 4 + 4 + 8 + CN_KV_HASH_BYTES)
 

@@ -15,6 +15,7 @@
 #include "kv/store.h"
 #include "sample/logit_stats.h"
 #include "serve/prefix_cache.h"
+#include "serve/store_worker.h"
 #include "serve/ticket.h"
 
 #define DEFAULT_PREFILL_CHUNK 256
@@ -26,6 +27,7 @@ typedef enum {
     SEQ_PREFILL, /* prompt ids still to feed */
     SEQ_DECODE,  /* the last sampled id is fed next */
     SEQ_SAMPLE,  /* logits ready without a step: the whole prompt was in the prefix cache */
+    SEQ_RESTORE, /* the store thread is restoring its state from disk: not stepped, not touched */
 } seq_phase;
 
 typedef struct {
@@ -49,6 +51,21 @@ typedef struct {
     double t_submit, t_admit, t_first; /* t_first: when the first id was sampled (0: not yet) */
 } sequence;
 
+/* A job for the store thread (serve/store_worker.h). A save owns what it saves: the state moved
+ * out of the finished sequence, its ids and logits; while the save runs the state is also a
+ * prefix the engine thread may copy from (both only read it), and once the save is done the state
+ * moves on into the memory cache. A restore writes into its sequence's state. */
+typedef struct store_job {
+    serve_store_job job;            /* first: the store thread hands this back */
+    struct store_job *next;         /* engine->completed, under mu */
+    struct store_job *next_pending; /* engine->pending_saves, engine thread */
+    sequence *seq;                  /* RESTORE */
+    int32_t *ids;                   /* SAVE: owned copies */
+    size_t n;
+    cn_kv_state state;
+    float *logits;                  /* SAVE: of position n-1, NULL when not current */
+} store_job;
+
 struct cn_engine {
     cn_model *model;
     int parallel, queue_limit;
@@ -63,6 +80,7 @@ struct cn_engine {
     size_t q_head, q_count, q_cap;
     int n_active;       /* written by the engine thread under mu; read by submit and metrics */
     int n_admitting;    /* taken off the queue, not yet in active[]: still in flight for submit */
+    store_job *completed; /* store jobs done by the store thread, for the engine thread to take back */
     cn_engine_metrics metrics;
     double rate_start[RATE_STEPS], rate_end[RATE_STEPS];
     int rate_tokens[RATE_STEPS];
@@ -71,7 +89,11 @@ struct cn_engine {
     /* Used by the engine thread alone (and by stop after it joined). */
     sequence **active;  /* [parallel], in admission order */
     cn_prefix_cache *cache;
-    cn_kv_store *store;  /* kv_dir: single-threaded, so the engine thread's alone */
+    cn_kv_store *store;  /* kv_dir: used by the store thread alone (serve/store_worker.h) */
+    serve_store_worker *store_worker;
+    store_job *pending_saves; /* saves submitted and not yet taken back */
+    int n_pending_saves;
+    int n_restoring;          /* active sequences in SEQ_RESTORE */
     cn_forward_item *items;
     sequence **item_seq;
 };
@@ -96,18 +118,49 @@ static void sequence_free(sequence *s) {
 
 /* ---- finishing a request ------------------------------------------------------------------ */
 
+/* Saves waiting for the store thread at most, per decoding slot: each holds a whole state, so a disk
+ * slower than the requests end must not let them pile up; past this a state is not saved. */
+#define MAX_PENDING_SAVES_PER_SLOT 2
+
+/* Hands a finished sequence's state to the store thread for saving (moved, with its ids and, when
+ * current, its logits); false when too many saves wait already or there is no memory for the job
+ * (the state stays). */
+static bool queue_save(cn_engine *e, sequence *s) {
+    if (e->n_pending_saves >= MAX_PENDING_SAVES_PER_SLOT * e->parallel + 1) return false;
+    store_job *job = calloc(1, sizeof *job);
+    const size_t n = (size_t)s->state.n_tokens;
+    if (job) job->ids = malloc(n * sizeof *job->ids);
+    if (!job || !job->ids) {
+        free(job);
+        return false;
+    }
+    memcpy(job->ids, s->ids, n * sizeof *job->ids);
+    job->n = n;
+    job->state = s->state;
+    memset(&s->state, 0, sizeof s->state);
+    s->has_state = false;
+    if (e->cache && s->logits_current) { /* the memory cache takes the state once it is saved */
+        job->logits = s->logits;
+        s->logits = NULL;
+    }
+    job->job = (serve_store_job){.op = SERVE_STORE_SAVE, .ids = job->ids, .n = n, .state = &job->state};
+    job->next_pending = e->pending_saves;
+    e->pending_saves = job;
+    e->n_pending_saves++;
+    serve_store_worker_submit(e->store_worker, &job->job);
+    return true;
+}
+
 /* Frees the sequence, sends DONE and lets go of the ticket. A request that ends with its state
- * consistent leaves it in the persistent store (saved, durable before DONE) and, when its logits
- * are current, in the prefix cache (moved, not copied), so a follow-up that extends prompt+output
+ * consistent leaves it in the persistent store (queued for the store thread before DONE, durable
+ * soon after; cn_engine_wait_store waits for it) and, when its logits are current, in the prefix
+ * cache (moved, not copied; with a store, once saved), so a follow-up that extends prompt+output
  * resumes from it; the last sampled id is not in the state (it was never fed), as in
  * cli/generate.h. After an error the state is not trusted and not kept. */
 static void finish(cn_engine *e, sequence *s, cn_finish_reason reason, int32_t stop_token, const cn_error *why) {
-    if (e->store && reason != CN_FINISH_ERROR && s->has_state && s->state.n_tokens > 0) {
-        cn_error ignored = {0}; /* a store that cannot write (full disk, EIO) only loses a future hit */
-        const bool saved = cn_kv_store_save(e->store, s->ids, (size_t)s->state.n_tokens, &s->state, &ignored) == CN_OK;
-        pthread_mutex_lock(&e->mu);
-        if (saved) e->metrics.store_saves++;
-        else e->metrics.store_save_failures++;
+    if (e->store_worker && reason != CN_FINISH_ERROR && s->has_state && s->state.n_tokens > 0 && !queue_save(e, s)) {
+        pthread_mutex_lock(&e->mu); /* too many saves waiting, or no memory: only a future hit is lost */
+        e->metrics.store_save_failures++;
         pthread_mutex_unlock(&e->mu);
     }
     const double t_end = now_seconds();
@@ -158,36 +211,59 @@ static sequence *take_active(cn_engine *e, int i) {
 /* ---- admission ---------------------------------------------------------------------------- */
 
 /* Where an admitted sequence resumes from. */
-typedef enum { FROM_NOTHING, FROM_MEMORY, FROM_DISK } resume_source;
+typedef enum { FROM_NOTHING, FROM_MEMORY, FROM_STORE } resume_source;
 
-/* Gives an admitted sequence its state: a copy of the longest prefix in the memory cache, else
- * the longest prefix in the persistent store, else an empty state. At least one prompt id is fed
- * unless a memory entry covers the whole prompt, in which case its stored logits are sampled
- * from directly (prefix_cache.h); the store keeps no logits, so it is asked for n_prompt - 1 ids
- * at most (kv/store.h). */
+/* The longest state being saved whose ids are a prefix of the prompt and that can be resumed from
+ * (shorter than the prompt, or as long with its logits), or NULL. */
+static const store_job *pending_longest(const cn_engine *e, const sequence *s) {
+    const store_job *best = NULL;
+    for (const store_job *p = e->pending_saves; p; p = p->next_pending)
+        if ((!best || p->n > best->n) && (p->n < s->n_prompt || (p->n == s->n_prompt && p->logits)) &&
+            memcmp(p->ids, s->ids, p->n * sizeof *s->ids) == 0)
+            best = p;
+    return best;
+}
+
+/* Starts restoring s from the store on the store thread; false when there is no memory for it. */
+static bool queue_restore(cn_engine *e, sequence *s) {
+    store_job *job = calloc(1, sizeof *job);
+    if (!job) return false;
+    job->seq = s;
+    job->job = (serve_store_job){.op = SERVE_STORE_RESTORE, .ids = s->ids, .n = s->n_prompt - 1, .state = &s->state};
+    serve_store_worker_submit(e->store_worker, &job->job);
+    return true;
+}
+
+/* Gives an admitted sequence its state: a copy of the longest prefix in memory (the prefix cache
+ * or a state still being saved), else, on the store thread, the longest prefix in the persistent
+ * store (FROM_STORE: the sequence waits in SEQ_RESTORE), else an empty state. At least one prompt
+ * id is fed unless a memory entry covers the whole prompt, in which case its stored logits are
+ * sampled from directly (prefix_cache.h); the store keeps no logits, so it is asked for
+ * n_prompt - 1 ids at most (kv/store.h). */
 static cn_status resume(cn_engine *e, sequence *s, size_t *matched, resume_source *from, cn_error *err) {
     *matched = 0;
     *from = FROM_NOTHING;
     cn_error ignored = {0}; /* a copy or a read that failed is a miss, not an error */
     if (e->cache &&
-        cn_prefix_cache_restore_longest(e->cache, s->ids, s->n_prompt, &s->state, s->logits, matched, &ignored) == CN_OK &&
-        *matched > 0) {
+        (cn_prefix_cache_restore_longest(e->cache, s->ids, s->n_prompt, &s->state, s->logits, matched, &ignored) != CN_OK ||
+         *matched == 0))
+        *matched = 0;
+    const store_job *p = pending_longest(e, s);
+    if (p && p->n > *matched) {
+        if (*matched) cn_kv_state_free(&s->state);
+        *matched = 0;
+        if (cn_kv_state_copy(&s->state, &p->state, &ignored) == CN_OK) {
+            if (p->n == s->n_prompt) memcpy(s->logits, p->logits, (size_t)e->vocab * sizeof *s->logits);
+            *matched = p->n;
+        }
+    }
+    if (*matched > 0) {
         *from = FROM_MEMORY;
         return CN_OK;
     }
-    *matched = 0;
     cn_status st = cn_model_state_init_opts(e->model, &s->state, &e->kv, err);
     if (st) return st;
-    if (e->store && s->n_prompt > 1) {
-        size_t got = 0;
-        if (cn_kv_store_restore_longest(e->store, s->ids, s->n_prompt - 1, &s->state, &got, &ignored) == CN_OK &&
-            got > 0 && s->state.n_tokens == (int64_t)got) {
-            *matched = got;
-            *from = FROM_DISK;
-        } else {
-            cn_kv_state_reset(&s->state); /* whatever a failed restore left: back to position 0 */
-        }
-    }
+    if (e->store_worker && s->n_prompt > 1 && queue_restore(e, s)) *from = FROM_STORE;
     return CN_OK;
 }
 
@@ -200,8 +276,7 @@ static void admit(cn_engine *e, sequence *s) {
     pthread_mutex_lock(&e->mu);
     e->n_admitting--;
     if (from == FROM_MEMORY) e->metrics.prefix_hits_memory++;
-    else if (from == FROM_DISK) e->metrics.prefix_hits_disk++;
-    else e->metrics.prefix_misses++;
+    else if (from == FROM_NOTHING) e->metrics.prefix_misses++; /* a restore counts when it is done */
     e->metrics.prompt_tokens_total += s->n_prompt;
     e->metrics.cached_tokens_total += matched;
     if (st == CN_OK) e->active[e->n_active++] = s;
@@ -214,6 +289,66 @@ static void admit(cn_engine *e, sequence *s) {
     s->cached = (int64_t)matched;
     s->logits_current = from == FROM_MEMORY; /* the store's states come without logits */
     s->phase = matched == s->n_prompt ? SEQ_SAMPLE : SEQ_PREFILL;
+    if (from == FROM_STORE) {
+        s->phase = SEQ_RESTORE;
+        e->n_restoring++;
+    }
+}
+
+/* ---- the store thread's results ------------------------------------------------------------- */
+
+/* On the store thread: counts the result and hands the job back to the engine thread. */
+static void store_job_done(void *context, serve_store_job *done) {
+    cn_engine *e = context;
+    store_job *job = (store_job *)done;
+    pthread_mutex_lock(&e->mu);
+    if (done->op == SERVE_STORE_SAVE) {
+        if (done->status == CN_OK) e->metrics.store_saves++;
+        else e->metrics.store_save_failures++; /* a store that cannot write only loses a future hit */
+    } else if (done->matched > 0) {
+        e->metrics.prefix_hits_disk++;
+        e->metrics.cached_tokens_total += done->matched;
+    } else {
+        e->metrics.prefix_misses++;
+    }
+    e->metrics.store_bytes = done->stats.bytes;
+    job->next = e->completed;
+    e->completed = job;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* On the engine thread: a saved state moves on into the memory cache (when it came with logits),
+ * a restored sequence joins the batch. */
+static void take_back_store_jobs(cn_engine *e) {
+    pthread_mutex_lock(&e->mu);
+    store_job *list = e->completed;
+    e->completed = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (list) {
+        store_job *job = list;
+        list = job->next;
+        if (job->job.op == SERVE_STORE_RESTORE) {
+            sequence *s = job->seq;
+            s->cached = (int64_t)job->job.matched;
+            s->phase = SEQ_PREFILL;
+            e->n_restoring--;
+            free(job);
+            continue;
+        }
+        for (store_job **p = &e->pending_saves; *p; p = &(*p)->next_pending)
+            if (*p == job) {
+                *p = job->next_pending;
+                e->n_pending_saves--;
+                break;
+            }
+        cn_error ignored = {0};
+        if (e->cache && job->logits) cn_prefix_cache_store_take(e->cache, job->ids, job->n, &job->state, job->logits, &ignored);
+        if (job->state.layers) cn_kv_state_free(&job->state);
+        free(job->ids);
+        free(job->logits);
+        free(job);
+    }
 }
 
 /* ---- sampling ----------------------------------------------------------------------------- */
@@ -324,22 +459,20 @@ static void record_rate(cn_engine *e, double start, double end, int tokens) {
     e->rate_next = (e->rate_next + 1) % RATE_STEPS;
     if (e->rate_count < RATE_STEPS) e->rate_count++;
     size_t kv = 0;
-    for (int i = 0; i < e->n_active; i++) kv += cn_kv_state_bytes(&e->active[i]->state);
+    for (int i = 0; i < e->n_active; i++) /* a state being restored is the store thread's until done */
+        if (e->active[i]->phase != SEQ_RESTORE) kv += cn_kv_state_bytes(&e->active[i]->state);
     e->metrics.kv_bytes = kv;
     e->metrics.cache_bytes = cn_prefix_cache_bytes(e->cache);
-    if (e->store) {
-        cn_kv_store_stats stats;
-        cn_kv_store_stats_get(e->store, &stats);
-        e->metrics.store_bytes = stats.bytes;
-    }
     pthread_mutex_unlock(&e->mu);
 }
 
 static void step(cn_engine *e) {
     const double t0 = now_seconds();
-    /* Cancelled sequences leave before any work is spent on them. */
+    /* Cancelled sequences leave before any work is spent on them (one being restored once the
+       store thread is done with its state). */
     for (int i = 0; i < e->n_active;) {
-        if (cn_ticket_cancel_requested(e->active[i]->ticket)) finish(e, take_active(e, i), CN_FINISH_CANCELLED, -1, NULL);
+        if (e->active[i]->phase != SEQ_RESTORE && cn_ticket_cancel_requested(e->active[i]->ticket))
+            finish(e, take_active(e, i), CN_FINISH_CANCELLED, -1, NULL);
         else i++;
     }
     /* One batch: every decoding sequence feeds its last id, every prefilling one its next chunk
@@ -406,11 +539,16 @@ static void *engine_main(void *arg) {
     sequence **dropped = malloc(e->q_cap * sizeof *dropped);
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        while (!e->stopping && e->n_active == 0 && e->q_count == 0) pthread_cond_wait(&e->cv, &e->mu);
+        /* Work: a request that can take a slot, a sequence to step (not waiting for a restore), or
+           a store job to take back. */
+        while (!e->stopping && !e->completed && !(e->q_count > 0 && e->n_active < e->parallel) &&
+               e->n_active == e->n_restoring)
+            pthread_cond_wait(&e->cv, &e->mu);
         if (e->stopping || !admitted || !dropped) {
             pthread_mutex_unlock(&e->mu);
             break;
         }
+        const bool store_results = e->completed != NULL;
         /* FIFO admission into free slots; requests cancelled while waiting leave without a slot. */
         int n_admitted = 0;
         size_t n_dropped = 0;
@@ -424,6 +562,7 @@ static void *engine_main(void *arg) {
         e->q_count = kept;
         e->n_admitting = n_admitted; /* so submit's capacity check stays exact meanwhile */
         pthread_mutex_unlock(&e->mu);
+        if (store_results) take_back_store_jobs(e);
         for (size_t k = 0; k < n_dropped; k++) finish(e, dropped[k], CN_FINISH_CANCELLED, -1, NULL);
         for (int k = 0; k < n_admitted; k++) admit(e, admitted[k]);
         step(e);
@@ -466,7 +605,8 @@ cn_status cn_engine_start(cn_model *model, const cn_engine_options *o, cn_engine
         return cn_fail(err, CN_ERR_NOMEM, "engine: out of memory");
     }
     /* The store's fingerprint includes the state layout and encodings: `probe` is that layout. */
-    if (o->kv_dir) s = cn_kv_store_open(o->kv_dir, o->model_identity, &probe, o->kv_dir_bytes, &e->store, err);
+    cn_kv_store_options so = {.budget_bytes = o->kv_dir_bytes, .fault = o->store_fault, .fault_ctx = o->store_fault_ctx};
+    if (o->kv_dir) s = cn_kv_store_open_opts(o->kv_dir, o->model_identity, &probe, &so, &e->store, err);
     cn_kv_state_free(&probe);
     if (s) {
         free(e);
@@ -501,7 +641,16 @@ cn_status cn_engine_start(cn_model *model, const cn_engine_options *o, cn_engine
         engine_free(e);
         return cn_fail(err, CN_ERR_NOMEM, "engine: cannot create a condition variable");
     }
+    /* The store thread reports to the engine's mutex and condition variable: started after them. */
+    if (e->store && (s = serve_store_worker_start(e->store, store_job_done, e, &e->store_worker, err)) != CN_OK) {
+        pthread_cond_destroy(&e->cv);
+        pthread_mutex_destroy(&e->mu);
+        engine_free(e);
+        return cn_error_prefix(err, "engine: kv_dir %s", o->kv_dir);
+    }
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        serve_store_worker_stop(e->store_worker); /* idle: nothing was submitted */
+        e->store_worker = NULL;
         pthread_cond_destroy(&e->cv);
         pthread_mutex_destroy(&e->mu);
         engine_free(e);
@@ -518,10 +667,20 @@ void cn_engine_stop(cn_engine *e) {
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thread, NULL); /* it finishes the step under way first */
-    /* Alone now: every request still in flight gets its DONE. */
+    /* Alone now (but for the store thread): restores under way end first, then every request still
+       in flight gets its DONE, and its save runs before the store thread stops. */
+    if (e->store_worker) {
+        serve_store_worker_wait_idle(e->store_worker);
+        take_back_store_jobs(e);
+    }
     while (e->n_active > 0) finish(e, take_active(e, 0), CN_FINISH_CANCELLED, -1, NULL);
     for (size_t k = 0; k < e->q_count; k++) finish(e, e->queue[(e->q_head + k) % e->q_cap], CN_FINISH_CANCELLED, -1, NULL);
     e->q_count = 0;
+    if (e->store_worker) {
+        serve_store_worker_stop(e->store_worker);
+        e->store_worker = NULL;
+        take_back_store_jobs(e);
+    }
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     engine_free(e);
@@ -608,6 +767,10 @@ cn_status cn_engine_submit(cn_engine *e, const cn_engine_request *r, cn_engine_t
     pthread_mutex_unlock(&e->mu);
     *out = s->ticket;
     return CN_OK;
+}
+
+void cn_engine_wait_store(cn_engine *e) {
+    if (e->store_worker) serve_store_worker_wait_idle(e->store_worker);
 }
 
 void cn_engine_metrics_get(cn_engine *e, cn_engine_metrics *out) {

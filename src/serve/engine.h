@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "kv/state.h"
+#include "kv/store.h"
 #include "model/model.h"
 #include "sample/constraint.h"
 #include "sample/sampler.h"
@@ -37,6 +38,9 @@ typedef struct {
     size_t kv_dir_bytes;      /* its size budget (0: 8 GiB) */
     const char *model_identity; /* names the weights for the store's fingerprint (path, sizes);
                                    required with kv_dir */
+    /* Tests only: the store's fault hook (kv/store.h), called on the store thread. */
+    cn_kv_store_fault (*store_fault)(void *ctx, cn_kv_store_step step, const char *file);
+    void *store_fault_ctx;
 } cn_engine_options;
 
 typedef struct {
@@ -113,8 +117,8 @@ typedef struct cn_engine_ticket cn_engine_ticket;
 
 /* Starts the engine thread. The model must outlive the engine and is used by it alone. */
 cn_status cn_engine_start(cn_model *model, const cn_engine_options *options, cn_engine **out, cn_error *err);
-/* Cancels everything in flight (each ticket gets its DONE), joins the thread, frees the engine;
- * tickets still held must be released after. */
+/* Cancels everything in flight (each ticket gets its DONE), runs the saves still queued, joins the
+ * threads, frees the engine; tickets still held must be released after. */
 void cn_engine_stop(cn_engine *engine);
 
 /* Queues a request. CN_ERR_BUSY when the queue is full or the engine is stopping; CN_ERR_ARG for
@@ -133,5 +137,11 @@ void cn_engine_ticket_cancel(cn_engine_ticket *ticket);
 void cn_engine_ticket_release(cn_engine_ticket *ticket);
 
 void cn_engine_metrics_get(cn_engine *engine, cn_engine_metrics *out);
+
+/* kv_dir: blocks until every save queued so far is durable. Saves run on the engine's store thread
+ * (serve/store_worker.h), queued when a request ends, before its DONE: a caller that has seen DONE
+ * and then calls this finds the request's state on disk. cn_engine_stop runs every queued save
+ * before it returns. Without kv_dir, returns at once. */
+void cn_engine_wait_store(cn_engine *engine);
 
 #endif

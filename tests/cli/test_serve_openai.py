@@ -400,6 +400,43 @@ def test_errors(client):
         check(e.param == "echo", f"echo param {e.param}")
 
 
+def metric(server, name):
+    _, _, body = server.request("GET", "/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    return None
+
+
+def test_restart_warm_cache(model, tmp):
+    """--kv-dir across a restart: a request's state is saved by the engine's store thread; SIGTERM
+    runs the saves still queued; a new server over the same directory serves a prompt that extends
+    the saved one from disk. The first request samples one id, so its saved state is exactly its
+    prompt (the last sampled id is never fed) and the extension, raw ids through /v1/completions,
+    must report all of it cached. Then the same extension again is a memory hit."""
+    kv_dir = os.path.join(tmp, "kv")
+    hf = real_vocab.hf_tokenizer()
+    ids = hf.encode("Victoria Harbour ferries run all night, and the Star Ferry", add_special_tokens=False).ids
+    with serve_harness.Server(CLAWNET, model, "--kv-dir", kv_dir, "--ctx", "512") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=300)
+        first = client.completions.create(model="m", prompt=ids, max_tokens=1, seed=3)
+        check(first.usage.completion_tokens == 1 and first.usage.prompt_tokens_details.cached_tokens == 0,
+              f"the first request: {first.usage}")
+    check(server.returncode == 0, f"the first server stopped cleanly: {server.returncode}")
+    extended = ids + hf.encode(" crosses to Kowloon and back", add_special_tokens=False).ids
+    with serve_harness.Server(CLAWNET, model, "--kv-dir", kv_dir, "--ctx", "512") as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=300)
+        second = client.completions.create(model="m", prompt=extended, max_tokens=4, seed=4)
+        cached = second.usage.prompt_tokens_details.cached_tokens
+        print(f"   restart: saved prompt {len(ids)}, extension of {len(extended)}, cached {cached} from disk",
+              file=sys.stderr)
+        check(cached == len(ids), f"after a restart the extension resumes from disk: cached {cached}, want {len(ids)}")
+        check(metric(server, 'clawnet_prefix_cache_lookups_total{result="disk_hit"}') == 1, "one disk hit")
+        again = client.completions.create(model="m", prompt=extended, max_tokens=4, seed=4)
+        check(again.choices[0].text == second.choices[0].text, "the same prompt and seed, from memory, the same text")
+        check(again.usage.prompt_tokens_details.cached_tokens >= len(extended) - 1, f"then from memory: {again.usage}")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         model = serve_harness.make_model(tmp)
@@ -411,6 +448,7 @@ def main():
                 print("--", test.__name__, file=sys.stderr)
                 test(client)
             test_client_gone(server, client)
+        test_restart_warm_cache(model, tmp)
     if failures:
         print(f"test_serve_openai: {len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
