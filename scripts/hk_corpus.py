@@ -294,9 +294,32 @@ def clean(text):
     return "\n".join(collapse(l) for l in text.split("\n")).strip()
 
 
+TEST_SAMPLE_RECORDS = {"en": 120, "zh_hant": 250, "yue": 600}
+
+
+def write_test_sample(path, corpus):
+    """The held-out records with the smallest sha256 of their text, per language: a fixed sample
+    spread over the sources, small enough to commit (the tests' fallback when data/hk_corpus is
+    not built)."""
+    sample = {}
+    for lang, n in TEST_SAMPLE_RECORDS.items():
+        with open(os.path.join(corpus, f"{lang}.heldout.jsonl"), encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        rows.sort(key=lambda r: hashlib.sha256(r["text"].encode("utf-8")).hexdigest())
+        sample[lang] = rows[:n]
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"generator": "scripts/hk_corpus.py --test-sample", "licences": "docs/hk_corpus.md",
+                   "records": sample}, f, ensure_ascii=False, indent=0)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="data/hk_corpus")
+    ap.add_argument("--test-sample", metavar="JSON",
+                    help="also write a small held-out sample for test_hk_tokenizer "
+                         "(tests/fixtures/hk_tokenizer/heldout_sample.json)")
     args = ap.parse_args()
 
     missing = [p for p in ("debian-reference-en", "debian-reference-zh-tw", "debian-handbook", "python3.11-doc",
@@ -336,6 +359,8 @@ def main():
             chars = sum(len(t) for t, _ in rows)
             totals[f"{lang}.{name}"] = {"records": len(rows), "chars": chars, "utf8_bytes": sum(len(t.encode()) for t, _ in rows)}
             files[os.path.basename(path)] = hashlib.sha256(data).hexdigest()
+    if args.test_sample:
+        write_test_sample(args.test_sample, args.out)
     manifest = {"heldout_per_mille": HELDOUT_PER_MILLE, "sources": manifest_sources, "splits": totals, "sha256": files,
                 "opencc": pypi_version("opencc")}
     with open(os.path.join(args.out, "manifest.json"), "w", encoding="utf-8") as f:

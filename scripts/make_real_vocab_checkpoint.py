@@ -5,7 +5,7 @@ vocabularies). Hidden size 64, three layers (sliding, CSA, HCA; hash routing on 
 weights; about 35 MB, made in a second or two with numpy. Random weights: the text is gibberish,
 but deterministic (seeded), which is all the CLI tests need.
 
-  python3 scripts/make_real_vocab_checkpoint.py OUT_DIR [--tokenizer tokenizer.json]
+  python3 scripts/make_real_vocab_checkpoint.py OUT_DIR [--tokenizer tokenizer.json] [--vocab-size N]
 
 With --tokenizer the file is copied into OUT_DIR, where `clawnet run -m OUT_DIR -p ...` finds it.
 """
@@ -28,8 +28,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out")
     ap.add_argument("--tokenizer", help="a tokenizer.json to copy into OUT")
+    ap.add_argument("--vocab-size", type=int, default=bench.FLASH["vocab_size"],
+                    help="embedding rows (default DeepSeek-V4's 129,280; 32,000 for models/hk-tiny's tokenizer)")
     args = ap.parse_args()
     cfg = dict(bench.FLASH, **SMALL, model_type="deepseek_v4")
+    cfg["vocab_size"] = args.vocab_size
     ratios = [0, 4, 128, 0]  # sliding, CSA, HCA (ratio 128); the trailing 0 is the (absent) MTP layer's, as DeepSeek writes it
     cfg["compress_ratios"] = ratios
     os.makedirs(args.out, exist_ok=True)
