@@ -266,7 +266,7 @@ def sources(converter):
         ("debian-handbook-en", "en", "deb", "debian-handbook", "GPL-2+ or CC-BY-SA-3.0 (Raphaël Hertzog, Roland Mas)",
          lambda: html_paragraphs(os.path.join(handbook, "en-US", "*.html"))),
         ("python3.11-doc", "en", "deb", "python3.11-doc", "PSF-2.0 (Python Software Foundation)",
-         lambda: rst_paragraphs(pydoc, ["tutorial", "faq", "howto", "reference", "using", "glossary.rst.txt"])),
+         lambda: rst_paragraphs(pydoc, ["tutorial", "faq", "howto", "reference", "using"])),
         ("debian-reference-zh-tw", "zh_hant", "deb", "debian-reference-zh-tw", "GPL-2+ (Osamu Aoki; zh-TW translators)",
          lambda: html_paragraphs("/usr/share/debian-reference/*.zh-tw.html", min_han=0.2)),
         ("debian-handbook-zh-tw", "zh_hant", "deb", "debian-handbook",

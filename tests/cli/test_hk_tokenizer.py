@@ -12,7 +12,9 @@ the ids. ClawNet's tokenizer must run it unchanged:
 3. Cantonese needs clearly fewer tokens than with DeepSeek-V4's tokenizer (HF counts of both), and
    佢 嗰 噉 啲 喺 咗 嘅 are one token each;
 4. the chat encoding works with it: on a random checkpoint with its vocabulary size, `clawnet chat`
-   prompt ids equal HF's encode of the reference renderings (tests/fixtures/chat/cases.json).
+   prompt ids equal HF's encode of the reference renderings (tests/fixtures/chat/cases.json);
+5. written into GGUF metadata as llama.cpp's converter does (scripts/make_tokenizer_gguf.py), it
+   tokenizes exactly as the tokenizer.json in all three added-token modes.
 
 Usage: test_hk_tokenizer.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
@@ -150,17 +152,17 @@ with tempfile.TemporaryDirectory() as tmp:
         roles = [m["role"] for m in msgs]
         if set(opts) - {"thinking", "reasoning_effort"} or roles not in (["user"], ["system", "user"]) or any(set(m) != {"role", "content"} for m in msgs):
             continue
-        texts = [m["content"] for m in msgs]
+        contents = [m["content"] for m in msgs]
         if not all(isinstance(t, str) and t and "\n" not in t and "\r" not in t and not t.startswith("/")
-                   and not any(a in t for a in added) for t in texts):
+                   and not any(a in t for a in added) for t in contents):
             continue
         if opts.get("reasoning_effort") and not opts.get("thinking"):
             continue
         args = ["--think"] if opts.get("thinking") else []
         args += ["--effort", opts["reasoning_effort"]] if opts.get("reasoning_effort") else []
-        args += ["--system", texts[0]] if roles[0] == "system" else []
+        args += ["--system", contents[0]] if roles[0] == "system" else []
         r = subprocess.run([CLAWNET, "chat", "-m", model, "-t", "2", "-n", "1", "--print-prompt-ids", *args],
-                           capture_output=True, text=True, timeout=300, input=texts[-1] + "\n")
+                           capture_output=True, text=True, timeout=300, input=contents[-1] + "\n")
         got = [[int(x) for x in line.split(":", 1)[1].split()] for line in r.stderr.splitlines()
                if line.startswith("prompt ids:")]
         want = hk.encode(case["expected"], add_special_tokens=False).ids
@@ -168,6 +170,23 @@ with tempfile.TemporaryDirectory() as tmp:
         compared += 1
     check(compared >= 8, f"only {compared} chat cases compared")
     print(f"{compared} chat cases: prompt ids equal HF's encode of the reference rendering", file=sys.stderr)
+
+# 5. The same tokenizer from GGUF metadata, as llama.cpp's converter writes it
+# (scripts/make_tokenizer_gguf.py: PyPI gguf + SpecialVocab), which is how the model ships:
+# clawnet tokenize with the GGUF equals the tokenizer.json in all three added-token modes.
+with tempfile.TemporaryDirectory() as tmp:
+    gguf_path = os.path.join(tmp, "hk-vocab.gguf")
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_tokenizer_gguf.py"), gguf_path,
+                    "--pre", "deepseek-v3", "--tokenizer-dir", HK_DIR], check=True, capture_output=True)
+    records = [t for lang in LANGS for t in texts[lang]] + SPECIAL_TEXTS
+    data = "".join(t + "\0" for t in records).encode("utf-8")
+    for mode in ("all", "special", "none"):
+        a = clawnet(["tokenize", "--tokenizer", HK_JSON, "-z", "--added", mode], data)
+        b = clawnet(["tokenize", "--tokenizer", gguf_path, "-z", "--added", mode], data)
+        check(a.returncode == 0 and b.returncode == 0 and a.stdout == b.stdout,
+              f"GGUF tokenizer differs from tokenizer.json in mode {mode}: {b.stderr.decode(errors='replace')}")
+    print(f"GGUF metadata tokenizer = tokenizer.json on {len(records)} records in modes all/special/none",
+          file=sys.stderr)
 
 if failures:
     print(f"{len(failures)} failures", file=sys.stderr)
