@@ -180,6 +180,15 @@ class Site:
         self.server.server_close()
 
 
+FORK_BOMB = "f(){ f|f& }; f; sleep 30"
+
+
+def fork_bomb_safe():
+    """The fork bomb is contained by RLIMIT_NPROC for an unprivileged user; as root only the watchdog
+    holds it, which is not a bound the test may bet the machine on (docs/agent.md, known limits)."""
+    return os.geteuid() != 0 or os.environ.get("CLAWNET_TEST_FORK_BOMB") == "1"
+
+
 # ---------------------------------------------------------------------------------------------
 def test_contained(root):
     outside = os.path.join(root, "outside")
@@ -205,7 +214,7 @@ def test_contained(root):
         shell(f"exec 3<>/dev/tcp/127.0.0.1/{listener.port} && echo CONNECTED; "
               f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {listener.port}), 2); "
               f"print(\"CONNECTED\")'"),
-        shell("f(){ f|f& }; f; sleep 30"),
+        shell(FORK_BOMB if fork_bomb_safe() else "echo fork bomb not run"),
         shell(f"head -c {flood} /dev/zero | tr '\\0' a; echo END"),
         shell("python3 -c 'x = bytearray(1 << 30); print(\"ALLOCATED\")'"),
         shell("unshare --user --map-root-user true && echo UNSHARED; mkdir -p m; mount -t tmpfs none m && "
@@ -245,8 +254,13 @@ def test_contained(root):
           f"no socket with the network denied: {res[3]}")
     check(listener.accepted == 0, f"the listener saw no connection: {listener.accepted}")
 
-    check(res[4].get("exit_code") is None and "killed" in res[4], f"fork bomb killed: {res[4]}")
-    check(not processes_matching("f(){ f|f& }"), f"no fork bomb process left: {processes_matching('f(){ f|f& }')}")
+    if fork_bomb_safe():
+        check(res[4].get("exit_code") is None and "killed" in res[4], f"fork bomb killed: {res[4]}")
+        check(not processes_matching("f(){ f|f& }"), f"no fork bomb process left: {processes_matching('f(){ f|f& }')}")
+    else:
+        print("SKIP fork bomb: running as root, where the kernel ignores RLIMIT_NPROC and only the sandbox's "
+              "process-count watchdog bounds it; a fast bomb can outrun it to the machine's pid limit (a full CI run "
+              "exhausted pid_max once). Set CLAWNET_TEST_FORK_BOMB=1 to run it anyway.")
 
     check(res[5]["output"] == "a" * limit and res[5]["truncated_bytes"] == flood + len("END\n") - limit and
           res[5]["exit_code"] == 0, f"flood cut at {limit} bytes and the rest counted: "
