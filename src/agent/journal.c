@@ -50,6 +50,15 @@ cn_status cn_journal_step_done(cn_journal *j, sqlite3_stmt *st, cn_error *err) {
     return CN_OK;
 }
 
+cn_status cn_journal_exec_text(cn_journal *j, const char *sql, const char *a, const char *b, cn_error *err) {
+    sqlite3_stmt *st;
+    cn_status s = cn_journal_prepare(j, sql, &st, err);
+    if (s != CN_OK) return s;
+    if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+    return cn_journal_step_done(j, st, err);
+}
+
 cn_status cn_journal_open(const char *path, const char *run_id,
                           const unsigned char secret_key[crypto_sign_SECRETKEYBYTES], int checkpoint_every,
                           cn_journal **out, cn_error *err) {

@@ -55,6 +55,8 @@ cn_status cn_journal_checkpoint(cn_journal *j, cn_error *err);
 cn_status cn_journal_exec(cn_journal *j, const char *sql, cn_error *err);
 /* Prepares a statement or fails with SQLite's message. */
 cn_status cn_journal_prepare(cn_journal *j, const char *sql, sqlite3_stmt **out, cn_error *err);
+/* Runs a write statement with up to two text parameters (?1 = a, ?2 = b; NULL leaves one unbound). */
+cn_status cn_journal_exec_text(cn_journal *j, const char *sql, const char *a, const char *b, cn_error *err);
 /* Steps a write statement to SQLITE_DONE and finalizes it. */
 cn_status cn_journal_step_done(cn_journal *j, sqlite3_stmt *st, cn_error *err);
 

@@ -30,19 +30,10 @@ static void digest2(const char *a, const char *b, char out[33]) {
     cn_audit_hex(h, 16, out);
 }
 
-static cn_status exec2(cn_journal *j, const char *sql, const char *a, const char *b, cn_error *err) {
-    sqlite3_stmt *st;
-    cn_status s = cn_journal_prepare(j, sql, &st, err);
-    if (s != CN_OK) return s;
-    if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
-    return cn_journal_step_done(j, st, err);
-}
-
 static cn_status bump(cn_journal *j, const char *kind, const char *tool, const char *digest, cn_error *err) {
     char key[200];
     snprintf(key, sizeof key, "%s:%s:%s", kind, tool, digest);
-    return exec2(j, "INSERT INTO guard(key, count) VALUES(?, 1) ON CONFLICT(key) DO UPDATE SET count = count + 1", key,
+    return cn_journal_exec_text(j, "INSERT INTO guard(key, count) VALUES(?, 1) ON CONFLICT(key) DO UPDATE SET count = count + 1", key,
                  NULL, err);
 }
 
@@ -107,8 +98,8 @@ static cn_status observed_change(cn_journal *j, const char *sig, const char *con
     static const char upsert[] =
         "INSERT INTO guard_seen(digest, ord) VALUES(?, (SELECT COALESCE(MAX(ord), 0) + 1 FROM guard_seen))"
         " ON CONFLICT(digest) DO UPDATE SET ord = excluded.ord";
-    cn_status s = exec2(j, upsert, call_key, NULL, err);
-    if (s == CN_OK) s = exec2(j, upsert, pair, NULL, err);
+    cn_status s = cn_journal_exec_text(j, upsert, call_key, NULL, err);
+    if (s == CN_OK) s = cn_journal_exec_text(j, upsert, pair, NULL, err);
     char trim[128];
     snprintf(trim, sizeof trim, "DELETE FROM guard_seen WHERE ord <= (SELECT MAX(ord) FROM guard_seen) - %d", SEEN_KEEP);
     if (s == CN_OK) s = cn_journal_exec(j, trim, err);
@@ -136,7 +127,7 @@ cn_status cn_loop_guard_record(cn_journal *j, const cn_guard_observation *o, boo
     if (s == CN_OK && o->is_error) s = bump(j, "error", o->tool, result_digest, err);
     if (s == CN_OK && o->is_error) s = bump_per_step(j, "errors", "any", "", o->step, err);
     if (s == CN_OK) s = bump(j, "idle", "any", "", err);
-    if (s == CN_OK) s = exec2(j, "INSERT INTO guard_recent(sig, tool) VALUES(?, ?)", sig, o->tool, err);
+    if (s == CN_OK) s = cn_journal_exec_text(j, "INSERT INTO guard_recent(sig, tool) VALUES(?, ?)", sig, o->tool, err);
     char trim[128];
     snprintf(trim, sizeof trim, "DELETE FROM guard_recent WHERE ord <= (SELECT MAX(ord) FROM guard_recent) - %d",
              RECENT_KEEP);

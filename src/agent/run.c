@@ -140,22 +140,13 @@ static cn_status append_json(run_ctx *c, const char *kind, cJSON *obj, const cha
     return s;
 }
 
-static cn_status exec_text(cn_journal *j, const char *sql, const char *a, const char *b, cn_error *err) {
-    sqlite3_stmt *st;
-    cn_status s = cn_journal_prepare(j, sql, &st, err);
-    if (s != CN_OK) return s;
-    if (a) sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-    if (b) sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
-    return cn_journal_step_done(j, st, err);
-}
-
 static cn_status add_message(cn_journal *j, const char *json, cn_error *err) {
-    return exec_text(j, "INSERT INTO messages(idx, json) VALUES((SELECT COALESCE(MAX(idx), 0) + 1 FROM messages), ?)",
+    return cn_journal_exec_text(j, "INSERT INTO messages(idx, json) VALUES((SELECT COALESCE(MAX(idx), 0) + 1 FROM messages), ?)",
                      json, NULL, err);
 }
 
 static cn_status put_setting(cn_journal *j, const char *key, const char *value, cn_error *err) {
-    return exec_text(j, "INSERT OR REPLACE INTO settings(key, value) VALUES(?, ?)", key, value ? value : "", err);
+    return cn_journal_exec_text(j, "INSERT OR REPLACE INTO settings(key, value) VALUES(?, ?)", key, value ? value : "", err);
 }
 
 /* A setting's value (malloc'd; "" when absent, as in journals from before the settings table). */
@@ -264,7 +255,7 @@ static cn_status end_run(run_ctx *c, const char *status, const char *reason, cn_
     cJSON_AddNumberToObject(ev, "tool_calls", (double)c->row.tool_calls);
     s = append_json(c, "run_end", ev, NULL, 0, err);
     cJSON_Delete(ev);
-    if (s == CN_OK) s = exec_text(c->j, "UPDATE run SET status = ?, reason = ? WHERE id = 1", status, reason, err);
+    if (s == CN_OK) s = cn_journal_exec_text(c->j, "UPDATE run SET status = ?, reason = ? WHERE id = 1", status, reason, err);
     /* Redaction mode keeps sensitive text only while it is needed to continue the run. */
     if (s == CN_OK && c->row.redact) s = cn_journal_exec(c->j, "DELETE FROM messages", err);
     if (s == CN_OK && c->row.redact && c->run_dir) cn_artifacts_remove_all(c->run_dir);
@@ -370,7 +361,7 @@ static cn_status commit_result(run_ctx *c, const call_row *call, const char *out
     free(msg);
     char ord[32];
     snprintf(ord, sizeof ord, "%lld", (long long)call->ord);
-    if (s == CN_OK) s = exec_text(c->j, "UPDATE tool_calls SET state = 'done' WHERE ord = ?", ord, NULL, err);
+    if (s == CN_OK) s = cn_journal_exec_text(c->j, "UPDATE tool_calls SET state = 'done' WHERE ord = ?", ord, NULL, err);
     if (s == CN_OK) s = cn_journal_exec(c->j, "UPDATE run SET tool_calls = tool_calls + 1 WHERE id = 1", err);
     bool progress = false;
     int completed = 0;
@@ -468,7 +459,7 @@ static cn_status handle_call(run_ctx *c, const call_row *call, cn_error *err) {
     cJSON_Delete(ev);
     char ord[32];
     snprintf(ord, sizeof ord, "%lld", (long long)call->ord);
-    if (s == CN_OK) s = exec_text(c->j, "UPDATE tool_calls SET state = 'started' WHERE ord = ?", ord, NULL, err);
+    if (s == CN_OK) s = cn_journal_exec_text(c->j, "UPDATE tool_calls SET state = 'started' WHERE ord = ?", ord, NULL, err);
     if (s == CN_OK) s = cn_journal_commit(c->j, err);
     else cn_journal_rollback(c->j);
     if (s != CN_OK) return s;

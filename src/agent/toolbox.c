@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/function_name.h"
+
 typedef struct {
     void (*fn)(void *ctx);
     void *ctx;
@@ -36,20 +38,9 @@ void cn_toolbox_destroy(cn_toolbox *tb) {
     free(tb);
 }
 
-static bool valid_name(const char *name) {
-    size_t n = strlen(name);
-    if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 cn_status cn_toolbox_add(cn_toolbox *tb, const char *name, const char *description, const char *parameters,
                          cn_tool_class cls, cn_tool_run_fn run, void *impl, cn_error *err) {
-    if (!valid_name(name))
+    if (!cn_function_name_valid(name))
         return cn_fail(err, CN_ERR_ARG, "tool name \"%.80s\" is not 1-64 characters of [A-Za-z0-9_-]", name);
     if (cn_toolbox_find(tb, name)) return cn_fail(err, CN_ERR_ARG, "two tools are named \"%s\"", name);
     cJSON *schema = cJSON_Parse(parameters);

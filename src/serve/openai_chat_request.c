@@ -11,17 +11,7 @@
 
 #include "serve/request_fields.h"
 #include "text/chat_json.h"
-
-static bool valid_function_name(const char *name) {
-    size_t n = strlen(name);
-    if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
+#include "text/function_name.h"
 
 /* ---- messages ---- */
 
@@ -164,7 +154,7 @@ static cn_status parse_tools(const cJSON *tools, serve_chat_request *r, serve_op
             return serve_openai_bad(f, "tools", "tools[%zu].type must be \"function\"", i);
         if (!cJSON_IsObject(function)) return serve_openai_bad(f, "tools", "tools[%zu] needs a \"function\" object", i);
         const cJSON *name = serve_json_field(function, "name");
-        if (!cJSON_IsString(name) || !valid_function_name(name->valuestring))
+        if (!cJSON_IsString(name) || !cn_function_name_valid(name->valuestring))
             return serve_openai_bad(f, "tools", "tools[%zu].function.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -", i);
         const cJSON *parameters = serve_json_field(function, "parameters");
         if (parameters && !cJSON_IsObject(parameters))

@@ -13,19 +13,9 @@
 
 #include "serve/request_fields.h"
 #include "text/chat_json.h"
+#include "text/function_name.h"
 
 static bool is(const cJSON *v, const char *s) { return cJSON_IsString(v) && strcmp(v->valuestring, s) == 0; }
-
-static bool valid_function_name(const char *name) {
-    size_t n = strlen(name);
-    if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* ---- input items ---- */
 
@@ -231,7 +221,7 @@ static cn_status parse_tools(const cJSON *tools, serve_chat_request *r, serve_op
         if (!is(type, "function"))
             return serve_openai_bad(f, "tools", "tools[%zu].type \"%.40s\" is not supported (function tools only)", i,
                        cJSON_IsString(type) ? type->valuestring : "?");
-        if (!cJSON_IsString(name) || !valid_function_name(name->valuestring))
+        if (!cJSON_IsString(name) || !cn_function_name_valid(name->valuestring))
             return serve_openai_bad(f, "tools", "tools[%zu].name must be 1 to 64 of a-z, A-Z, 0-9, _ and -", i);
         if (description && !cJSON_IsString(description)) return serve_openai_bad(f, "tools", "tools[%zu].description must be a string", i);
         if (parameters && !cJSON_IsObject(parameters)) return serve_openai_bad(f, "tools", "tools[%zu].parameters must be a JSON Schema object", i);
