@@ -9,7 +9,11 @@
  *   of 5 rows (max_chunk), so items are split across steps;
  * - the kernel property all this rests on, at widths where cn_matmul's many-token path decodes
  *   and reuses blocks of rows (4096 columns: 8 rows a block): every token's outputs are the same
- *   bits in calls of 1..9 and 37 tokens, on pools of 1, 2 and 3 threads, BF16 and FP8 weights;
+ *   bits in calls of 1..9 and 37 tokens, on pools of 1, 2 and 3 threads, BF16 and FP8 weights,
+ *   and Q4_K and Q8_0 weights with 8-bit activations (act_q8);
+ * - the same rounds on the GGUF conversion of tiny (Q8_0 projections, experts and head) with
+ *   8-bit activations on (cn_model_set_act_q8) in both models, after checking that the flag
+ *   changes its logits;
  * - refused batches: one state twice, a bad token id (the message names the item and the
  *   index), no state, an empty item, a state of another shape; none of them moves any state. */
 #include <stdlib.h>
@@ -126,11 +130,23 @@ static void run_rounds(const char *dir, cn_model *ref_model, cn_model *batch_mod
     free(last);
 }
 
-/* Rows of `rows` x 4096 random weights, BF16 or FP8 E4M3 with 128x128 E8M0 block scales. */
+/* Rows of `rows` x 4096 random weights, BF16, FP8 E4M3 with 128x128 E8M0 block scales, or
+ * random Q4_K / Q8_0 blocks with small f16 scales (then with act_q8 set). */
 static cn_matrix random_weights(cn_dtype dtype, int64_t rows, uint64_t *seed, uint8_t **data, uint8_t **scales) {
-    const int64_t cols = 4096, row_bytes = dtype == CN_DTYPE_BF16 ? 2 * cols : cols;
+    const int64_t cols = 4096, row_bytes = (int64_t)cn_dtype_row_bytes(dtype, cols);
     *data = malloc((size_t)(rows * row_bytes));
     *scales = NULL;
+    if (dtype == CN_DTYPE_Q4_K || dtype == CN_DTYPE_Q8_0) {
+        const int64_t block_bytes = cn_dtype_block_bytes(dtype);
+        for (int64_t i = 0; i < rows * row_bytes; i++) (*data)[i] = (uint8_t)next_random(seed);
+        for (int64_t b = 0; b < rows * row_bytes / block_bytes; b++)
+            for (int k = 0; k < (dtype == CN_DTYPE_Q4_K ? 2 : 1); k++) { /* d (and Q4_K's dmin) */
+                const uint16_t h = cn_f32_to_f16((float)(next_random(seed) % 2001) * 1e-5f - 0.01f);
+                memcpy(*data + b * block_bytes + 2 * k, &h, 2);
+            }
+        cn_matrix m = {dtype, rows, cols, *data, (size_t)row_bytes, NULL, 0, 0, true};
+        return m;
+    }
     for (int64_t i = 0; i < rows * cols; i++) {
         if (dtype == CN_DTYPE_BF16) {
             const uint16_t h = cn_f32_to_bf16((float)(next_random(seed) % 2001) / 1000.0f - 1.0f);
@@ -140,7 +156,7 @@ static cn_matrix random_weights(cn_dtype dtype, int64_t rows, uint64_t *seed, ui
             (*data)[i] = (code & 0x7f) == 0x7f ? 0 : code; /* no NaN codes */
         }
     }
-    cn_matrix m = {dtype, rows, cols, *data, (size_t)row_bytes, NULL, 0, 0};
+    cn_matrix m = {dtype, rows, cols, *data, (size_t)row_bytes, NULL, 0, 0, false};
     if (dtype == CN_DTYPE_F8_E4M3) {
         const int64_t scale_rows = (rows + 127) / 128, scale_cols = cols / 128;
         *scales = malloc((size_t)(scale_rows * scale_cols));
@@ -154,12 +170,12 @@ static cn_matrix random_weights(cn_dtype dtype, int64_t rows, uint64_t *seed, ui
 /* cn_matmul gives each token the same bits whatever the call's token count and the pool. */
 static void check_matmul_row_count(void) {
     enum { ROWS = 45, MAX_TOKENS = 37 };
-    const cn_dtype types[2] = {CN_DTYPE_BF16, CN_DTYPE_F8_E4M3};
+    const cn_dtype types[4] = {CN_DTYPE_BF16, CN_DTYPE_F8_E4M3, CN_DTYPE_Q4_K, CN_DTYPE_Q8_0};
     uint64_t seed = 99;
     float *x = malloc((size_t)(MAX_TOKENS * 4096) * sizeof(float));
     float *alone = malloc((size_t)(MAX_TOKENS * ROWS) * sizeof(float)), *together = malloc((size_t)(MAX_TOKENS * ROWS) * sizeof(float));
     for (int64_t i = 0; i < MAX_TOKENS * 4096; i++) x[i] = (float)(next_random(&seed) % 2001) / 1000.0f - 1.0f;
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < 4; f++) {
         uint8_t *data, *scales;
         const cn_matrix m = random_weights(types[f], ROWS, &seed, &data, &scales);
         cn_threadpool *one = cn_threadpool_create(1);
@@ -243,8 +259,39 @@ static cn_model *open_model(const char *dir, int threads) {
     return model;
 }
 
+/* act_q8 on the GGUF tiny: it must change the logits (the rounds below would otherwise prove
+ * nothing new), then batches and splits must agree bitwise as without it. */
+static void check_act_q8_model(void) {
+    const char *path = "tests/fixtures/gguf/tiny-v4.gguf";
+    cn_model *ref = open_model(path, 2), *one = open_model(path, 1), *two = open_model(path, 2), *exact = open_model(path, 2);
+    if (ref && one && two && exact) {
+        cn_model_set_act_q8(ref, true);
+        cn_model_set_act_q8(one, true);
+        cn_model_set_act_q8(two, true);
+        cn_error err = {0};
+        cn_kv_state a, b;
+        const int32_t ids[6] = {5, 17, 3, 99, 42, 7};
+        const int64_t V = ref->cfg->vocab_size;
+        float *la = malloc((size_t)(6 * V) * sizeof(float)), *lb = malloc((size_t)(6 * V) * sizeof(float));
+        CHECK(!cn_model_state_init(ref, &a, &err) && !cn_model_state_init(exact, &b, &err));
+        CHECK(!cn_model_forward(ref, &a, ids, 6, la, NULL, &err) && !cn_model_forward(exact, &b, ids, 6, lb, NULL, &err));
+        CHECKF(memcmp(la, lb, (size_t)(6 * V) * sizeof(float)) != 0, "%s: act_q8 did not change the logits", path);
+        cn_kv_state_free(&a);
+        cn_kv_state_free(&b);
+        free(la);
+        free(lb);
+        run_rounds(path, ref, two, 256, 41);
+        run_rounds(path, ref, one, 5, 51);
+    }
+    cn_model_close(ref);
+    cn_model_close(one);
+    cn_model_close(two);
+    cn_model_close(exact);
+}
+
 int main(void) {
     check_matmul_row_count();
+    check_act_q8_model();
     const char *dirs[2] = {"tests/fixtures/tiny", "tests/fixtures/tiny_official"};
     for (int f = 0; f < 2; f++) {
         cn_model *ref = open_model(dirs[f], 2), *one = open_model(dirs[f], 1), *two = open_model(dirs[f], 2);

@@ -66,7 +66,7 @@ static void check_format(cn_dtype dtype, const char *stem) {
         for (size_t offset = 0; offset < 4; offset += 3) {
             uint8_t *buf = malloc(n_raw + offset);
             memcpy(buf + offset, raw, n_raw);
-            const cn_matrix m = {dtype, n_blocks / bpr, bpr * be, buf + offset, (size_t)(bpr * bb), NULL, 0, 0};
+            const cn_matrix m = {dtype, n_blocks / bpr, bpr * be, buf + offset, (size_t)(bpr * bb), NULL, 0, 0, false};
             int bad = check_rows(&m, want, 0);
             CHECKF(bad == 0, "%s: %d values differ (rows of %lld blocks, byte offset %zu)", stem, bad, (long long)bpr, offset);
             if (m.rows > 1) { /* a view that starts at row 1 */
@@ -131,7 +131,7 @@ static void check_roundtrip(void) {
             continue;
         float *want = malloc(ref->n_bytes);
         memcpy(want, ref->data, ref->n_bytes);
-        const cn_matrix m = {cases[c].dtype, cases[c].rows, cases[c].cols, t->data, row_bytes, NULL, 0, 0};
+        const cn_matrix m = {cases[c].dtype, cases[c].rows, cases[c].cols, t->data, row_bytes, NULL, 0, 0, false};
         const int bad = check_rows(&m, want, 0);
         CHECKF(bad == 0, "%s: %d values differ from the package's dequantisation", cases[c].name, bad);
         free(want);

@@ -5,7 +5,10 @@
  * 1e-5 of the row's Σ|w|·|x|. Then chunk invariance (docs/engine.md): cn_matmul over 37 tokens
  * in one call must give bitwise the same outputs as 37 one-token calls and as calls of 2 and 3
  * tokens, on whichever path this CPU takes. The ggml block formats (Q2_K..Q6_K, IQ2_XXS, ggml's
- * MXFP4) come as random blocks with small f16 scales. */
+ * MXFP4) come as random blocks with small f16 scales. With act_q8 (8-bit activations), cn_matmul
+ * must give, for every token and row, bitwise the scalar reference cn_q8_dot(..., avx2 = false)
+ * on the token quantised alone, in calls of 37, 1, 2 and 3 tokens; formats without an integer
+ * dot must ignore the flag (bitwise the f32 path). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "tensor/kquants.h"
 #include "tensor/matmul.h"
 #include "tensor/matrix.h"
+#include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
@@ -98,7 +102,7 @@ static stored_matrix random_matrix(cn_dtype dtype, int64_t rows, int64_t cols, s
                 if (dtype == CN_DTYPE_MXFP4_GGML) blk[0] = (uint8_t)(118 + rng_next() % 12);
             }
     }
-    s.m = (cn_matrix){dtype, rows, cols, p, row_bytes, NULL, 0, 0};
+    s.m = (cn_matrix){dtype, rows, cols, p, row_bytes, NULL, 0, 0, false};
     if (dtype == CN_DTYPE_F8_E4M3) {
         s.m.scale_cols = (cols + 127) / 128;
         const size_t n = (size_t)((rows + 127) / 128 * s.m.scale_cols);
@@ -189,6 +193,52 @@ static void check_format(cn_threadpool *pool, cn_dtype dtype, int64_t cols, size
     free_matrix(&s);
 }
 
+/* act_q8: cn_matmul against the scalar integer reference per (token, row), bitwise, whatever the
+ * tokens per call. */
+static void check_act_q8(cn_threadpool *pool, cn_dtype dtype, int64_t cols) {
+    const int64_t rows = 23, x_stride = cols + 5, y_stride = rows + 2;
+    stored_matrix s = random_matrix(dtype, rows, cols, 1);
+    cn_matrix m = s.m;
+    m.act_q8 = true;
+    float *x = malloc((size_t)(MAX_TOKENS * x_stride) * sizeof *x);
+    for (int64_t i = 0; i < MAX_TOKENS * x_stride; i++) x[i] = rng_uniform() * (i % 300 == 7 ? 50.0f : 1.0f); /* outliers */
+    float *all = calloc((size_t)(MAX_TOKENS * y_stride), sizeof *all), *split = calloc((size_t)(MAX_TOKENS * y_stride), sizeof *split);
+    const char *name = cn_dtype_name(dtype);
+    cn_matmul(pool, &m, x, x_stride, MAX_TOKENS, all, y_stride);
+    const cn_q8_layout layout = cn_q8_layout_of(dtype);
+    int bad = 0, changed = 0;
+    if (layout == CN_Q8_NONE) { /* the flag is ignored: the f32 path's bits */
+        cn_matrix plain = s.m;
+        cn_matmul(pool, &plain, x, x_stride, MAX_TOKENS, split, y_stride);
+        bad = memcmp(all, split, (size_t)(MAX_TOKENS * y_stride) * sizeof *all) != 0;
+    } else {
+        void *xq = malloc(cn_q8_row_bytes(layout, cols));
+        for (int64_t t = 0; t < MAX_TOKENS; t++) {
+            cn_q8_quantize(layout, x + t * x_stride, cols, xq);
+            for (int64_t r = 0; r < rows; r++) {
+                const float want = cn_q8_dot(dtype, m.data + (size_t)r * m.row_bytes, xq, cols, false);
+                bad += memcmp(&want, &all[t * y_stride + r], sizeof want) != 0;
+                double abs_sum;
+                changed += reference_dot(&m, r, x + t * x_stride, &abs_sum) != (double)want;
+            }
+        }
+        free(xq);
+        CHECKF(changed > 0, "%s cols %lld: act_q8 changed nothing", name, (long long)cols);
+    }
+    CHECKF(bad == 0, "%s cols %lld: %d act_q8 outputs differ from the scalar integer reference", name, (long long)cols, bad);
+    for (int64_t group = 1; group <= 3; group++) {
+        memset(split, 0, (size_t)(MAX_TOKENS * y_stride) * sizeof *split);
+        for (int64_t t = 0; t < MAX_TOKENS; t += group) {
+            const int64_t n = t + group <= MAX_TOKENS ? group : MAX_TOKENS - t;
+            cn_matmul(pool, &m, x + t * x_stride, x_stride, n, split + t * y_stride, y_stride);
+        }
+        CHECKF(memcmp(all, split, (size_t)(MAX_TOKENS * y_stride) * sizeof *all) == 0,
+               "%s cols %lld act_q8: 37 tokens in one call differ from calls of %lld", name, (long long)cols, (long long)group);
+    }
+    free(all), free(split), free(x);
+    free_matrix(&s);
+}
+
 int main(void) {
     cn_threadpool *pool = cn_threadpool_create(3);
     CHECK(pool != NULL);
@@ -213,10 +263,17 @@ int main(void) {
         for (size_t w = 0; w < sizeof super_widths / sizeof *super_widths; w++)
             check_format(pool, super[f], super_widths[w], w % 2, w);
 
+    static const cn_dtype q8_types[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q5_K, CN_DTYPE_Q6_K, CN_DTYPE_Q8_0, CN_DTYPE_BF16, CN_DTYPE_Q3_K};
+    static const int64_t q8_widths[] = {256, 768, 4352};
+    for (size_t f = 0; f < sizeof q8_types / sizeof *q8_types; f++)
+        for (size_t w = 0; w < sizeof q8_widths / sizeof *q8_widths; w++) check_act_q8(pool, q8_types[f], q8_widths[w]);
+    check_act_q8(pool, CN_DTYPE_Q8_0, 96);
+    check_act_q8(pool, CN_DTYPE_Q8_0, 4096 + 224);
+
     if (cn_cpu_has_avx2_fma()) { /* a NaN weight code reaches the output */
         uint8_t codes[40] = {0}, scales[1] = {127};
         codes[35] = 0x7f;
-        const cn_matrix m = {CN_DTYPE_F8_E4M3, 1, 40, codes, 40, scales, 1, 0};
+        const cn_matrix m = {CN_DTYPE_F8_E4M3, 1, 40, codes, 40, scales, 1, 0, false};
         float x[40], out[1];
         for (int i = 0; i < 40; i++) x[i] = 1.0f;
         const float *xs[1] = {x};

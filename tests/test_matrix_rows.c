@@ -19,7 +19,7 @@ int main(void) {
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) w8[r * C + c] = (uint8_t)(c + r);
     for (int i = 0; i < 6; i++) s8[i] = (uint8_t)(120 + 3 * i);
-    cn_matrix m8 = {CN_DTYPE_F8_E4M3, R, C, w8, C, s8, 2, 0};
+    cn_matrix m8 = {CN_DTYPE_F8_E4M3, R, C, w8, C, s8, 2, 0, false};
     float row[C];
     int bad = 0;
     for (int r = 0; r < R; r++) {
@@ -40,7 +40,7 @@ int main(void) {
     static uint8_t w4[4 * 256], s4[4 * 16];
     for (int i = 0; i < 4 * 256; i++) w4[i] = (uint8_t)(i * 7);
     for (int i = 0; i < 4 * 16; i++) s4[i] = (uint8_t)(110 + i);
-    cn_matrix m4 = {CN_DTYPE_MXFP4, 4, 512, w4, 256, s4, 16, 0};
+    cn_matrix m4 = {CN_DTYPE_MXFP4, 4, 512, w4, 256, s4, 16, 0, false};
     float row4[512];
     bad = 0;
     for (int r = 0; r < 4; r++) {
@@ -60,7 +60,7 @@ int main(void) {
         memcpy(raw + 1 + 2 * i, &h, 2);
     }
     static float wide[65536];
-    cn_matrix mb = {CN_DTYPE_BF16, 1, 65536, raw + 1, 65536 * 2, NULL, 0, 0};
+    cn_matrix mb = {CN_DTYPE_BF16, 1, 65536, raw + 1, 65536 * 2, NULL, 0, 0, false};
     cn_matrix_row_to_f32(&mb, 0, wide);
     bad = 0;
     for (int i = 0; i < 65536; i++) bad += !same(wide[i], cn_bf16_to_f32((uint16_t)i));
@@ -78,21 +78,21 @@ int main(void) {
         memcpy(q8 + 34 * b, &d, 2);
         for (int j = 0; j < 32; j++) q8[34 * b + 2 + j] = (uint8_t)(j * 9 - 128);
     }
-    cn_matrix mq = {CN_DTYPE_Q8_0, 1, 64, q8, 68, NULL, 0, 0};
+    cn_matrix mq = {CN_DTYPE_Q8_0, 1, 64, q8, 68, NULL, 0, 0, false};
     cn_matrix_row_to_f32(&mq, 0, row);
     bad = 0;
     for (int i = 0; i < 64; i++) bad += !same(row[i], (i < 32 ? 0.03125f : -0.125f) * (float)(int8_t)q8[34 * (i / 32) + 2 + i % 32]);
     CHECKF(bad == 0, "%d Q8_0 elements differ", bad);
     /* Widths that are not multiples of 8 take the scalar loops even on AVX2 machines, so both
      * decoders of FP8 and BF16 are exercised here. */
-    cn_matrix odd8 = {CN_DTYPE_F8_E4M3, R, 252, w8, C, s8, 2, 0};
+    cn_matrix odd8 = {CN_DTYPE_F8_E4M3, R, 252, w8, C, s8, 2, 0, false};
     bad = 0;
     for (int r = 0; r < R; r += 7) {
         cn_matrix_row_to_f32(&odd8, r, row);
         for (int c = 0; c < 252; c++) bad += !same(row[c], cn_e4m3_to_f32(w8[r * C + c]) * cn_e8m0_to_f32(s8[(r / 128) * 2 + c / 128]));
     }
     CHECKF(bad == 0, "%d FP8 elements of the scalar path differ", bad);
-    cn_matrix oddb = {CN_DTYPE_BF16, 1, 65535, raw + 1, 65535 * 2, NULL, 0, 0};
+    cn_matrix oddb = {CN_DTYPE_BF16, 1, 65535, raw + 1, 65535 * 2, NULL, 0, 0, false};
     cn_matrix_row_to_f32(&oddb, 0, wide);
     bad = 0;
     for (int i = 0; i < 65535; i++) bad += !same(wide[i], cn_bf16_to_f32((uint16_t)i));

@@ -1,9 +1,13 @@
-/* 8-bit activations (q8_activations.h): the quantiser's rounding bound and per-16 sums, the
- * AVX2 Q4_K and Q6_K x Q8 kernels against their scalar references bit for bit, and each reference
- * against the f32 dot product of the dequantised weights (cn_kquant_row_to_f32, in double) within
- * the bound the activation rounding allows: Σ_blocks (dx/2)·Σ|w| plus f32 rounding (1e-5 of
- * Σ|w·x| + that bound: a handful of roundings per block and one per block in the sum). Rows of
- * 1 to 17 super-blocks, blocks of very different magnitudes, an all-zero block, a NaN. */
+/* 8-bit activations (q8_activations.h): the quantisers' rounding bound and per-16 sums, the
+ * AVX2 Q4_K, Q5_K, Q6_K and Q8_0 x Q8 kernels against their scalar references bit for bit, and
+ * each reference against two independent computations from the dequantised weights
+ * (cn_matrix_row_to_f32, itself held to the gguf package by test_kquants), in double:
+ *  - the dot with the dequantised activations dx·qx: only f32 rounding separates them (1e-5 of
+ *    Σ|w·dx·qx|), so a wrong code, scale, min or lane anywhere in a reference shows;
+ *  - the dot with the f32 activations, within the bound the activation rounding allows:
+ *    Σ_blocks (dx/2)·Σ|w| plus f32 rounding.
+ * Rows of 1 to 17 super-blocks (Q8_0 also widths that end mid-record), blocks of very different
+ * magnitudes, an all-zero block, a NaN. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +15,7 @@
 #include "harness.h"
 #include "tensor/element.h"
 #include "tensor/kquants.h"
+#include "tensor/matrix.h"
 #include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
 
@@ -21,60 +26,99 @@ static uint32_t rng_next(void) {
 }
 static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
 
-/* Random blocks (every code and scale byte random), small finite f16 super-block scales: Q4_K's
- * d and dmin at 0 and 2, Q6_K's d at 208. */
+/* Random blocks (every code and scale byte random), small finite f16 block scales: Q4_K's and
+ * Q5_K's d and dmin at 0 and 2, Q6_K's d at 208, Q8_0's d at 0 of each 34-byte block. */
 static void random_row(cn_dtype t, uint8_t *row, int64_t n) {
-    const int bb = cn_dtype_block_bytes(t);
-    for (int64_t b = 0; b < n / 256; b++) {
+    const int bb = cn_dtype_block_bytes(t), be = cn_dtype_block_elems(t);
+    for (int64_t b = 0; b < n / be; b++) {
         uint8_t *blk = row + bb * b;
         for (int k = 0; k < bb; k++) blk[k] = (uint8_t)rng_next();
         const uint16_t d = cn_f32_to_f16(rng_uniform() * 0.01f), dmin = cn_f32_to_f16(rng_uniform() * 0.01f);
         memcpy(blk + (t == CN_DTYPE_Q6_K ? 208 : 0), &d, 2);
-        if (t == CN_DTYPE_Q4_K) memcpy(blk + 2, &dmin, 2);
+        if (t == CN_DTYPE_Q4_K || t == CN_DTYPE_Q5_K) memcpy(blk + 2, &dmin, 2);
     }
 }
 
-static float dot_ref(cn_dtype t, const uint8_t *row, const cn_q8_block *q, int64_t n) {
-    return t == CN_DTYPE_Q6_K ? cn_q6_k_q8_dot_ref(row, q, n) : cn_q4_k_q8_dot_ref(row, q, n);
+static float dot_ref(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
+    switch (t) {
+    case CN_DTYPE_Q4_K: return cn_q4_k_q8_dot_ref(row, q, n);
+    case CN_DTYPE_Q5_K: return cn_q5_k_q8_dot_ref(row, q, n);
+    case CN_DTYPE_Q6_K: return cn_q6_k_q8_dot_ref(row, q, n);
+    default: return cn_q8_0_q8_dot_ref(row, q, n);
+    }
 }
-static float dot_avx2(cn_dtype t, const uint8_t *row, const cn_q8_block *q, int64_t n) {
-    return t == CN_DTYPE_Q6_K ? cn_q6_k_q8_dot_avx2(row, q, n) : cn_q4_k_q8_dot_avx2(row, q, n);
+static float dot_avx2(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
+    switch (t) {
+    case CN_DTYPE_Q4_K: return cn_q4_k_q8_dot_avx2(row, q, n);
+    case CN_DTYPE_Q5_K: return cn_q5_k_q8_dot_avx2(row, q, n);
+    case CN_DTYPE_Q6_K: return cn_q6_k_q8_dot_avx2(row, q, n);
+    default: return cn_q8_0_q8_dot_avx2(row, q, n);
+    }
 }
 
-static void check_quantiser(const float *x, int64_t n, const cn_q8_block *q) {
-    int bad_round = 0, bad_sum = 0;
-    for (int64_t b = 0; b < n / 256; b++) {
-        float amax = 0.0f;
-        for (int i = 0; i < 256; i++) amax = fmaxf(amax, fabsf(x[256 * b + i]));
-        for (int i = 0; i < 256; i++) {
-            const double err = fabs((double)x[256 * b + i] - (double)q[b].d * q[b].q[i]);
-            bad_round += !(err <= 0.5 * (double)q[b].d * (1.0 + 1e-6) + 1e-30) || q[b].q[i] == -128;
+/* Element i of a quantised row: its int8 value and its block's scale. */
+static int q_at(cn_q8_layout layout, const void *q, int64_t i, float *d) {
+    if (layout == CN_Q8_256) {
+        const cn_q8_block *b = (const cn_q8_block *)q + i / 256;
+        *d = b->d;
+        return b->q[i % 256];
+    }
+    const cn_q8_32x8 *r = (const cn_q8_32x8 *)q + i / 256;
+    *d = r->d[(i % 256) / 32];
+    return r->q[i % 256];
+}
+
+/* Every element within half a step of its value, no -128, each block's scale amax/127 (0 for an
+ * all-zero block), per-16 sums right (256 layout), unused blocks of a last record zero. */
+static void check_quantiser(cn_q8_layout layout, const float *x, int64_t n, const void *q) {
+    const int64_t be = layout == CN_Q8_256 ? 256 : 32;
+    int bad_round = 0, bad_sum = 0, bad_pad = 0;
+    for (int64_t b = 0; b < n / be; b++) {
+        float amax = 0.0f, d = 0.0f;
+        for (int64_t i = be * b; i < be * b + be; i++) amax = fmaxf(amax, fabsf(x[i]));
+        for (int64_t i = be * b; i < be * b + be; i++) {
+            const int v = q_at(layout, q, i, &d);
+            const double err = fabs((double)x[i] - (double)d * v);
+            bad_round += !(err <= 0.5 * (double)d * (1.0 + 1e-6) + 1e-30) || v == -128;
         }
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            for (int l = 0; l < 16; l++) s += q[b].q[16 * j + l];
-            bad_sum += s != q[b].sum16[j];
+        bad_round += amax == 0.0f ? d != 0.0f : fabsf(d * 127.0f - amax) > 1e-6f * amax;
+    }
+    if (layout == CN_Q8_256) {
+        const cn_q8_block *blocks = q;
+        for (int64_t b = 0; b < n / 256; b++)
+            for (int j = 0; j < 16; j++) {
+                int s = 0;
+                for (int l = 0; l < 16; l++) s += blocks[b].q[16 * j + l];
+                bad_sum += s != blocks[b].sum16[j];
+            }
+    } else if (n % 256) {
+        const cn_q8_32x8 *last = (const cn_q8_32x8 *)q + n / 256;
+        for (int64_t k = (n % 256) / 32; k < 8; k++) {
+            bad_pad += last->d[k] != 0.0f;
+            for (int l = 0; l < 32; l++) bad_pad += last->q[32 * k + l] != 0;
         }
-        bad_round += amax == 0.0f ? q[b].d != 0.0f : fabsf(q[b].d * 127.0f - amax) > 1e-6f * amax;
     }
     CHECKF(bad_round == 0, "n %lld: %d quantised activations off by more than half a step", (long long)n, bad_round);
     CHECKF(bad_sum == 0, "n %lld: %d group sums wrong", (long long)n, bad_sum);
+    CHECKF(bad_pad == 0, "n %lld: %d unused values of the last record not zero", (long long)n, bad_pad);
 }
 
 static void check_width(cn_dtype t, int64_t n) {
     const int rows = 9;
+    const cn_q8_layout layout = cn_q8_layout_of(t);
+    const int64_t be = layout == CN_Q8_256 ? 256 : 32;
     const size_t row_bytes = cn_dtype_row_bytes(t, n);
     uint8_t *w = malloc(rows * row_bytes);
     float *x = malloc((size_t)n * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
-    cn_q8_block *q = malloc((size_t)(n / 256) * sizeof *q);
-    /* activations: each block its own magnitude (1e-3 .. 1e3), block 1 all zero */
-    for (int64_t b = 0; b < n / 256; b++) {
+    void *q = malloc(cn_q8_row_bytes(layout, n));
+    /* activations: each 256 its own magnitude (1e-3 .. 1e3), elements 256..511 all zero */
+    for (int64_t b = 0; b < (n + 255) / 256; b++) {
         const float scale = powf(10.0f, (float)(rng_next() % 7) - 3.0f);
-        for (int i = 0; i < 256; i++) x[256 * b + i] = b == 1 ? 0.0f : rng_uniform() * scale;
+        for (int64_t i = 256 * b; i < 256 * b + 256 && i < n; i++) x[i] = b == 1 ? 0.0f : rng_uniform() * scale;
     }
-    cn_q8_quantize_row(x, n, q);
-    check_quantiser(x, n, q);
-    int bad_bits = 0, bad_bound = 0;
+    cn_q8_quantize(layout, x, n, q);
+    check_quantiser(layout, x, n, q);
+    int bad_bits = 0, bad_exact = 0, bad_bound = 0;
     for (int r = 0; r < rows; r++) {
         uint8_t *row = w + (size_t)r * row_bytes;
         random_row(t, row, n);
@@ -83,44 +127,52 @@ static void check_width(cn_dtype t, int64_t n) {
             const float fast = dot_avx2(t, row, q, n);
             bad_bits += memcmp(&ref, &fast, sizeof ref) != 0;
         }
-        cn_kquant_row_to_f32(t, row, n, wf);
-        double exact = 0.0, abs_sum = 0.0, bound = 0.0;
-        for (int64_t b = 0; b < n / 256; b++) {
-            double wsum = 0.0;
-            for (int i = 0; i < 256; i++) {
-                const double p = (double)wf[256 * b + i] * x[256 * b + i];
-                exact += p, abs_sum += fabs(p), wsum += fabs((double)wf[256 * b + i]);
-            }
-            bound += 0.5 * (double)q[b].d * wsum;
+        const cn_matrix m = {t, 1, n, row, row_bytes, NULL, 0, 0, false};
+        cn_matrix_row_to_f32(&m, 0, wf);
+        double exact = 0.0, abs_sum = 0.0, on_q = 0.0, abs_q = 0.0, bound = 0.0, wsum = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            float d;
+            const int v = q_at(layout, q, i, &d);
+            const double p = (double)wf[i] * x[i], pq = (double)wf[i] * ((double)d * v);
+            exact += p, abs_sum += fabs(p), on_q += pq, abs_q += fabs(pq), wsum += fabs((double)wf[i]);
+            if ((i + 1) % be == 0) bound += 0.5 * (double)d * wsum, wsum = 0.0;
         }
+        bad_exact += !(fabs((double)ref - on_q) <= 1e-5 * abs_q + 1e-30);
         const double err = fabs((double)ref - exact), allowed = bound + 1e-5 * (abs_sum + bound) + 1e-30;
         bad_bound += !(err <= allowed);
     }
     CHECKF(bad_bits == 0, "%s n %lld: %d AVX2 dots differ from the reference", cn_dtype_name(t), (long long)n, bad_bits);
+    CHECKF(bad_exact == 0, "%s n %lld: %d dots differ from the dot of the dequantised values", cn_dtype_name(t), (long long)n,
+           bad_exact);
     CHECKF(bad_bound == 0, "%s n %lld: %d dots off the f32 dot by more than the rounding bound", cn_dtype_name(t), (long long)n,
            bad_bound);
     free(w), free(x), free(wf), free(q);
 }
 
 int main(void) {
+    static const cn_dtype types[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q5_K, CN_DTYPE_Q6_K, CN_DTYPE_Q8_0};
     static const int64_t widths[] = {256, 512, 768, 1280, 2048, 4352};
-    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) {
-        check_width(CN_DTYPE_Q4_K, widths[i]);
-        check_width(CN_DTYPE_Q6_K, widths[i]);
-    }
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+        for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) check_width(types[t], widths[i]);
+    static const int64_t q8_0_widths[] = {32, 64, 96, 224, 288, 4096 + 160};
+    for (size_t i = 0; i < sizeof q8_0_widths / sizeof *q8_0_widths; i++) check_width(CN_DTYPE_Q8_0, q8_0_widths[i]);
+    CHECK(cn_q8_layout_of(CN_DTYPE_BF16) == CN_Q8_NONE && cn_q8_layout_of(CN_DTYPE_MXFP4) == CN_Q8_NONE);
 
     /* A NaN activation makes the dot NaN, as it does in f32. */
     float x[256];
-    uint8_t row[210];
+    uint8_t row[272];
     cn_q8_block q;
+    cn_q8_32x8 q32;
     for (int i = 0; i < 256; i++) x[i] = rng_uniform();
     x[17] = NAN;
     cn_q8_quantize_row(x, 256, &q);
-    for (int f = 0; f < 2; f++) {
-        const cn_dtype t = f ? CN_DTYPE_Q6_K : CN_DTYPE_Q4_K;
+    cn_q8_quantize_row_32(x, 256, &q32);
+    for (size_t f = 0; f < sizeof types / sizeof *types; f++) {
+        const cn_dtype t = types[f];
+        const void *xq = cn_q8_layout_of(t) == CN_Q8_256 ? (const void *)&q : (const void *)&q32;
         random_row(t, row, 256);
-        CHECK(isnan(dot_ref(t, row, &q, 256)));
-        if (cn_cpu_has_avx2_fma()) CHECK(isnan(dot_avx2(t, row, &q, 256)));
+        CHECKF(isnan(dot_ref(t, row, xq, 256)), "%s: no NaN", cn_dtype_name(t));
+        if (cn_cpu_has_avx2_fma()) CHECKF(isnan(dot_avx2(t, row, xq, 256)), "%s: no NaN (AVX2)", cn_dtype_name(t));
     }
     return cn_test_finish("test_q8_activations");
 }

@@ -37,9 +37,9 @@ static void kernels_usage(FILE *f) {
           "  --cols N             row width (default 4096; a multiple of 256)\n"
           "  --mb N               weight megabytes per matrix (default 128; keep it above the L3 size)\n"
           "  -r N                 timed repetitions (default 7; median and best are reported)\n"
-          "For q4_k and q6_k, a row 'Q4_K x int8' / 'Q6_K x int8' times the 8-bit-activation kernel\n"
-          "(q8_activations.h: the token quantised, then integer dots) on the same matrix, and gives its\n"
-          "relative RMS difference from the f32 kernel's outputs.\n"
+          "For q8_0, q6_k, q5_k and q4_k, a row 'Q4_K x int8' etc. times cn_matmul with 8-bit activations\n"
+          "(--act-q8; q8_activations.h: the token quantised, then integer dots) on the same matrix, and\n"
+          "gives its relative RMS difference from the f32 kernel's outputs.\n"
           "  --json FILE          also write the results as JSON\n",
           f);
 }
@@ -118,7 +118,7 @@ static bool make_matrix(cn_dtype t, int64_t rows, int64_t cols, bench_matrix *ou
                 const uint16_t d = cn_f32_to_f16((float)(next_random(&s) % 1000) * 1e-5f);
                 memcpy(out->data + b * (size_t)bb + off[k], &d, 2);
             }
-    out->m = (cn_matrix){t, rows, cols, out->data, row_bytes, NULL, 0, 0};
+    out->m = (cn_matrix){t, rows, cols, out->data, row_bytes, NULL, 0, 0, false};
     if (t == CN_DTYPE_F8_E4M3 || t == CN_DTYPE_MXFP4) {
         out->m.scale_cols = t == CN_DTYPE_MXFP4 ? cols / 32 : (cols + 127) / 128;
         const size_t ns = (size_t)(t == CN_DTYPE_MXFP4 ? rows : (rows + 127) / 128) * (size_t)out->m.scale_cols;
@@ -144,42 +144,19 @@ static double weight_bytes(const bench_matrix *bm) {
     return b;
 }
 
-typedef struct {
-    const cn_matrix *m;
-    const cn_q8_block *x;
-    float *y;
-} q8_job;
-
-static void q8_rows(void *p, int64_t begin, int64_t end) {
-    const q8_job *job = p;
-    const bool avx2 = cn_cpu_has_avx2_fma();
-    for (int64_t r = begin; r < end; r++) {
-        const uint8_t *row = job->m->data + (size_t)r * job->m->row_bytes;
-        const int64_t n = job->m->cols;
-        if (job->m->dtype == CN_DTYPE_Q6_K)
-            job->y[r] = avx2 ? cn_q6_k_q8_dot_avx2(row, job->x, n) : cn_q6_k_q8_dot_ref(row, job->x, n);
-        else
-            job->y[r] = avx2 ? cn_q4_k_q8_dot_avx2(row, job->x, n) : cn_q4_k_q8_dot_ref(row, job->x, n);
-    }
-}
-
-/* The int8-activation Q4_K / Q6_K product: quantising the token is part of every timed call (a real
- * layer quantises each new input once). Returns the median seconds, fills *best and the
- * relative RMS difference from y_f32. */
+/* The 8-bit-activation product (cn_matmul with act_q8 on the same matrix): quantising the token
+ * is part of every timed call, as in a real layer. Returns the median seconds, fills *best and
+ * the relative RMS difference from y_f32. */
 static double time_int8(cn_threadpool *pool, const cn_matrix *m, const float *x, int repeats, const float *y_f32,
-                             double *best, double *rel_rms) {
-    cn_q8_block *q = malloc((size_t)(m->cols / 256) * sizeof *q);
+                        double *best, double *rel_rms) {
     float *y = malloc((size_t)m->rows * sizeof *y);
-    if (!q || !y) {
-        free(q), free(y);
-        return -1.0;
-    }
-    q8_job job = {m, q, y};
+    if (!y) return -1.0;
+    cn_matrix q8 = *m;
+    q8.act_q8 = true;
     double times[MAX_REPEATS];
     for (int r = -1; r < repeats; r++) { /* r = -1: warm-up */
         const double t0 = bench_now_seconds();
-        cn_q8_quantize_row(x, m->cols, q);
-        cn_parallel_for(pool, m->rows, q8_rows, &job);
+        cn_matmul(pool, &q8, x, m->cols, 1, y, m->rows);
         if (r >= 0) times[r] = bench_now_seconds() - t0;
     }
     qsort(times, (size_t)repeats, sizeof *times, compare_double);
@@ -190,7 +167,7 @@ static double time_int8(cn_threadpool *pool, const cn_matrix *m, const float *x,
     }
     *rel_rms = norm > 0.0 ? sqrt(diff / norm) : 0.0;
     *best = times[0];
-    free(q), free(y);
+    free(y);
     return repeats % 2 ? times[repeats / 2] : 0.5 * (times[repeats / 2 - 1] + times[repeats / 2]);
 }
 
@@ -297,7 +274,7 @@ int bench_kernels_main(int argc, char **argv) {
             cJSON_AddNumberToObject(row, "gb_s_best", best);
             cJSON_AddNumberToObject(row, "of_read_bandwidth", gbs * 1e9 / bandwidth);
             cJSON_AddItemToArray(rows_json, row);
-            if (t == CN_DTYPE_Q4_K || t == CN_DTYPE_Q6_K) {
+            if (cn_q8_layout_of(t) != CN_Q8_NONE) {
                 double best8, rel_rms;
                 const double med8 = time_int8(pool, &bm.m, x, (int)repeats, y, &best8, &rel_rms);
                 if (med8 < 0.0) {

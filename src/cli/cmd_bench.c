@@ -42,6 +42,8 @@ static void bench_usage(FILE *f) {
           "                       one call at a time: aggregate tokens/s and the speedup\n"
           "  --kv-type T          storage of the KV rows: f32 (default), bf16, fp8; the report gives\n"
           "                       KV bytes per token of context\n"
+          "  --act-q8             8-bit activations against Q4_K/Q5_K/Q6_K/Q8_0 weights (integer\n"
+          "                       dot products; see clawnet eval --act-q8 for what it costs)\n"
           "  --json FILE          also write the results as JSON\n"
           "\n"
           "clawnet bench --server URL [...] measures a running server instead (aggregate and per-user\n"
@@ -202,11 +204,14 @@ int cn_cmd_bench(int argc, char **argv) {
     int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0}, batches[MAX_DEPTHS];
     int n_depths = 1, n_batches = 0;
     cn_kv_type kv_type = CN_KV_F32;
+    bool act_q8 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--act-q8")) {
+            act_q8 = true;
         } else if (!(v = cn_option_value(argc, argv, &i))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -242,6 +247,7 @@ int cn_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "clawnet bench: %s\n", err.msg);
         return 1;
     }
+    cn_model_set_act_q8(model, act_q8);
     const cn_model_config *c = model->cfg;
     const int64_t V = c->vocab_size;
     int64_t max_depth = 0;
@@ -269,7 +275,8 @@ int cn_cmd_bench(int argc, char **argv) {
     cJSON_AddNumberToObject(json, "fma_peak_gflop_s", peak / 1e9);
     cJSON_AddNumberToObject(json, "weight_bytes_per_token", traffic.per_token);
     cJSON_AddNumberToObject(json, "decode_ceiling_tok_s", ceiling);
-    printf("model: %s (%d layers, %lld threads)\n", model_path, c->n_layers, (long long)cn_threadpool_size(model->pool));
+    printf("model: %s (%d layers, %lld threads%s)\n", model_path, c->n_layers, (long long)cn_threadpool_size(model->pool),
+           act_q8 ? ", 8-bit activations" : "");
     printf("machine: read bandwidth %.2f GB/s, f32 FMA peak %.1f GFLOP/s\n", bandwidth / 1e9, peak / 1e9);
     printf("weights read per token: %.1f MB (dense %.1f, routed %.1f, head+embedding %.1f) -> decode ceiling %.2f tok/s\n\n",
            traffic.per_token / 1e6, traffic.dense / 1e6, traffic.routed / 1e6, traffic.head / 1e6, ceiling);
@@ -351,6 +358,7 @@ int cn_cmd_bench(int argc, char **argv) {
                cn_kv_type_name(kv_type));
     putchar('\n');
     cJSON_AddStringToObject(json, "kv_type", cn_kv_type_name(kv_type));
+    cJSON_AddBoolToObject(json, "act_q8", act_q8);
     cJSON_AddNumberToObject(json, "kv_fixed_bytes", (double)kv_fixed);
     if (max_depth > 0) cJSON_AddNumberToObject(json, "kv_bytes_per_token", (double)(kv_deepest - kv_fixed) / (double)max_depth);
     cJSON_AddNumberToObject(json, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);

@@ -310,6 +310,7 @@ int cn_cmd_chat(int argc, char **argv) {
     cn_error err = {0};
     int status = 1;
     if (cn_model_open(pa.model_path, (int)pa.threads, &c.model, &err)) goto fail;
+    cn_model_set_act_q8(c.model, pa.act_q8);
     if (!(c.tok = cli_tokenizer_open(tokenizer_path, pa.model_path, c.model, "chat"))) goto done;
     if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &(cn_kv_options){pa.kv_type, pa.kv_type}, &err)) goto fail;
     if (line_input_interactive()) fputs("clawnet chat: /help for commands, Ctrl-D or /quit to leave\n", stderr);

@@ -17,7 +17,7 @@
 
 static void eval_usage(FILE *f) {
     fputs("usage: clawnet eval -m MODEL --ref REFERENCE (--tokens FILE | --tokens-text FILE --tokenizer PATH)\n"
-          "                    [--ctx N] [--max-tokens N] [-t THREADS] [--json FILE]\n"
+          "                    [--ctx N] [--max-tokens N] [-t THREADS] [--act-q8] [--json FILE]\n"
           "\n"
           "Runs MODEL (e.g. a quantised GGUF) and REFERENCE over the same token ids and reports\n"
           "how far MODEL's next-token distributions are from REFERENCE's:\n"
@@ -32,6 +32,9 @@ static void eval_usage(FILE *f) {
           "  --ctx N             window length (default 512): the ids are cut into windows of N,\n"
           "                      each run from an empty state; the last may be shorter\n"
           "  --max-tokens N      use only the first N ids\n"
+          "  --act-q8            run MODEL with 8-bit activations against its Q4_K/Q5_K/Q6_K/Q8_0\n"
+          "                      weights (integer dot products); REFERENCE stays exact, so\n"
+          "                      -m X --ref X --act-q8 measures what the option costs on X\n"
           "  --json FILE         also write the summary as JSON\n"
           "\n"
           "KL and top-1 cover every position; perplexity covers every position that has a next\n"
@@ -167,6 +170,7 @@ static void json_number(FILE *f, const char *key, double v, int last) {
 typedef struct {
     const char *model_path, *ref_path;
     int64_t n_tokens, ctx, windows;
+    bool act_q8;
 } eval_run;
 
 static cn_status write_json(const char *path, const eval_run *r, const cn_logit_summary *s, cn_error *err) {
@@ -176,6 +180,7 @@ static cn_status write_json(const char *path, const eval_run *r, const cn_logit_
     json_string(f, r->model_path);
     fputs(",\n  \"reference\": ", f);
     json_string(f, r->ref_path);
+    fprintf(f, ",\n  \"act_q8\": %s", r->act_q8 ? "true" : "false");
     fprintf(f,
             ",\n  \"tokens\": %lld,\n  \"ctx\": %lld,\n  \"windows\": %lld,\n  \"positions\": %lld,\n"
             "  \"predicted\": %lld,\n",
@@ -198,7 +203,7 @@ static cn_status write_json(const char *path, const eval_run *r, const cn_logit_
 }
 
 static void print_summary(const eval_run *r, const cn_logit_summary *s) {
-    printf("model      %s\nreference  %s\n", r->model_path, r->ref_path);
+    printf("model      %s%s\nreference  %s\n", r->model_path, r->act_q8 ? " (8-bit activations)" : "", r->ref_path);
     printf("tokens     %lld in %lld window%s of up to %lld (%lld positions, %lld predicted)\n", (long long)r->n_tokens,
            (long long)r->windows, r->windows == 1 ? "" : "s", (long long)r->ctx, (long long)s->positions,
            (long long)s->predicted);
@@ -216,11 +221,14 @@ int cn_cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *ref_path = NULL, *tokens_path = NULL, *text_path = NULL, *tokenizer_path = NULL,
                *json_path = NULL;
     int64_t ctx = 512, max_tokens = 0, threads = 0;
+    bool act_q8 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             eval_usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--act-q8")) {
+            act_q8 = true;
         } else if (!(v = cn_option_value(argc, argv, &i))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -274,6 +282,7 @@ int cn_cmd_eval(int argc, char **argv) {
     if (max_tokens > 0 && n > max_tokens) n = max_tokens;
     if (cn_model_open(model_path, (int)threads, &model, &err) || cn_model_open(ref_path, (int)threads, &ref, &err))
         goto fail;
+    cn_model_set_act_q8(model, act_q8);
     const int64_t V = model->cfg->vocab_size;
     if (ref->cfg->vocab_size != V) {
         cn_fail(&err, CN_ERR_ARG, "the vocabularies differ: %s has %lld ids, the reference %s has %lld", model_path,
@@ -294,7 +303,7 @@ int cn_cmd_eval(int argc, char **argv) {
         cn_fail(&err, CN_ERR_NOMEM, "out of memory for 2 x %lld x %lld logits", (long long)chunk, (long long)V);
         goto fail;
     }
-    eval_run run = {model_path, ref_path, n, ctx, (n + ctx - 1) / ctx};
+    eval_run run = {model_path, ref_path, n, ctx, (n + ctx - 1) / ctx, act_q8};
     const double start = now_s();
     double last_report = start;
     for (int64_t w0 = 0, window = 0; w0 < n; w0 += ctx, window++) {

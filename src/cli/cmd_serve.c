@@ -204,6 +204,7 @@ int cn_cmd_serve(int argc, char **argv) {
     char *api_key = NULL, *name = NULL;
     status = 1;
     if (cn_model_open(a.pa.model_path, (int)a.pa.threads, &model, &err)) goto fail;
+    cn_model_set_act_q8(model, a.pa.act_q8);
     if (!(tok = cli_tokenizer_open(a.tokenizer_path, a.pa.model_path, model, "serve"))) goto done;
     if (a.api_key_file) {
         if (serve_api_key_read_file(a.api_key_file, &api_key, &err)) goto fail;

@@ -8,6 +8,10 @@
 
 int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i) {
     const char *opt = argv[*i];
+    if (!strcmp(opt, "--act-q8")) {
+        a->act_q8 = true;
+        return 1;
+    }
     const bool is_model = !strcmp(opt, "-m") || !strcmp(opt, "--model"), is_ids = !strcmp(opt, "--ids"),
                is_threads = !strcmp(opt, "-t") || !strcmp(opt, "--threads"), is_kv = !strcmp(opt, "--kv-type");
     if (!is_model && !is_ids && !is_threads && !is_kv) return 0;
@@ -43,6 +47,7 @@ bool prompt_args_open(const prompt_args *a, const char *command, cn_model **mode
         *model = NULL;
         return false;
     }
+    cn_model_set_act_q8(*model, a->act_q8);
     return true;
 }
 

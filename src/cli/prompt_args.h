@@ -1,4 +1,4 @@
-/* The options every model-running subcommand shares (-m, --ids, -t, --kv-type) and the opening of the
+/* The options every model-running subcommand shares (-m, --ids, -t, --kv-type, --act-q8) and the opening of the
  * model and a fresh sequence state from them. */
 #ifndef CN_CLI_PROMPT_ARGS_H
 #define CN_CLI_PROMPT_ARGS_H
@@ -15,6 +15,7 @@ typedef struct {
     int32_t *ids; /* parsed by prompt_args_finish */
     int64_t n_ids;
     cn_kv_type kv_type; /* --kv-type: storage of the state's rows (default f32) */
+    bool act_q8;        /* --act-q8: 8-bit activations (cn_model_set_act_q8) */
 } prompt_args;
 
 /* Consumes argv[*i] (and its value) if it is a shared option. Returns 1 if consumed, 0 if
@@ -24,7 +25,7 @@ int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i);
 /* Checks the required options and parses the ids; prints errors under `command`. */
 bool prompt_args_finish(prompt_args *a, const char *command);
 
-/* Opens the model and an empty state; on failure prints the error and returns false. */
+/* Opens the model (with --act-q8 applied) and an empty state; on failure prints the error and returns false. */
 bool prompt_args_open(const prompt_args *a, const char *command, cn_model **model, cn_kv_state *state);
 
 void prompt_args_free(prompt_args *a);
@@ -34,7 +35,9 @@ bool prompt_args_kv_type(const char *command, const char *value, cn_kv_type *out
 
 #define PROMPT_ARGS_KV_TYPE_HELP \
     "  --kv-type T        storage of the KV rows: f32 (default, exact), bf16, fp8 (e4m3 in blocks of 64\n" \
-    "                     with power-of-two scales, RoPE dims bf16; indexer keys fp8 per key)\n"
+    "                     with power-of-two scales, RoPE dims bf16; indexer keys fp8 per key)\n" \
+    "  --act-q8           8-bit activations against Q4_K/Q5_K/Q6_K/Q8_0 weights (integer dot\n" \
+    "                     products: faster, slightly less exact; default off, docs/performance.md)\n"
 
 #endif
 

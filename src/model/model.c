@@ -51,6 +51,8 @@ void cn_model_close(cn_model *m) {
     free(m);
 }
 
+void cn_model_set_act_q8(cn_model *m, bool on) { cn_model_weights_set_act_q8(&m->weights, m->cfg, on); }
+
 static cn_kv_layer_shape layer_shape(const cn_model_config *c, int layer) {
     const int ratio = c->compress_ratio[layer];
     const int64_t coff = ratio == 4 ? 2 : 1;

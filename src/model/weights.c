@@ -376,3 +376,27 @@ void cn_model_weights_free(cn_model_weights *w) {
     free(w->owned);
     memset(w, 0, sizeof *w);
 }
+
+static void set_expert(cn_expert_weights *x, bool on) { x->w1.act_q8 = x->w3.act_q8 = x->w2.act_q8 = on; }
+
+static void set_block(cn_block_weights *b, int64_t n_experts, bool on) {
+    cn_attention_weights *a = &b->attn;
+    b->hc_attn.fn.act_q8 = b->hc_ffn.fn.act_q8 = on;
+    a->wq_a.act_q8 = a->wq_b.act_q8 = a->wkv.act_q8 = a->wo_a.act_q8 = a->wo_b.act_q8 = on;
+    a->compressor.wkv.act_q8 = a->compressor.wgate.act_q8 = on;
+    a->indexer.wq_b.act_q8 = a->indexer.weights_proj.act_q8 = on;
+    a->indexer.compressor.wkv.act_q8 = a->indexer.compressor.wgate.act_q8 = on;
+    b->moe.gate.act_q8 = on;
+    for (int64_t e = 0; e < n_experts && b->moe.experts; e++) set_expert(&b->moe.experts[e], on);
+    set_expert(&b->moe.shared, on);
+}
+
+void cn_model_weights_set_act_q8(cn_model_weights *w, const cn_model_config *cfg, bool on) {
+    w->head.act_q8 = on; /* the embedding is looked up, never multiplied */
+    w->hc_head.fn.act_q8 = on;
+    for (int l = 0; l < cfg->n_layers && w->blocks; l++) set_block(&w->blocks[l], cfg->n_routed_experts, on);
+    if (w->has_mtp) {
+        set_block(&w->mtp.block, cfg->n_routed_experts, on);
+        w->mtp.e_proj.act_q8 = w->mtp.h_proj.act_q8 = w->mtp.hc_head.fn.act_q8 = on;
+    }
+}

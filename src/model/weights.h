@@ -86,4 +86,8 @@ typedef struct {
 cn_status cn_model_weights_bind(cn_model_weights *w, const cn_checkpoint *ckpt, cn_error *err);
 void cn_model_weights_free(cn_model_weights *w);
 
+/* Sets act_q8 (tensor/matrix.h) on every matrix that is multiplied: 8-bit activations where the
+ * stored format has an integer dot, nothing changes for the others. */
+void cn_model_weights_set_act_q8(cn_model_weights *w, const cn_model_config *cfg, bool on);
+
 #endif

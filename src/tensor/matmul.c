@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
 #include "tensor/vec.h"
 
@@ -13,6 +14,11 @@ typedef struct {
     int64_t x_stride, n_tokens;
     float *y;
     int64_t y_stride;
+    /* 8-bit activations (w->act_q8): every token's row quantised once, xq_bytes apart */
+    cn_q8_layout layout;
+    uint8_t *xq;
+    size_t xq_bytes;
+    bool avx2;
 } matmul_job;
 
 /* Portable path: each row dequantised once to f32 and dotted with every token (cn_vec_dot). */
@@ -74,7 +80,7 @@ static void matmul_rows_avx2(void *p, int64_t begin, int64_t end) {
     if (block < 1) block = 1;
     if (block > end - begin) block = end - begin;
     float *rows = cn_scratch_alloc((size_t)block * row_bytes);
-    const cn_matrix decoded = {CN_DTYPE_F32, block, w->cols, (const uint8_t *)rows, row_bytes, NULL, 0, 0};
+    const cn_matrix decoded = {CN_DTYPE_F32, block, w->cols, (const uint8_t *)rows, row_bytes, NULL, 0, 0, false};
     for (int64_t o0 = begin; o0 < end; o0 += block) {
         const int64_t nb = end - o0 < block ? end - o0 : block;
         for (int64_t r = 0; r < nb; r++) cn_row_decode_avx2(w, o0 + r, rows + r * w->cols);
@@ -92,8 +98,50 @@ static void matmul_rows_avx2(void *p, int64_t begin, int64_t end) {
     free(rows);
 }
 
+/* ---- 8-bit activations (q8_activations.h) ----
+ * Each token's row is quantised once per call, by itself (so its int8 values and scales do not
+ * depend on the other tokens), and every output element is one cn_q8_dot of a stored row with
+ * one quantised token: the same function on every path (one token or many, any thread split,
+ * AVX2 or the scalar reference, which give the same bits), so prefill, chunked prefill, decode
+ * and batches agree bitwise here too. */
+
+static void quantize_tokens(void *p, int64_t begin, int64_t end) {
+    const matmul_job *job = p;
+    for (int64_t t = begin; t < end; t++)
+        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes);
+}
+
+/* Stored weight bytes per block of rows: each token passes over the block while it sits in L2,
+ * so a prompt's quantised tokens stream once per block instead of once per row. */
+#define Q8_ROW_BLOCK_BYTES (64 * 1024)
+
+static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
+    const matmul_job *job = p;
+    const cn_matrix *w = job->w;
+    int64_t block = (int64_t)(Q8_ROW_BLOCK_BYTES / w->row_bytes);
+    if (block < 1) block = 1;
+    for (int64_t o0 = begin; o0 < end; o0 += block) {
+        const int64_t o1 = end - o0 < block ? end : o0 + block;
+        for (int64_t t = 0; t < job->n_tokens; t++) {
+            const void *xq = job->xq + (size_t)t * job->xq_bytes;
+            for (int64_t o = o0; o < o1; o++)
+                job->y[t * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, xq, w->cols, job->avx2);
+        }
+    }
+}
+
 void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
                int64_t n_tokens, float *y, int64_t y_stride) {
-    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride};
-    cn_parallel_for(pool, w->rows, cn_cpu_has_avx2_fma() ? matmul_rows_avx2 : matmul_rows_portable, &job);
+    const bool avx2 = cn_cpu_has_avx2_fma();
+    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, avx2};
+    if (w->act_q8 && (job.layout = cn_q8_layout_of(w->dtype)) != CN_Q8_NONE && n_tokens > 0) {
+        job.xq_bytes = cn_q8_row_bytes(job.layout, w->cols);
+        job.xq = cn_scratch_alloc((size_t)n_tokens * job.xq_bytes);
+        if (n_tokens >= 4) cn_parallel_for(pool, n_tokens, quantize_tokens, &job);
+        else quantize_tokens(&job, 0, n_tokens);
+        cn_parallel_for(pool, w->rows, matmul_rows_q8, &job);
+        free(job.xq);
+        return;
+    }
+    cn_parallel_for(pool, w->rows, avx2 ? matmul_rows_avx2 : matmul_rows_portable, &job);
 }

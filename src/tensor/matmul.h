@@ -3,7 +3,11 @@
  * the stored rows directly; elsewhere each weight row is dequantised once to f32 and dotted with
  * every token (cn_vec_dot). The two paths round differently (FMA), but within either the result
  * for a token never depends on how many other tokens share the call, so prefill, chunked
- * prefill and decode agree bitwise. */
+ * prefill and decode agree bitwise.
+ *
+ * A matrix with act_q8 set and a format with an integer dot (q8_activations.h: Q4_K, Q5_K,
+ * Q6_K, Q8_0) is multiplied with 8-bit activations instead: each token quantised once per call,
+ * every output one cn_q8_dot (the same bits on every path and split). */
 #ifndef CN_TENSOR_MATMUL_H
 #define CN_TENSOR_MATMUL_H
 

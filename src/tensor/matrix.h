@@ -9,6 +9,7 @@
 #ifndef CN_TENSOR_MATRIX_H
 #define CN_TENSOR_MATRIX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ typedef struct {
     const uint8_t *scales; /* E8M0; NULL for formats without separate scales */
     int64_t scale_cols;   /* scale entries per scale row */
     int64_t scale_row0;
+    /* Multiply with 8-bit activations (q8_activations.h) where the format has an integer dot
+     * (Q4_K, Q5_K, Q6_K, Q8_0); other formats ignore it. Off unless the model asks for it
+     * (cn_model_set_act_q8): it trades a small, measured error for speed (docs/performance.md). */
+    bool act_q8;
 } cn_matrix;
 
 /* Rows [row0, row0 + n) of m. */

@@ -1,4 +1,5 @@
-/* Scalar parts of q8_activations.h: the quantiser and the reference Q4_K / Q6_K x Q8 dots. */
+/* Scalar parts of q8_activations.h: the quantisers, the reference integer dots (written from the
+ * block layouts of kquants.c / ggml's block_q*), and the dispatch. */
 #include "tensor/q8_activations.h"
 
 #include <math.h>
@@ -13,32 +14,79 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+/* One run of len elements to int8 with one scale (returned; 0 for an all-zero run, NaN if a value
+ * is not finite, the q then all zero). */
+static float quantize_run(const float *x, int len, int8_t *q) {
+    float amax = 0.0f;
+    bool finite = true;
+    for (int i = 0; i < len; i++) {
+        finite = finite && isfinite(x[i]);
+        const float a = fabsf(x[i]);
+        if (a > amax) amax = a;
+    }
+    memset(q, 0, (size_t)len);
+    if (!finite || amax == 0.0f) return finite ? 0.0f : NAN; /* NaN makes the dot NaN, as the f32 path would */
+    const float inverse = 127.0f / amax;
+    for (int i = 0; i < len; i++) {
+        long v = lrintf(x[i] * inverse); /* |x·inverse| ≤ 127 up to one rounding */
+        if (v > 127) v = 127;
+        if (v < -127) v = -127;
+        q[i] = (int8_t)v;
+    }
+    return amax / 127.0f;
+}
+
 void cn_q8_quantize_row(const float *x, int64_t n, cn_q8_block *out) {
     for (int64_t b = 0; b < n / 256; b++) {
-        const float *xb = x + 256 * b;
         cn_q8_block *o = out + b;
-        float amax = 0.0f;
-        bool finite = true;
-        for (int i = 0; i < 256; i++) {
-            finite = finite && isfinite(xb[i]);
-            const float a = fabsf(xb[i]);
-            if (a > amax) amax = a;
+        o->d = quantize_run(x + 256 * b, 256, o->q);
+        for (int j = 0; j < 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += o->q[16 * j + l];
+            o->sum16[j] = (int16_t)s;
         }
-        memset(o->q, 0, sizeof o->q);
-        memset(o->sum16, 0, sizeof o->sum16);
-        if (!finite || amax == 0.0f) { /* NaN makes the dot NaN, as the f32 path would */
-            o->d = finite ? 0.0f : NAN;
-            continue;
-        }
-        o->d = amax / 127.0f;
-        const float inverse = 127.0f / amax;
-        for (int i = 0; i < 256; i++) {
-            long v = lrintf(xb[i] * inverse); /* |x·inverse| ≤ 127 up to one rounding */
-            if (v > 127) v = 127;
-            if (v < -127) v = -127;
-            o->q[i] = (int8_t)v;
-            o->sum16[i / 16] = (int16_t)(o->sum16[i / 16] + v);
-        }
+    }
+}
+
+void cn_q8_quantize_row_32(const float *x, int64_t n, cn_q8_32x8 *out) {
+    const int64_t blocks = n / 32;
+    for (int64_t r = 0; r < (blocks + 7) / 8; r++) {
+        cn_q8_32x8 *o = out + r;
+        memset(o, 0, sizeof *o);
+        for (int k = 0; k < 8 && 8 * r + k < blocks; k++) o->d[k] = quantize_run(x + 256 * r + 32 * k, 32, o->q + 32 * k);
+    }
+}
+
+cn_q8_layout cn_q8_layout_of(cn_dtype t) {
+    switch (t) {
+    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q5_K:
+    case CN_DTYPE_Q6_K: return CN_Q8_256;
+    case CN_DTYPE_Q8_0: return CN_Q8_32;
+    default: return CN_Q8_NONE;
+    }
+}
+
+size_t cn_q8_row_bytes(cn_q8_layout layout, int64_t n) {
+    switch (layout) {
+    case CN_Q8_256: return (size_t)(n / 256) * sizeof(cn_q8_block);
+    case CN_Q8_32: return (size_t)((n / 32 + 7) / 8) * sizeof(cn_q8_32x8);
+    default: return 0;
+    }
+}
+
+void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out) {
+    if (layout == CN_Q8_256) cn_q8_quantize_row(x, n, out);
+    else if (layout == CN_Q8_32) cn_q8_quantize_row_32(x, n, out);
+}
+
+float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, bool avx2) {
+    switch (t) {
+    case CN_DTYPE_Q4_K: return avx2 ? cn_q4_k_q8_dot_avx2(row, xq, n) : cn_q4_k_q8_dot_ref(row, xq, n);
+    case CN_DTYPE_Q5_K: return avx2 ? cn_q5_k_q8_dot_avx2(row, xq, n) : cn_q5_k_q8_dot_ref(row, xq, n);
+    case CN_DTYPE_Q6_K: return avx2 ? cn_q6_k_q8_dot_avx2(row, xq, n) : cn_q6_k_q8_dot_ref(row, xq, n);
+    case CN_DTYPE_Q8_0: return avx2 ? cn_q8_0_q8_dot_avx2(row, xq, n) : cn_q8_0_q8_dot_ref(row, xq, n);
+    default: return 0.0f;
     }
 }
 
@@ -70,6 +118,33 @@ float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     return acc;
 }
 
+/* block_q5_K: f16 d, f16 dmin, 12 scale bytes, 32 bytes qh, 128 bytes of nibbles; element
+ * 32g + l is the nibble of byte 32·(g/2) + l (low for even g) plus bit g of qh[l] as 16. */
+float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 176 * b;
+        const cn_q8_block *xb = x + b;
+        int32_t sumi = 0, summ = 0;
+        for (int g = 0; g < 8; g++) {
+            int sc, m;
+            cn_k4_scale_min(blk + 4, g, &sc, &m);
+            const uint8_t *qh = blk + 16, *q = blk + 48 + 32 * (g / 2);
+            int32_t isum = 0;
+            for (int l = 0; l < 32; l++) {
+                const int v = ((q[l] >> (4 * (g & 1))) & 0xf) | ((qh[l] >> g) & 1) << 4;
+                isum += v * xb->q[32 * g + l];
+            }
+            sumi += sc * isum;
+            summ += m * (xb->sum16[2 * g] + xb->sum16[2 * g + 1]);
+        }
+        const float dd = xb->d * f16_at(blk), dm = xb->d * f16_at(blk + 2);
+        const float t = dd * (float)sumi - dm * (float)summ;
+        acc = acc + t;
+    }
+    return acc;
+}
+
 float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     float acc = 0.0f;
     for (int64_t b = 0; b < n / 256; b++) {
@@ -91,4 +166,20 @@ float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
         acc = acc + t;
     }
     return acc;
+}
+
+/* block_q8_0: f16 d, 32 int8 values. */
+float cn_q8_0_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    float lane[8] = {0};
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *blk = row + 34 * b;
+        const cn_q8_32x8 *xr = x + b / 8;
+        const int k = (int)(b % 8);
+        int32_t sumi = 0;
+        for (int l = 0; l < 32; l++) sumi += (int8_t)blk[2 + l] * xr->q[32 * k + l];
+        const float scale = f16_at(blk) * xr->d[k];
+        const float t = scale * (float)sumi;
+        lane[k] = lane[k] + t;
+    }
+    return ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
 }

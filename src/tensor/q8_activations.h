@@ -1,40 +1,81 @@
-/* 8-bit activations against K-quant weights (issue 4, item 2): a token's f32 row quantised per
- * 256 elements to int8 with one f32 scale (symmetric, round to nearest even; ggml's Q8_K idea,
- * our own layout), and the Q4_K and Q6_K dot products computed in integers per super-block.
+/* 8-bit activations against quantised weights (issue 4, item 2): a token's f32 row quantised to
+ * int8 with f32 scales (symmetric, absmax/127, round to nearest even), then each weight row's dot
+ * product with it computed in integers per weight block and scaled in f32 once per block.
  *
- * The result is defined by the scalar reference below, operation for operation: per weight block
- * the exact integer sums sumi = Σ_g sc_g·Σ_l q4·qx and summ = Σ_g m_g·Σ_l qx (no overflow: at most
- * 8·63·32·15·127 < 2^25), then acc += (dx·d)·sumi − (dx·dmin)·summ in f32, blocks in order. The
- * AVX2 kernel adds the same integers in another order (exact) and repeats the f32 steps, so the
- * two agree bit for bit. Against the f32 dot, the only new error is the activations' rounding:
- * |x − dx·qx| ≤ dx/2 per element, so the result moves by at most Σ_blocks (dx/2)·Σ|w| (plus
- * f32 rounding); tests/test_q8_activations.c holds both to that and measures the typical size. */
+ * Two activation layouts, as llama.cpp pairs them with the weight formats:
+ *  - cn_q8_block (ggml's Q8_K idea, our own layout): 256 elements, one scale, per-16 sums; for
+ *    the 256-element super-block formats Q4_K, Q5_K, Q6_K;
+ *  - cn_q8_32x8 (ggml's Q8_0 idea): one scale per 32 elements, eight such blocks per record so
+ *    that a kernel loads eight scales at once; for Q8_0. A row whose width is not a multiple of
+ *    256 leaves the last record's unused blocks zero.
+ *
+ * Each result is defined by a scalar reference below, operation for operation; the AVX2 kernels
+ * add the same integers in other orders (exact) and repeat the f32 steps, so each equals its
+ * reference bit for bit (tests/test_q8_activations.c). Against the f32 dot, the only new error is
+ * the activations' rounding: |x − dx·qx| ≤ dx/2 per element, so a result moves by at most
+ * Σ_blocks (dx/2)·Σ|w| (plus f32 rounding). A non-finite activation makes its block's scale NaN,
+ * so the dot is NaN as the f32 one would be. */
 #ifndef CN_TENSOR_Q8_ACTIVATIONS_H
 #define CN_TENSOR_Q8_ACTIVATIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "tensor/dtype.h"
 
 typedef struct {
     float d;            /* scale: x ≈ d·q; 0 for an all-zero block, NaN if the block is not finite */
     int8_t q[256];
-    int16_t sum16[16];  /* Σ q over each 16 (for Q4_K's mins and Q6_K's offset of 32) */
+    int16_t sum16[16];  /* Σ q over each 16 (for the K-quants' mins and Q6_K's offset of 32) */
 } cn_q8_block;
 
-/* x has n elements, n a multiple of 256; out has n / 256 blocks. */
+typedef struct {
+    float d[8];         /* scale of each 32 (as cn_q8_block.d) */
+    int8_t q[256];
+} cn_q8_32x8;
+
+/* Which activation layout a weight format's integer dot takes. */
+typedef enum { CN_Q8_NONE = 0, CN_Q8_256, CN_Q8_32 } cn_q8_layout;
+
+/* CN_Q8_NONE for the formats without an integer dot (they stay on the f32 kernels). */
+cn_q8_layout cn_q8_layout_of(cn_dtype t);
+
+/* Bytes of one quantised row of n elements in a layout (n a multiple of 256 for CN_Q8_256, of 32
+ * for CN_Q8_32). */
+size_t cn_q8_row_bytes(cn_q8_layout layout, int64_t n);
+
+/* x has n elements (n a multiple of 256); out has n / 256 blocks. */
 void cn_q8_quantize_row(const float *x, int64_t n, cn_q8_block *out);
+/* x has n elements (n a multiple of 32); out has ceil(n / 256) records. */
+void cn_q8_quantize_row_32(const float *x, int64_t n, cn_q8_32x8 *out);
+/* The layout's quantiser; out holds cn_q8_row_bytes(layout, n) bytes. */
+void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out);
 
-/* Σ_i W[i]·x[i] for one Q4_K row of n elements (n / 256 blocks at `row`) and a quantised token:
- * the scalar reference. */
+/* Σ_i W[i]·x[i] for one weight row of n elements in format t (cn_q8_layout_of(t) != NONE) and a
+ * token quantised in that layout: the AVX2 kernel when avx2 (cn_cpu_has_avx2_fma()), else the
+ * scalar reference; the two give the same bits. */
+float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, bool avx2);
+
+/* Q4_K: per weight block the exact integer sums sumi = Σ_g sc_g·Σ_l q4·qx and
+ * summ = Σ_g m_g·Σ_l qx (at most 8·63·32·15·127 < 2^25), then
+ * acc += (dx·d)·sumi − (dx·dmin)·summ in f32, blocks in order. */
 float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
-
-/* The same with AVX2 (bitwise equal); only when cn_cpu_has_avx2_fma(). */
 float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
-/* Q6_K the same way: per weight block sumi = Σ_j sc_j·(Σ_l u·qx − 32·sum16_j) over its sixteen
- * 16-element runs, u the unsigned 6-bit code (value u − 32; |sumi| < 2^29), then
- * acc += (dx·d)·sumi. */
+/* Q5_K: as Q4_K with the fifth bit (codes 0..31, |sumi| < 2^26). */
+float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+
+/* Q6_K: per weight block sumi = Σ_j sc_j·(Σ_l u·qx − 32·sum16_j) over its sixteen 16-element
+ * runs, u the unsigned 6-bit code (value u − 32; |sumi| < 2^29), then acc += (dx·d)·sumi. */
 float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+
+/* Q8_0: per 32-block b, sumi_b = Σ_l qw·qx (|sumi| ≤ 32·128·127), then
+ * lane[b mod 8] += (dw·dx)·sumi_b in f32 (eight partial sums, blocks in order in each), and the
+ * result ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). */
+float cn_q8_0_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 
 #endif

@@ -1,4 +1,4 @@
-/* AVX2 form of cn_q4_k_q8_dot_ref (q8_activations.h): per super-block, the nibbles of two groups
+/* AVX2 forms of the integer dots of q8_activations.h. Q4_K (Q5_K alike): per super-block, the nibbles of two groups
  * come from one 32-byte load; _mm256_maddubs_epi16 multiplies them (unsigned, at most 15) by the
  * activations (signed, at most 127 in magnitude) and adds pairs into int16 without saturating
  * (2·15·127 = 3810); _mm256_madd_epi16 with the group's 6-bit scale widens to int32. The integer
@@ -81,6 +81,52 @@ KERNEL float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
     return acc;
 }
 
+/* Q5_K: Q4_K with the fifth bit ORed into each code (0..31; maddubs pairs at most 2·31·127). */
+KERNEL float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 176 * b;
+        const cn_q8_block *xb = x + b;
+        uint64_t sc8, m8;
+        k4_scales_mins(blk + 4, &sc8, &m8);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
+        __m256i sumi = _mm256_setzero_si256();
+        /* bit g of qh[l] moved to bit 4 of each byte (a byte holds only bit 0 before the shift) */
+#define FIFTH(g) _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, (g)), one), 4)
+#define PAIR(j)                                                                                                  \
+    do {                                                                                                         \
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 48 + 32 * (j)));               \
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low_mask), FIFTH(2 * (j)));                       \
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask), FIFTH(2 * (j) + 1)); \
+        const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j)));             \
+        const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j) + 32));        \
+        const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), SCALE_OF(sc16, 2 * (j)));       \
+        const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), SCALE_OF(sc16, 2 * (j) + 1));   \
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));                                           \
+    } while (0)
+        PAIR(0);
+        PAIR(1);
+        PAIR(2);
+        PAIR(3);
+#undef PAIR
+#undef FIFTH
+        /* Σ_g m_g·(sum16_2g + sum16_2g+1): each min twice, sixteen int16 products added in pairs */
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
+        const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
+        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
+        const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
+        uint16_t d_bits, dmin_bits;
+        memcpy(&d_bits, blk, 2);
+        memcpy(&dmin_bits, blk + 2, 2);
+        const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
+        const float t = dd * (float)hsum_i32(sumi) - dm * (float)summ;
+        acc = acc + t;
+    }
+    return acc;
+}
+
 /* Q6_K: the unsigned 6-bit codes (0..63) against int8 activations in maddubs (2·63·127 < 2^15),
  * madd with the 16-element runs' int8 scales (lower 128-bit lane: run 2g, upper: run 2g+1), and
  * the offset of 32 as Σ_j sc_j·32·sum16_j once per block. */
@@ -140,13 +186,72 @@ KERNEL float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
     return acc;
 }
 
+
+/* Q8_0: a block's 32 signed weights against 32 signed activations as maddubs(|w|, x·sign(w))
+ * (|w| ≤ 128 unsigned; pairs at most 2·128·127 < 2^15), widened by madd: eight int32 partial
+ * sums per block. Eight blocks' partials are reduced together (hadd) to one vector holding each
+ * block's exact sumi in lane k, then lane k takes (dw·dx)·sumi as the reference's lane[b mod 8]. */
+KERNEL static __m256i q8_0_partials(const uint8_t *w, const int8_t *x) {
+    const __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)w);
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv)), _mm256_set1_epi16(1));
+}
+
+/* Lane k = the sum of the eight lanes of s[k]. */
+KERNEL static __m256i sum_each8(const __m256i s[8]) {
+    const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[0], s[1]), _mm256_hadd_epi32(s[2], s[3]));
+    const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(s[4], s[5]), _mm256_hadd_epi32(s[6], s[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20), _mm256_permute2x128_si256(h0123, h4567, 0x31));
+}
+
+/* (dw·dx)·sumi for the first `count` of eight blocks starting at blk (the rest zero). */
+KERNEL static __m256 q8_0_eight_blocks(const uint8_t *blk, const cn_q8_32x8 *xr, int count) {
+    __m256i s[8];
+    uint16_t d_bits[8] = {0};
+    for (int k = 0; k < 8; k++) {
+        if (k < count) {
+            s[k] = q8_0_partials(blk + 34 * k + 2, xr->q + 32 * k);
+            memcpy(&d_bits[k], blk + 34 * k, 2);
+        } else {
+            s[k] = _mm256_setzero_si256();
+        }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)d_bits));
+    const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(xr->d));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
+}
+
+KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    const int64_t blocks = n / 32;
+    __m256 lanes = _mm256_setzero_ps();
+    int64_t r = 0;
+    for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, 8));
+    if (8 * r < blocks) { /* the last blocks go to lanes 0..count-1 only: the others are not added to */
+        const int count = (int)(blocks - 8 * r);
+        const __m256 t = q8_0_eight_blocks(row + 34 * 8 * r, x + r, count);
+        const __m256 used = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        lanes = _mm256_blendv_ps(lanes, _mm256_add_ps(lanes, t), used);
+    }
+    /* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
 #else
 
 float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     return cn_q4_k_q8_dot_ref(row, x, n);
 }
+float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return cn_q5_k_q8_dot_ref(row, x, n);
+}
 float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     return cn_q6_k_q8_dot_ref(row, x, n);
+}
+float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    return cn_q8_0_q8_dot_ref(row, x, n);
 }
 
 #endif

@@ -7,6 +7,12 @@
 #include "tensor/element.h"
 #include "tensor/kquants.h"
 
+/* The scalar scale products here must round as kquants.c's do (no FMA contraction; the
+ * intrinsics are separate operations in any case). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* Every value below is the scalar reference's (kquants.c) operation for operation: the block's
  * f16 scales widen exactly (F16C), the per-group scale products are the same f32 products, a
  * small integer converts exactly, and the last multiply (and, for the formats with a min, the

@@ -38,19 +38,19 @@ def log_softmax(x):
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
-def logits(model, ids, tmp):
+def logits(model, ids, tmp, *extra):
     out = os.path.join(tmp, "logits.f32")
-    r = run("logits", "-m", model, "--ids", " ".join(map(str, ids)), "-o", out, "-t", "2")
+    r = run("logits", "-m", model, "--ids", " ".join(map(str, ids)), "-o", out, "-t", "2", *extra)
     check(r.returncode == 0, f"logits -m {model}: {r.stderr}")
     return np.fromfile(out, dtype="<f4").reshape(len(ids), -1)
 
 
-def expected(model, ref, ids, ctx, tmp):
+def expected(model, ref, ids, ctx, tmp, model_args=()):
     """The summary computed in numpy from per-window `clawnet logits` of both models."""
     kl, agree, nll_m, nll_r = [], [], [], []
     for w0 in range(0, len(ids), ctx):
         win = ids[w0:w0 + ctx]
-        lq, lp = log_softmax(logits(model, win, tmp)), log_softmax(logits(ref, win, tmp))
+        lq, lp = log_softmax(logits(model, win, tmp, *model_args)), log_softmax(logits(ref, win, tmp))
         kl += list((np.exp(lp) * (lp - lq)).sum(axis=1))
         agree += list(lp.argmax(1) == lq.argmax(1))
         nxt = np.array(win[1:])
@@ -95,6 +95,18 @@ with tempfile.TemporaryDirectory() as tmp:
     check(close(got.get("ppl_diff"), want["model_ppl"] - want["ref_ppl"], 1e-6, 1e-9), f"ppl_diff {got.get('ppl_diff')}")
     check(close(got.get("ppl_ratio"), want["model_ppl"] / want["ref_ppl"]), f"ppl_ratio {got.get('ppl_ratio')}")
     print(f"gguf vs tiny: KL mean {got.get('kl_mean'):.3g} p99 {got.get('kl_p99'):.3g}, top-1 "
+          f"{got.get('top1_agreement')}, ppl {got.get('model_ppl'):.4f} vs {got.get('ref_ppl'):.4f}")
+
+    # --act-q8: the GGUF with 8-bit activations against itself exact (its Q8_0 projections, experts
+    # and head take the integer path): a small positive KL, all statistics as numpy computes them
+    # from `clawnet logits --act-q8` and plain `clawnet logits`; the JSON says which mode ran.
+    got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--act-q8", "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
+    want = expected(GGUF, GGUF, ids, 16, tmp, ("--act-q8",))
+    for key, value in want.items():
+        check(close(got.get(key), float(value)), f"gguf --act-q8 vs gguf {key}: clawnet {got.get(key)}, numpy {value}")
+    check(0 < got.get("kl_mean", 0) < 5e-3, f"--act-q8: small positive KL: {got.get('kl_mean')}")
+    check(got.get("act_q8") is True and "8-bit activations" in r.stdout, f"--act-q8 reported: {got} {r.stdout!r}")
+    print(f"gguf --act-q8 vs gguf: KL mean {got.get('kl_mean'):.3g} p99 {got.get('kl_p99'):.3g}, top-1 "
           f"{got.get('top1_agreement')}, ppl {got.get('model_ppl'):.4f} vs {got.get('ref_ppl'):.4f}")
 
     # --max-tokens: the first N ids only, one window.
