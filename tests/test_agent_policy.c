@@ -14,6 +14,7 @@ static void test_defaults(void) {
     cn_error err = {0};
     CHECK(cn_policy_parse(NULL, &p, &err) == CN_OK);
     CHECK(p.shell && !p.shell_network && p.n_http_get_hosts == 0 && p.n_read_only_paths == 0);
+    CHECK(p.cgroup == CN_POLICY_CGROUP_AUTO);
     CHECK(p.limits.timeout_s == 30 && p.limits.cpu_s == 30 && p.limits.memory_bytes == 1073741824 &&
           p.limits.output_bytes == 65536 && p.limits.file_bytes == 1073741824 && p.limits.max_processes == 64);
     cn_policy_free(&p);
@@ -24,7 +25,8 @@ static void test_defaults(void) {
 static void test_full(void) {
     const char *text = "{\"shell\": false, \"shell_network\": true, \"http_get_hosts\": [\"example.org\", \"127.0.0.1\", "
                        "\"[::1]\"], \"read_only_paths\": [\"/usr/share\"], \"limits\": {\"timeout_s\": 5, \"cpu_s\": 7, "
-                       "\"memory_bytes\": 134217728, \"output_bytes\": 100, \"file_bytes\": 1000, \"max_processes\": 8}}";
+                       "\"memory_bytes\": 134217728, \"output_bytes\": 100, \"file_bytes\": 1000, \"max_processes\": 8}, "
+                       "\"cgroup\": \"required\"}";
     cn_policy p;
     cn_error err = {0};
     CHECKF(cn_policy_parse(text, &p, &err) == CN_OK, "%s", err.msg);
@@ -34,6 +36,9 @@ static void test_full(void) {
     CHECK(p.n_read_only_paths == 1 && !strcmp(p.read_only_paths[0], "/usr/share"));
     CHECK(p.limits.timeout_s == 5 && p.limits.cpu_s == 7 && p.limits.memory_bytes == 134217728 &&
           p.limits.output_bytes == 100 && p.limits.file_bytes == 1000 && p.limits.max_processes == 8);
+    CHECK(p.cgroup == CN_POLICY_CGROUP_REQUIRED);
+    cn_policy_free(&p);
+    CHECK(cn_policy_parse("{\"cgroup\": \"off\"}", &p, &err) == CN_OK && p.cgroup == CN_POLICY_CGROUP_OFF);
     cn_policy_free(&p);
 }
 
@@ -51,6 +56,8 @@ static void test_errors(void) {
         {"{\"read_only_paths\": [\"/usr/\"]}", "policy: read_only_paths[0] \"/usr/\" is not normalized"},
         {"{\"read_only_paths\": [\"/usr\", \"/workspace/x\"]}", "policy: read_only_paths[1] \"/workspace/x\" lies in"},
         {"\"shell\"", "policy: the document must be a JSON object"},
+        {"{\"cgroup\": \"yes\"}", "policy: cgroup must be \"auto\", \"required\" or \"off\""},
+        {"{\"cgroup\": true}", "policy: cgroup must be \"auto\", \"required\" or \"off\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cn_policy p;

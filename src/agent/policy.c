@@ -24,7 +24,8 @@ static const limit_field limit_fields[] = {
 };
 #define N_LIMITS (sizeof limit_fields / sizeof limit_fields[0])
 
-static const char *const top_keys[] = {"shell", "shell_network", "http_get_hosts", "read_only_paths", "limits"};
+static const char *const top_keys[] = {"shell", "shell_network", "http_get_hosts", "read_only_paths", "limits",
+                                       "cgroup"};
 
 void cn_policy_free(cn_policy *p) {
     for (size_t i = 0; i < p->n_http_get_hosts; i++) free(p->http_get_hosts[i]);
@@ -138,6 +139,18 @@ static cn_status get_limits(const cJSON *root, cn_policy_limits *limits, cn_erro
     return CN_OK;
 }
 
+static cn_status get_cgroup(const cJSON *root, cn_policy_cgroup *out, cn_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "cgroup");
+    if (!v) return CN_OK;
+    static const char *const names[] = {"auto", "required", "off"};
+    for (int i = 0; i < 3 && cJSON_IsString(v); i++)
+        if (!strcmp(v->valuestring, names[i])) {
+            *out = (cn_policy_cgroup)i;
+            return CN_OK;
+        }
+    return cn_fail(err, CN_ERR_ARG, "policy: cgroup must be \"auto\", \"required\" or \"off\"");
+}
+
 cn_status cn_policy_parse(const char *json, cn_policy *p, cn_error *err) {
     set_defaults(p);
     if (!json || !json[0]) return CN_OK;
@@ -153,7 +166,7 @@ cn_status cn_policy_parse(const char *json, cn_policy *p, cn_error *err) {
         if (!known)
             s = cn_fail(err, CN_ERR_ARG,
                         "policy: unknown key \"%.80s\" (known: shell, shell_network, http_get_hosts, read_only_paths, "
-                        "limits)",
+                        "limits, cgroup)",
                         e->string);
     }
     if (s == CN_OK) s = get_bool(root, "shell", &p->shell, err);
@@ -161,6 +174,7 @@ cn_status cn_policy_parse(const char *json, cn_policy *p, cn_error *err) {
     if (s == CN_OK) s = get_strings(root, "http_get_hosts", &p->http_get_hosts, &p->n_http_get_hosts, true, err);
     if (s == CN_OK) s = get_strings(root, "read_only_paths", &p->read_only_paths, &p->n_read_only_paths, false, err);
     if (s == CN_OK) s = get_limits(root, &p->limits, err);
+    if (s == CN_OK) s = get_cgroup(root, &p->cgroup, err);
     cJSON_Delete(root);
     if (s != CN_OK) cn_policy_free(p);
     return s;

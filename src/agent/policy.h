@@ -5,6 +5,8 @@
  *    "shell_network": false,              the shell may use the network (default false)
  *    "http_get_hosts": ["example.org"],   hosts http_get may fetch; none = no http_get tool
  *    "read_only_paths": ["/opt/tools"],   extra absolute paths bound read-only into the sandbox
+ *    "cgroup": "auto",                    a cgroup per shell call: "auto" (where usable), "required"
+ *                                         (no shell tool without one), "off"
  *    "limits": {"timeout_s": 30, "cpu_s": 30, "memory_bytes": 1073741824, "output_bytes": 65536,
  *               "file_bytes": 1073741824, "max_processes": 64}}
  *
@@ -22,11 +24,13 @@
 typedef struct {
     int64_t timeout_s;     /* wall time of one tool call (shell, http_get; every tool's call deadline) */
     int64_t cpu_s;         /* RLIMIT_CPU of every sandboxed process */
-    int64_t memory_bytes;  /* RLIMIT_AS of every sandboxed process */
+    int64_t memory_bytes;  /* the sandbox's memory cgroup limit; without one, RLIMIT_AS of every process */
     int64_t output_bytes;  /* shell output / http_get body kept for the model; the rest is counted */
     int64_t file_bytes;    /* RLIMIT_FSIZE: the largest file the shell may write */
-    int64_t max_processes; /* RLIMIT_NPROC inside the sandbox, and the supervisor's process count */
+    int64_t max_processes; /* pids.max of the call's cgroup; RLIMIT_NPROC inside the sandbox */
 } cn_policy_limits;
+
+typedef enum { CN_POLICY_CGROUP_AUTO, CN_POLICY_CGROUP_REQUIRED, CN_POLICY_CGROUP_OFF } cn_policy_cgroup;
 
 typedef struct {
     bool shell;
@@ -36,6 +40,7 @@ typedef struct {
     char **read_only_paths;
     size_t n_read_only_paths;
     cn_policy_limits limits;
+    cn_policy_cgroup cgroup;
 } cn_policy;
 
 /* Parses policy text (NULL or "" = the defaults). On failure *p is left empty (nothing to free)

@@ -187,8 +187,19 @@ static void set_limit(int resource, int64_t soft, int64_t hard) {
     if (setrlimit(resource, &rl) != 0) _exit(125);
 }
 
-__attribute__((noreturn)) static void exec_child(const char *const *argv, const cn_policy_limits *lim, int out_fd,
-                                                 int filter_fd, int info_fd, int null_fd) {
+__attribute__((noreturn)) static void exec_child(const char *const *argv, const cn_policy_limits *lim, bool memory_cgroup,
+                                                 int go_fd, int go_other, int out_fd, int filter_fd, int info_fd,
+                                                 int null_fd) {
+    /* Wait until the parent has put this process into the call's cgroup (one byte); end of file
+     * means it could not (or died): never run outside it. */
+    if (go_fd >= 0) {
+        close(go_other);
+        char go = 0;
+        ssize_t n;
+        while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR) {}
+        if (n != 1 || go != 'g') _exit(125);
+        close(go_fd);
+    }
     /* Move every source above the fixed numbers first so no dup2 overwrites another source. */
     int out = fcntl(out_fd, F_DUPFD, 10), filter = fcntl(filter_fd, F_DUPFD, 10), info = fcntl(info_fd, F_DUPFD, 10),
         null = fcntl(null_fd, F_DUPFD, 10);
@@ -206,7 +217,9 @@ __attribute__((noreturn)) static void exec_child(const char *const *argv, const 
     sigaction(SIGPIPE, &dfl, NULL);
     /* SIGXCPU at the soft limit, SIGKILL a second later. */
     set_limit(RLIMIT_CPU, lim->cpu_s, lim->cpu_s + 1);
-    set_limit(RLIMIT_AS, lim->memory_bytes, lim->memory_bytes);
+    /* With a memory cgroup the limit is the whole sandbox's (sandbox_cgroup.h), not each process's
+     * address space (which also refuses large reservations that would never be touched). */
+    if (!memory_cgroup) set_limit(RLIMIT_AS, lim->memory_bytes, lim->memory_bytes);
     set_limit(RLIMIT_FSIZE, lim->file_bytes, lim->file_bytes);
     set_limit(RLIMIT_CORE, 0, 0);
     execv(argv[0], (char *const *)argv);
@@ -310,19 +323,38 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
         cn_sandbox_result_free(r);
         return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     }
-    int filter_fd = -1, out[2] = {-1, -1}, info[2] = {-1, -1}, null_fd = -1;
+    const cn_cgroup_site *site = cfg->cgroup && cfg->cgroup->version != CN_CGROUP_NONE ? cfg->cgroup : NULL;
+    bool memory_cgroup = site && site->memory_parent[0];
+    int filter_fd = -1, out[2] = {-1, -1}, info[2] = {-1, -1}, go[2] = {-1, -1}, null_fd = -1;
     cn_status s = cn_sandbox_filter_fd(cfg->network, &filter_fd, err);
     if (s == CN_OK && (pipe2(out, O_CLOEXEC) != 0 || pipe2(info, O_CLOEXEC) != 0 ||
-                       (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0))
+                       (site && pipe2(go, O_CLOEXEC) != 0) || (null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0))
         s = cn_fail(err, CN_ERR_IO, "sandbox: cannot create pipes: %s", strerror(errno));
     pid_t pid = -1;
     if (s == CN_OK && (pid = fork()) < 0) s = cn_fail(err, CN_ERR_IO, "sandbox: fork: %s", strerror(errno));
-    if (pid == 0) exec_child(a.v, &cfg->limits, out[1], filter_fd, info[1], null_fd);
+    if (pid == 0) exec_child(a.v, &cfg->limits, memory_cgroup, go[0], go[1], out[1], filter_fd, info[1], null_fd);
     free(a.v);
     if (filter_fd >= 0) close(filter_fd);
     if (null_fd >= 0) close(null_fd);
     if (out[1] >= 0) close(out[1]);
     if (info[1] >= 0) close(info[1]);
+    if (go[0] >= 0) close(go[0]);
+    /* The child waits on go until it is in its cgroup: pids.max = the command's processes plus
+     * bwrap's monitor and its init in the new pid namespace. */
+    cn_cgroup_call cg = {0};
+    bool in_cgroup = false;
+    if (s == CN_OK && site) {
+        s = cn_cgroup_call_start(site, pid, cfg->limits.max_processes + 2, cfg->limits.memory_bytes, &cg, err);
+        if (s == CN_OK && write(go[1], "g", 1) != 1)
+            s = cn_fail(err, CN_ERR_IO, "sandbox: cannot release the child: %s", strerror(errno));
+        in_cgroup = s == CN_OK;
+        if (s != CN_OK) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+            cn_cgroup_call_end(&cg, DRAIN_GRACE_S);
+        }
+    }
+    if (go[1] >= 0) close(go[1]);
     if (s != CN_OK) {
         if (out[0] >= 0) close(out[0]);
         if (info[0] >= 0) close(info[0]);
@@ -353,11 +385,13 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
             killed = true;
             kill(-pid, SIGKILL);
         }
-        if (!killed && is.have_ns && now >= next_count) {
+        if (!killed && (in_cgroup || is.have_ns) && now >= next_count) {
             next_count = now + PROCESS_CHECK_S;
-            /* bwrap's init and the wrapper shell are not the command's processes. */
-            long n = count_namespace(is.ns_dev, is.ns_ino);
-            if (n > cfg->limits.max_processes + 1) {
+            /* With a cgroup the kernel has refused a fork at pids.max; without, bwrap's init is not
+             * one of the command's processes. */
+            bool over = in_cgroup ? cn_cgroup_call_pids_refused(&cg) > 0
+                                  : count_namespace(is.ns_dev, is.ns_ino) > cfg->limits.max_processes + 1;
+            if (over) {
                 r->process_limit = true;
                 killed = true;
                 kill(-pid, SIGKILL);
@@ -366,7 +400,7 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
         struct pollfd p[2] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
                               {.fd = is.done ? -1 : info[0], .events = POLLIN}};
         double wait_s = killed || exited ? 0.02 : end - now;
-        if (is.have_ns && !killed && wait_s > PROCESS_CHECK_S) wait_s = PROCESS_CHECK_S;
+        if ((in_cgroup || is.have_ns) && !killed && wait_s > PROCESS_CHECK_S) wait_s = PROCESS_CHECK_S;
         if (!exited && wait_s > 0.05) wait_s = 0.05; /* waitid has no descriptor to poll */
         int ms = wait_s > 0 ? (int)(wait_s * 1000) + 1 : 0;
         if (poll(p, 2, ms) < 0 && errno != EINTR) break;
@@ -390,8 +424,12 @@ cn_status cn_sandbox_run(const cn_sandbox_config *cfg, const char *command, doub
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (WIFEXITED(status) && !killed) r->exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) r->term_signal = WTERMSIG(status);
-    /* The namespace empties once its init is gone; wait for that, so no process outlives the call. */
-    if (is.have_ns) {
+    /* Everything in the cgroup goes, then the cgroup; without one, the namespace empties once its
+     * init is gone: wait for that. Either way no process outlives the call. */
+    if (in_cgroup) {
+        r->oom_kills = cn_cgroup_call_oom_kills(&cg);
+        r->cgroup_left = !cn_cgroup_call_end(&cg, 2 * DRAIN_GRACE_S);
+    } else if (is.have_ns) {
         double until = now_mono() + DRAIN_GRACE_S;
         while (count_namespace(is.ns_dev, is.ns_ino) > 0 && now_mono() < until) {
             struct timespec ts = {0, 5000000};

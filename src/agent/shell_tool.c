@@ -17,6 +17,7 @@
 typedef struct {
     const cn_policy *policy;
     char *bwrap;
+    cn_cgroup_site cgroup; /* found once per toolbox (sandbox_cgroup.h) */
 } shell_tool;
 
 static void shell_tool_free(void *ctx) {
@@ -28,12 +29,12 @@ static void shell_tool_free(void *ctx) {
 static cn_sandbox_config sandbox_config(const shell_tool *t, const char *workspace) {
     return (cn_sandbox_config){.bwrap = t->bwrap, .workspace = workspace, .network = t->policy->shell_network,
                                .limits = t->policy->limits, .read_only_paths = t->policy->read_only_paths,
-                               .n_read_only_paths = t->policy->n_read_only_paths};
+                               .n_read_only_paths = t->policy->n_read_only_paths, .cgroup = &t->cgroup};
 }
 
 /* The result the model sees: a JSON object with the exit status, how the run ended and the
  * output (lossy UTF-8), and how much output was cut. */
-static char *result_json(const cn_sandbox_result *sr, const cn_policy_limits *lim) {
+static char *result_json(const cn_sandbox_result *sr, const cn_policy_limits *lim, const cn_cgroup_site *cg) {
     cJSON *o = cJSON_CreateObject();
     if (sr->exit_code >= 0) cJSON_AddNumberToObject(o, "exit_code", sr->exit_code);
     else cJSON_AddNullToObject(o, "exit_code");
@@ -51,6 +52,11 @@ static char *result_json(const cn_sandbox_result *sr, const cn_policy_limits *li
         snprintf(note, sizeof note, "killed for running more than %lld processes", (long long)lim->max_processes);
         cJSON_AddStringToObject(o, "killed", note);
     }
+    if (sr->oom_kills > 0) {
+        snprintf(note, sizeof note, "%ld process(es) killed at the sandbox's memory limit (%lld MiB)", sr->oom_kills,
+                 (long long)(lim->memory_bytes >> 20));
+        cJSON_AddStringToObject(o, "memory_limit", note);
+    }
     char *text = cn_tool_text_lossy(sr->output, sr->output_len);
     cJSON_AddStringToObject(o, "output", text ? text : "");
     free(text);
@@ -60,6 +66,10 @@ static char *result_json(const cn_sandbox_result *sr, const cn_policy_limits *li
         cJSON_AddStringToObject(o, "truncated", note);
         cJSON_AddNumberToObject(o, "truncated_bytes", (double)(sr->output_total - sr->output_len));
     }
+    /* What bounded the command (docs/agent.md, "The shell sandbox"): the journal's tool_result
+     * events then say, call by call, whether a cgroup held it. */
+    cJSON_AddStringToObject(o, "containment", cg->containment);
+    if (sr->cgroup_left) cJSON_AddStringToObject(o, "cgroup_left", "the call's cgroup could not be emptied in time");
     char *json = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return json;
@@ -83,7 +93,7 @@ static cn_status run_shell(const cn_tool *self, const cn_tool_env *env, const cJ
         snprintf(r->changed_path, sizeof r->changed_path, " shell: workspace tree");
         memcpy(r->changed_hash, after, sizeof after);
     }
-    r->content = result_json(&sr, &t->policy->limits);
+    r->content = result_json(&sr, &t->policy->limits, &t->cgroup);
     cn_sandbox_result_free(&sr);
     return r->content ? CN_OK : cn_fail(err, CN_ERR_NOMEM, "out of memory");
 }
@@ -121,9 +131,13 @@ cn_status cn_shell_tool_add(cn_toolbox *tb, const cn_policy *policy, FILE *progr
     shell_tool *t = calloc(1, sizeof *t);
     if (!t) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     t->policy = policy;
-    char why[400] = "";
+    char why[700] = "";
     cn_error e = {0};
-    if (cn_sandbox_find_bwrap(&t->bwrap, &e) != CN_OK) {
+    if (policy->cgroup == CN_POLICY_CGROUP_OFF) cn_cgroup_site_none(&t->cgroup, "the policy says \"cgroup\": \"off\"");
+    else cn_cgroup_site_find(&t->cgroup);
+    if (policy->cgroup == CN_POLICY_CGROUP_REQUIRED && t->cgroup.version == CN_CGROUP_NONE) {
+        snprintf(why, sizeof why, "the policy requires a cgroup and none is usable: %.600s", t->cgroup.why);
+    } else if (cn_sandbox_find_bwrap(&t->bwrap, &e) != CN_OK) {
         snprintf(why, sizeof why, "%.399s", e.msg);
     } else if (probe(t, why, sizeof why, &e) != CN_OK) {
         snprintf(why, sizeof why, "the sandbox cannot start: %.370s", e.msg);
@@ -132,6 +146,12 @@ cn_status cn_shell_tool_add(cn_toolbox *tb, const cn_policy *policy, FILE *progr
         if (progress) fprintf(progress, "shell tool not offered: %s\n", why);
         shell_tool_free(t);
         return CN_OK;
+    }
+    if (progress) {
+        fprintf(progress, "shell sandbox containment: %s", t->cgroup.containment);
+        if (t->cgroup.version != CN_CGROUP_NONE) fprintf(progress, " (in %s)", t->cgroup.pids_parent);
+        if (t->cgroup.why[0]) fprintf(progress, "; %s", t->cgroup.why);
+        fprintf(progress, "\n");
     }
     cn_status s = cn_toolbox_on_destroy(tb, shell_tool_free, t, err);
     if (s != CN_OK) return s;

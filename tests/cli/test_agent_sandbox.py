@@ -181,12 +181,69 @@ class Site:
 
 
 FORK_BOMB = "f(){ f|f& }; f; sleep 30"
+BOMB_MARK = "f(){ f|f& }"
 
 
-def fork_bomb_safe():
-    """The fork bomb is contained by RLIMIT_NPROC for an unprivileged user; as root only the watchdog
-    holds it, which is not a bound the test may bet the machine on (docs/agent.md, known limits)."""
-    return os.geteuid() != 0 or os.environ.get("CLAWNET_TEST_FORK_BOMB") == "1"
+def host_cgroups(pid):
+    """{controller: directory} of a host process, from its /proc/PID/cgroup and our mountinfo (an
+    implementation of the lookup independent of the runtime's); {} if it is gone."""
+    try:
+        lines = open(f"/proc/{pid}/cgroup").read().splitlines()
+    except OSError:
+        return {}
+    mounts = []
+    for line in open("/proc/self/mountinfo"):
+        pre, post = line.split(" - ", 1)
+        f = pre.split()
+        fstype, _, opts = post.split()[:3]
+        if fstype in ("cgroup", "cgroup2"):
+            mounts.append((fstype, set(opts.split(",")), f[3], f[4]))
+    out = {}
+    for line in lines:
+        hid, ctrls, path = line.split(":", 2)
+        for fstype, opts, mroot, mpoint in mounts:
+            names = ["unified"] if hid == "0" else ctrls.split(",")
+            if (hid == "0") != (fstype == "cgroup2") or (hid != "0" and not set(names) <= opts):
+                continue
+            if mroot != "/" and not (path + "/").startswith(mroot + "/"):
+                continue
+            rel = path[len(mroot):] if mroot != "/" else path
+            for n in names:
+                out.setdefault(n, mpoint + (rel if rel != "/" else ""))
+    return out
+
+
+class BombWatch:
+    """Samples, every few ms while a run goes on, the processes carrying the bomb's text and every
+    process on the machine; over `emergency` bomb processes it SIGKILLs them all itself, so even a
+    sandbox that failed to contain the bomb cannot take the machine (and it is reported)."""
+
+    def __init__(self, emergency):
+        self.emergency = emergency
+        self.peak = 0
+        self.machine_peak = 0
+        self.emergency_kills = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop:
+            self.machine_peak = max(self.machine_peak, sum(1 for p in os.listdir("/proc") if p.isdigit()))
+            found = processes_matching(BOMB_MARK)
+            self.peak = max(self.peak, len(found))
+            if len(found) > self.emergency:
+                self.emergency_kills += 1
+                for pid, _ in found:
+                    try:
+                        os.kill(int(pid), 9)
+                    except OSError:
+                        pass
+            time.sleep(0.003)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,9 +271,11 @@ def test_contained(root):
         shell(f"exec 3<>/dev/tcp/127.0.0.1/{listener.port} && echo CONNECTED; "
               f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {listener.port}), 2); "
               f"print(\"CONNECTED\")'"),
-        shell(FORK_BOMB if fork_bomb_safe() else "echo fork bomb not run"),
+        shell("python3 -c 'import os\nx = bytearray(150 << 20)\npid = os.fork()\nif pid == 0:\n"
+              "    for i in range(0, len(x), 4096): x[i] = 1\n    os._exit(0)\n"
+              "print(\"child status\", os.waitpid(pid, 0)[1])'; echo \"rc=$?\""),
         shell(f"head -c {flood} /dev/zero | tr '\\0' a; echo END"),
-        shell("python3 -c 'x = bytearray(1 << 30); print(\"ALLOCATED\")'"),
+        shell("python3 -c 'x = bytearray(1 << 30); print(\"ALLOCATED\")'; echo \"rc=$?\""),
         shell("unshare --user --map-root-user true && echo UNSHARED; mkdir -p m; mount -t tmpfs none m && "
               "echo MOUNTED; id -u"),
         http_get(f"http://127.0.0.1:{hp}/hello.txt"),
@@ -237,7 +296,9 @@ def test_contained(root):
     res = r.results()
     if not check(len(res) == len(calls), f"one result per call: {len(res)}"):
         return
+    containment = res[0].pop("containment", "")
     check(res[0] == {"exit_code": 7, "output": "out\nerr\n/workspace\n"}, f"exit status and output: {res[0]}")
+    check(f"shell sandbox containment: {containment}" in r.proc.stderr, f"containment logged: {r.proc.stderr}")
     check(open(os.path.join(r.ws, "made.txt")).read() == "inside\n", "the workspace is writable")
 
     check(os.listdir(outside) == ["secret.txt"], f"nothing written outside: {os.listdir(outside)}")
@@ -254,20 +315,25 @@ def test_contained(root):
           f"no socket with the network denied: {res[3]}")
     check(listener.accepted == 0, f"the listener saw no connection: {listener.accepted}")
 
-    if fork_bomb_safe():
-        check(res[4].get("exit_code") is None and "killed" in res[4], f"fork bomb killed: {res[4]}")
-        check(not processes_matching("f(){ f|f& }"), f"no fork bomb process left: {processes_matching('f(){ f|f& }')}")
+    # Memory: with a memory cgroup one limit for the whole sandbox (the OOM killer ends a process
+    # when the sum passes it: two processes of 150 MiB each do not fit in 256 MiB); without one,
+    # RLIMIT_AS per process (each of them fits; the 1 GiB allocation is refused with MemoryError).
+    per_sandbox = "memory limit per sandbox" in containment
+    if per_sandbox:
+        check("child status 0" not in res[4]["output"] and "rc=137" in res[4]["output"] and
+              "memory limit" in res[4].get("memory_limit", ""), f"two 150 MiB processes exceed 256 MiB: {res[4]}")
+        # (bash's "Killed" line quotes the command, "ALLOCATED" included: look for the printed line)
+        check("\nALLOCATED\n" not in "\n" + res[6]["output"] and "rc=137" in res[6]["output"] and "memory_limit" in res[6],
+              f"1 GiB killed under a 256 MiB sandbox: {res[6]}")
     else:
-        print("SKIP fork bomb: running as root, where the kernel ignores RLIMIT_NPROC and only the sandbox's "
-              "process-count watchdog bounds it; a fast bomb can outrun it to the machine's pid limit (a full CI run "
-              "exhausted pid_max once). Set CLAWNET_TEST_FORK_BOMB=1 to run it anyway.")
+        check("child status 0\nrc=0\n" == res[4]["output"], f"RLIMIT_AS is per process: {res[4]}")
+        check("MemoryError" in res[6]["output"] and "ALLOCATED" not in res[6]["output"],
+              f"1 GiB refused under a 256 MiB limit: {res[6]}")
 
     check(res[5]["output"] == "a" * limit and res[5]["truncated_bytes"] == flood + len("END\n") - limit and
           res[5]["exit_code"] == 0, f"flood cut at {limit} bytes and the rest counted: "
           f"{ {k: v for k, v in res[5].items() if k != 'output'} }")
 
-    check("MemoryError" in res[6]["output"] and "ALLOCATED" not in res[6]["output"],
-          f"1 GiB refused under a 256 MiB limit: {res[6]}")
     check("UNSHARED" not in res[7]["output"] and "MOUNTED" not in res[7]["output"] and
           res[7]["output"].endswith("65534\n"), f"no new namespaces or mounts: {res[7]}")
 
@@ -284,14 +350,100 @@ def test_contained(root):
           f"the site saw only the allowed requests: {site.paths}")
 
 
+def sandbox_cgroup_dir(cgroups):
+    """The call cgroup holding pids (v1 pids hierarchy or v2) among a process's cgroups, or None."""
+    d = cgroups.get("pids") or cgroups.get("unified")
+    return d if d and os.path.basename(d).startswith("clawnet-sandbox-") else None
+
+
 def test_sleep_forever(root):
-    """Killed at the time limit with everything it started, a background process included."""
+    """Killed at the time limit with everything it started, a background process included. While it
+    sleeps the test looks at it from the host: with a cgroup in force it sits in its call's own
+    cgroup with pids.max = 64 + 2 (the default max_processes plus bwrap's two) and, with a memory
+    cgroup, the default 1 GiB as that cgroup's limit; afterwards the cgroup is gone."""
+    seen = {}
+
+    def look():
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 20 and not seen:
+            for pid, _ in processes_matching("sleep 424243"):
+                cg = host_cgroups(pid)
+                d = sandbox_cgroup_dir(cg)
+                try:
+                    seen.update(cgroups=cg, dir=d, pids_max=d and open(os.path.join(d, "pids.max")).read().strip())
+                    if d and cg.get("unified") == d:
+                        mem = os.path.join(d, "memory.max")
+                    elif cg.get("memory") and os.path.basename(cg["memory"]).startswith("clawnet-sandbox-"):
+                        mem = os.path.join(cg["memory"], "memory.limit_in_bytes")
+                    else:
+                        mem = None
+                    seen["memory"] = mem and os.path.exists(mem) and open(mem).read().strip()
+                except OSError as e:
+                    seen["error"] = str(e)
+            time.sleep(0.02)
+
+    looker = threading.Thread(target=look)
+    looker.start()
     r = Run(root, "sleep", [shell("sleep 424242 & exec sleep 424243")], {"limits": {"timeout_s": 2}})
+    looker.join()
     res = r.results()
     check(res and res[0].get("exit_code") is None and "time limit" in res[0].get("killed", ""),
           f"sleep killed: {res}")
     check(not processes_matching("sleep 42424"), f"no sleep left: {processes_matching('sleep 42424')}")
     check(r.seconds < 30, f"the run is bounded in time: {r.seconds:.1f} s")
+    containment = res[0].get("containment", "") if res else ""
+    if containment.startswith("cgroup"):
+        check(seen.get("dir") and seen.get("pids_max") == "66", f"the sleep in its call's cgroup, pids.max 66: {seen}")
+        if "memory limit per sandbox" in containment:
+            check(seen.get("memory") == str(1 << 30), f"the call's memory cgroup limit is 1 GiB: {seen}")
+        check(seen.get("dir") and not os.path.exists(seen["dir"]), f"the call's cgroup removed: {seen}")
+    else:
+        check(seen and not seen.get("dir"), f"no call cgroup claimed, none seen: {containment} {seen}")
+
+
+def test_fork_bomb(root):
+    """A bash fork bomb under max_processes 32. Run only where something the kernel enforces at fork
+    holds it: the call's pids cgroup (root included) or RLIMIT_NPROC (not root); as root without a
+    cgroup only the 20 ms watchdog would, which a fast bomb can outrun to the machine's pid limit
+    (docs/agent.md, known limits), so it is skipped there, saying so. The test samples the bomb's
+    processes and the machine's process count from /proc while it runs (and would SIGKILL the bomb
+    itself past 256 processes: a backstop, reported as a failure)."""
+    limit = 32
+    policy = {"limits": {"timeout_s": 10, "cpu_s": 10, "max_processes": limit}}
+    probe = Run(root, "bomb_probe", [shell("true")], policy)
+    res = probe.results()
+    containment = res[0].get("containment", "") if res and isinstance(res[0], dict) else ""
+    if not containment.startswith("cgroup") and os.geteuid() == 0:
+        print(f"SKIP fork bomb: running as root (the kernel ignores RLIMIT_NPROC for root) and no cgroup is usable "
+              f"({containment or probe.proc.stderr.strip()}); only the process-count watchdog would hold it")
+        return
+    baseline = sum(1 for p in os.listdir("/proc") if p.isdigit())
+    watch = BombWatch(emergency=8 * limit)
+    try:
+        r = Run(root, "bomb", [shell(FORK_BOMB)], policy)
+    finally:
+        watch.close()
+    res = r.results()
+    check(res and res[0].get("exit_code") is None and f"more than {limit} processes" in res[0].get("killed", ""),
+          f"fork bomb killed at the process limit: {res}")
+    check(watch.emergency_kills == 0, f"the test's backstop had to kill the bomb {watch.emergency_kills} times")
+    # The bomb's processes: bwrap's monitor and init (their command lines carry the command too)
+    # and at most max_processes of the command's own.
+    check(watch.peak <= limit + 2, f"at most {limit} + 2 bomb processes at once: {watch.peak} ({containment})")
+    check(watch.machine_peak <= baseline + limit + 2 + 2000,
+          f"the machine's process count stayed bounded: {watch.machine_peak} (baseline {baseline})")
+    check(not processes_matching(BOMB_MARK), f"no fork bomb process left: {processes_matching(BOMB_MARK)}")
+    if containment.startswith("cgroup"):
+        import sqlite3
+        db = sqlite3.connect(os.path.join(r.dir, "home", "bomb", "journal.db"))
+        runner = db.execute("SELECT pid FROM runners").fetchone()[0]
+        db.close()
+        parents = {d for d in host_cgroups(os.getpid()).values()}
+        left = [os.path.join(p, n) for p in parents if os.path.isdir(p) for n in os.listdir(p)
+                if n.startswith(f"clawnet-sandbox-{runner}-")]
+        check(not left, f"the bomb's cgroup removed: {left}")
+    print(f"fork bomb: peak {watch.peak} processes, machine {watch.machine_peak} (baseline {baseline}), "
+          f"{r.seconds:.1f} s, {containment}")
 
 
 def test_network_granted(root):
@@ -311,8 +463,11 @@ def test_read_only_paths(root):
     with open(os.path.join(tools, "tool.txt"), "w") as f:
         f.write("tool data\n")
     r = Run(root, "ro_paths", [shell(f"cat {tools}/tool.txt; echo x > {tools}/tool.txt")],
-            {"read_only_paths": [tools], "limits": {"timeout_s": 5}})
+            {"read_only_paths": [tools], "limits": {"timeout_s": 5}, "cgroup": "off"})
     res = r.results()
+    # "cgroup": "off": the fallback containment, said in the result and the run's progress log.
+    check(res and res[0].get("containment", "").startswith("no cgroup: RLIMIT_NPROC") and
+          'the policy says "cgroup": "off"' in r.proc.stderr, f"cgroup off reported: {res} {r.proc.stderr}")
     check(res and res[0]["output"].startswith("tool data\n") and "Read-only file system" in res[0]["output"],
           f"an extra path is readable, not writable: {res}")
     check(open(os.path.join(tools, "tool.txt")).read() == "tool data\n", "the extra path is unchanged")
@@ -339,6 +494,7 @@ def test_policy_errors(root):
         ('[1]', "policy: the document must be a JSON object"),
         ('{"shell": true', "policy: not valid JSON"),
         ('{"shell": true} x', "policy: not valid JSON"),
+        ('{"cgroup": "on"}', 'policy: cgroup must be "auto", "required" or "off"'),
     ]
     for i, (text, message) in enumerate(cases):
         r = Run(root, f"bad_policy_{i}", [], text)
@@ -433,7 +589,7 @@ def main():
         return 1
     root = tempfile.mkdtemp(prefix="clawnet-agent-sandbox-")
     try:
-        for t in (test_contained, test_sleep_forever, test_network_granted, test_read_only_paths, test_runner_killed,
+        for t in (test_contained, test_fork_bomb, test_sleep_forever, test_network_granted, test_read_only_paths, test_runner_killed,
                   test_loop_guard_progress, test_policy_errors, test_no_bwrap):
             t0 = time.monotonic()
             t(root)
