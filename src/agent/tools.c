@@ -1,7 +1,9 @@
 /* Built-in workspace file tools (tools.h). */
 #include "agent/tools.h"
 
+#include "agent/tool_text.h"
 #include "agent/toolbox.h"
+#include "text/unicode_utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,16 +38,94 @@ static void note_change(cn_tool_result *r, const char *path, const char *data, s
     crypto_hash_sha256(r->changed_hash, (const unsigned char *)data, len);
 }
 
+/* The first byte that keeps data[0..len) from being UTF-8 text (a NUL or the start of an
+ * ill-formed sequence, a character cut off by the end included); len if none. */
+static size_t first_non_text(const char *data, size_t len) {
+    for (size_t i = 0; i < len;) {
+        size_t n = 1;
+        uint32_t cp = 0;
+        if (cn_utf8_next((const uint8_t *)data + i, len - i, &n, &cp) != CN_UTF8_CHAR || cp == 0) return i;
+        i += n;
+    }
+    return len;
+}
+
+/* len without a character cut off at the very end (a read that stopped at the limit). */
+static size_t whole_characters(const char *data, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        size_t n = 1;
+        uint32_t cp = 0;
+        if (cn_utf8_next((const uint8_t *)data + i, len - i, &n, &cp) == CN_UTF8_INCOMPLETE) break;
+        i += n ? n : 1;
+    }
+    return i;
+}
+
+/* A UTF-8 text file read whole comes back as its text. Anything else comes back as a JSON object
+ * (docs/agent.md, "Tools"), so the journal and the model's messages only ever hold valid UTF-8:
+ *   {"path", "bytes": file size, "sha256" (of the whole file, when it was read whole),
+ *    "binary": "a NUL byte at offset K: contents not shown"                 (no "content"), or
+ *    "invalid_utf8": "ill-formed UTF-8 at offset K, shown as U+FFFD",      with "content", and/or
+ *    "truncated": "the first N of M bytes (read_file reads at most L)",    with "content",
+ *    "content": the text; a character cut by the limit is left out, ill-formed bytes are U+FFFD}. */
 static cn_status tool_read_file(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
     (void)self;
     const cn_workspace *ws = env->ws;
+    const char *path = arg_string(args, "path");
     char *data;
     size_t len;
+    uint64_t size;
     cn_error e = {0};
-    if (cn_workspace_read(ws, arg_string(args, "path"), READ_LIMIT, &data, &len, &e) != CN_OK)
+    if (cn_workspace_read_prefix(ws, path, READ_LIMIT, &data, &len, &size, &e) != CN_OK)
         return set_text(r, true, "%s", e.msg);
-    r->content = data;
-    return CN_OK;
+    bool truncated = size > len;
+    /* At the limit, a character cut in two is the read's doing, not the file's. */
+    size_t shown = truncated ? whole_characters(data, len) : len;
+    size_t bad = first_non_text(data, shown);
+    /* Text has no NUL bytes; a file with one is binary wherever it is. */
+    const char *nul = memchr(data, 0, len);
+    if (!truncated && bad == len) {
+        r->content = data;
+        return CN_OK;
+    }
+    cJSON *o = cJSON_CreateObject();
+    char note[200];
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddNumberToObject(o, "bytes", (double)size);
+    if (!truncated) {
+        unsigned char h[crypto_hash_sha256_BYTES];
+        char hex[2 * sizeof h + 1];
+        crypto_hash_sha256(h, (const unsigned char *)data, len);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        cJSON_AddStringToObject(o, "sha256", hex);
+    }
+    if (nul) {
+        snprintf(note, sizeof note, "a NUL byte at offset %zu: binary file, contents not shown", (size_t)(nul - data));
+        cJSON_AddStringToObject(o, "binary", note);
+    } else {
+        if (bad < shown) {
+            snprintf(note, sizeof note, "ill-formed UTF-8 at offset %zu; such bytes are shown as U+FFFD", bad);
+            cJSON_AddStringToObject(o, "invalid_utf8", note);
+        }
+        if (truncated) {
+            snprintf(note, sizeof note, "the first %zu of %llu bytes (read_file reads at most %u)", shown,
+                     (unsigned long long)size, READ_LIMIT);
+            cJSON_AddStringToObject(o, "truncated", note);
+        }
+        char *text = cn_tool_text_lossy(data, shown);
+        if (!text) {
+            free(data);
+            cJSON_Delete(o);
+            return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+        }
+        cJSON_AddStringToObject(o, "content", text);
+        free(text);
+    }
+    free(data);
+    r->content = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return r->content ? CN_OK : cn_fail(err, CN_ERR_NOMEM, "out of memory");
 }
 
 static cn_status tool_write_file(const cn_tool *self, const cn_tool_env *env, const cJSON *args, cn_tool_result *r, cn_error *err) {
@@ -139,7 +219,9 @@ static const struct {
     cn_tool_class cls;
     cn_tool_run_fn run;
 } file_tools[] = {
-    {"read_file", "Read a UTF-8 text file in the workspace (at most 1 MiB).",
+    {"read_file",
+     "Read a UTF-8 text file in the workspace (its first 1 MiB). A file that is not UTF-8 text or is larger comes "
+     "back as a JSON object: path, bytes, sha256, binary / invalid_utf8 / truncated notes, content.",
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"relative to the workspace\"}},"
      "\"required\":[\"path\"],\"additionalProperties\":false}",
      CN_TOOL_READ_ONLY, tool_read_file},

@@ -72,10 +72,11 @@ void cn_workspace_close(cn_workspace *ws) {
     ws->root_fd = -1;
 }
 
-cn_status cn_workspace_read(const cn_workspace *ws, const char *path, size_t max_bytes, char **data, size_t *len,
-                            cn_error *err) {
+cn_status cn_workspace_read_prefix(const cn_workspace *ws, const char *path, size_t max_bytes, char **data,
+                                   size_t *len, uint64_t *size, cn_error *err) {
     *data = NULL;
     *len = 0;
+    *size = 0;
     cn_status s = check_relative(path, err);
     if (s != CN_OK) return s;
     int fd = open_beneath(ws, path, O_RDONLY, 0);
@@ -85,15 +86,12 @@ cn_status cn_workspace_read(const cn_workspace *ws, const char *path, size_t max
         close(fd);
         return cn_fail(err, CN_ERR_ARG, "%s is not a regular file", path);
     }
-    if ((size_t)st.st_size > max_bytes) {
-        close(fd);
-        return cn_fail(err, CN_ERR_ARG, "%s is %lld bytes, more than the %zu this tool reads", path,
-                       (long long)st.st_size, max_bytes);
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
+    *size = (uint64_t)st.st_size;
+    size_t want = (size_t)st.st_size < max_bytes ? (size_t)st.st_size : max_bytes;
+    char *buf = malloc(want + 1);
     size_t got = 0;
-    while (buf && got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    while (buf && got < want) {
+        ssize_t n = read(fd, buf + got, want - got);
         if (n <= 0) break;
         got += (size_t)n;
     }
@@ -103,6 +101,20 @@ cn_status cn_workspace_read(const cn_workspace *ws, const char *path, size_t max
     *data = buf;
     *len = got;
     return CN_OK;
+}
+
+cn_status cn_workspace_read(const cn_workspace *ws, const char *path, size_t max_bytes, char **data, size_t *len,
+                            cn_error *err) {
+    uint64_t size;
+    cn_status s = cn_workspace_read_prefix(ws, path, max_bytes, data, len, &size, err);
+    if (s == CN_OK && size > max_bytes) {
+        free(*data);
+        *data = NULL;
+        *len = 0;
+        return cn_fail(err, CN_ERR_ARG, "%s is %llu bytes, more than the %zu this tool reads", path,
+                       (unsigned long long)size, max_bytes);
+    }
+    return s;
 }
 
 /* Opens (creating as needed) the directory holding path's last component; *base points into path. */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
@@ -20,6 +21,10 @@ typedef struct {
 
 cn_status cn_workspace_open(const char *dir, cn_workspace *ws, cn_error *err);
 void cn_workspace_close(cn_workspace *ws);
+
+/* Reads the first max_bytes (or fewer) bytes of a regular file; *size gets its size. */
+cn_status cn_workspace_read_prefix(const cn_workspace *ws, const char *path, size_t max_bytes, char **data,
+                                   size_t *len, uint64_t *size, cn_error *err);
 
 /* Reads a whole regular file (at most max_bytes; larger is an error naming the size). */
 cn_status cn_workspace_read(const cn_workspace *ws, const char *path, size_t max_bytes, char **data, size_t *len,

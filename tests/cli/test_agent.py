@@ -401,6 +401,80 @@ def test_budgets_stop_redact(root):
     c.close()
 
 
+def test_read_binary(root):
+    """read_file on files that are not UTF-8 text: the model and the journal only ever get valid
+    UTF-8. Expected values from Python: hashlib.sha256, bytes.decode("utf-8", "replace") (the same
+    U+FFFD-per-maximal-subpart rule, Unicode 16.0 section 3.9), the file sizes."""
+    import hashlib
+    limit = 1 << 20
+    files = {
+        "bin.dat": bytes(range(256)) * 4,                                  # NUL at offset 0
+        "png.bin": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",               # ill-formed first, NUL at 8
+        "latin1.txt": "caf\u00e9 cr\u00e8me\n".encode("latin-1"),          # ill-formed at 3
+        "mixed.txt": b"ok \xe2\x82x \xf0\x9f\x98 end \xed\xa0\x80 \xc0\xaf \xff\n",
+        "cut_end.txt": b"abc\xe2\x82",                                     # the file itself ends mid-character
+        "big.txt": b"a" * (limit - 1) + "\u20ac".encode() + b"tail",       # the read limit cuts the euro sign
+        "big_bad.txt": b"\xff" + b"b" * (limit - 2) + "\u00e9".encode(),   # ill-formed, then the limit cuts
+        "plain.txt": "h\u00e9llo\n".encode(),
+    }
+    names = list(files)
+    c = Case(root, "read_binary", [{"content": None, "tool_calls": [call("read_file", path=n) for n in names]},
+                                   {"content": "done"}])
+    for n, data in files.items():
+        with open(os.path.join(c.ws, n), "wb") as f:
+            f.write(data)
+    r = agent(*c.run_args())
+    check(r.returncode == 0, f"read_binary run finishes: {r.stdout} {r.stderr}")
+    body = c.requests()[-1]["body"]
+    seen = dict(zip(names, [m["content"] for m in tool_messages(body)]))
+    # Results over --spill-bytes went to artifacts: read the exact result text from there.
+    art_dir = os.path.join(c.home, c.id, "artifacts")
+    for n, text in seen.items():
+        if text.startswith("[this result is"):
+            aid = text.split("stored as artifact ")[1].split()[0]
+            seen[n] = open(os.path.join(art_dir, aid), "rb").read().decode("utf-8")
+    res = {}
+    for n in names:
+        try:
+            res[n] = json.loads(seen[n])
+        except ValueError:
+            res[n] = seen[n]
+    sha = {n: hashlib.sha256(d).hexdigest() for n, d in files.items()}
+    check(res["bin.dat"] == {"path": "bin.dat", "bytes": 1024, "sha256": sha["bin.dat"],
+                             "binary": "a NUL byte at offset 0: binary file, contents not shown"},
+          f"binary file summarised: {res['bin.dat']}")
+    check(res["png.bin"] == {"path": "png.bin", "bytes": 16, "sha256": sha["png.bin"],
+                             "binary": "a NUL byte at offset 8: binary file, contents not shown"},
+          f"binary with a NUL after ill-formed bytes: {res['png.bin']}")
+    for n, bad in (("latin1.txt", 3), ("mixed.txt", 3), ("cut_end.txt", 3)):
+        check(res[n] == {"path": n, "bytes": len(files[n]), "sha256": sha[n],
+                         "invalid_utf8": f"ill-formed UTF-8 at offset {bad}; such bytes are shown as U+FFFD",
+                         "content": files[n].decode("utf-8", "replace")}, f"{n} with U+FFFD: {res[n]}")
+    check(res["big.txt"] == {"path": "big.txt", "bytes": limit + 6,
+                             "truncated": f"the first {limit - 1} of {limit + 6} bytes (read_file reads at most {limit})",
+                             "content": "a" * (limit - 1)},
+          f"cut at the limit before the euro sign: {dict((k, v[:80] if isinstance(v, str) else v) for k, v in res['big.txt'].items())}")
+    bb = files["big_bad.txt"]
+    check(isinstance(res["big_bad.txt"], dict) and res["big_bad.txt"].get("content") == bb[:limit - 1].decode("utf-8", "replace")
+          and res["big_bad.txt"].get("invalid_utf8", "").startswith("ill-formed UTF-8 at offset 0;")
+          and res["big_bad.txt"].get("truncated", "").startswith(f"the first {limit - 1} of {limit + 1} bytes")
+          and "sha256" not in res["big_bad.txt"], "ill-formed and cut at the limit")
+    check(res["plain.txt"] == "h\u00e9llo\n", f"a UTF-8 text file comes back as its text: {res['plain.txt']!r}")
+    # Everything the journal holds is valid UTF-8 (strict decoding of the stored bytes).
+    with c.db() as db:
+        db.text_factory = bytes
+        bad = []
+        for seq, payload in db.execute("SELECT seq, payload FROM events"):
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError as e:
+                bad.append((seq, str(e)))
+    check(not bad, f"journal payloads are valid UTF-8: {bad[:3]}")
+    v = agent("verify", c.id, "--home", c.home)
+    check(v.returncode == 0, f"verify: {v.stdout} {v.stderr}")
+    c.close()
+
+
 def test_cli_errors(root):
     r = agent("--help")
     check(r.returncode == 0 and "verify ID" in r.stdout, "agent --help")
@@ -419,6 +493,7 @@ with tempfile.TemporaryDirectory() as tmp:
     base = test_multi_step(tmp)
     test_tamper(tmp, base)
     test_errors_and_escapes(tmp)
+    test_read_binary(tmp)
     test_loop_guard(tmp)
     test_budgets_stop_redact(tmp)
     test_crash_every_commit(tmp)
