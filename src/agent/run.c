@@ -801,14 +801,17 @@ static cn_status loop(run_ctx *c, cn_error *err) {
 }
 
 static cn_status build_tools(run_ctx *c, cn_error *err) {
-    char *policy = get_setting(c->j, "policy", err), *mcp = policy ? get_setting(c->j, "mcp_config", err) : NULL;
-    cn_status s = mcp ? cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp,
-                                                                  .progress = c->progress,
-                                                                  .call_timeout_s = &c->call_timeout_s},
-                                           &c->tools, err)
-                      : err->code;
-    free(policy);
-    free(mcp);
+    cn_status s = CN_OK;
+    if (!c->tools) { /* else handed over by the caller, built from the same settings */
+        char *policy = get_setting(c->j, "policy", err), *mcp = policy ? get_setting(c->j, "mcp_config", err) : NULL;
+        s = mcp ? cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp,
+                                                            .progress = c->progress,
+                                                            .call_timeout_s = &c->call_timeout_s},
+                                     &c->tools, err)
+                : err->code;
+        free(policy);
+        free(mcp);
+    }
     /* The runtime's own tools come after the configured ones, in a fixed order. */
     if (s == CN_OK) s = cn_plan_add_tool(c->tools, err);
     if (s == CN_OK) s = cn_artifacts_add_tool(c->tools, c->run_dir, err);
@@ -829,11 +832,16 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
 
 cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *o,
                                char status[CN_AGENT_STATUS_MAX], cn_error *err) {
-    run_ctx c = {.progress = o->progress, .ws.root_fd = -1, .run_dir = run_dir};
+    run_ctx c = {.progress = o->progress, .ws.root_fd = -1, .run_dir = run_dir, .tools = o->tools,
+                 .call_timeout_s = o->tools_call_timeout_s};
     int lock_fd = -1;
     cn_status s = cn_runner_lock(run_dir, run_id, &lock_fd, err);
-    if (s != CN_OK) return s;
+    if (s != CN_OK) {
+        cn_toolbox_destroy(c.tools);
+        return s;
+    }
     if ((s = cn_agent_journal_open(run_dir, run_id, o->checkpoint_every, &c.j, err)) != CN_OK) {
+        cn_toolbox_destroy(c.tools);
         cn_runner_unlock(lock_fd);
         return s;
     }

@@ -23,6 +23,7 @@
 
 #include "agent/journal.h"
 #include "agent/runner.h"
+#include "agent/toolbox.h"
 #include "base/error.h"
 
 typedef struct {
@@ -53,6 +54,12 @@ typedef struct {
     FILE *progress;       /* one line per step and tool call; may be NULL */
     long model_timeout_s;
     int checkpoint_every;
+    /* A toolbox already built (run_tools.h) from exactly the policy and MCP configuration stored
+     * with the run: `agent run` builds one to check them before creating the run and hands it
+     * over, so its MCP servers are not started a second time. The run owns it from the call on
+     * (destroyed when it returns, whatever happens). NULL: built from the journal's settings. */
+    cn_toolbox *tools;
+    int64_t tools_call_timeout_s; /* what that build reported as the policy's per-call limit */
 } cn_agent_exec_options;
 
 #define CN_AGENT_STATUS_MAX 32

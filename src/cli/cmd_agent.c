@@ -162,10 +162,13 @@ static bool run_dir_of(const common_options *o, const char *id, char *dir, size_
     return true;
 }
 
-static int execute(const common_options *o, const char *dir, const char *id, bool resuming, crash_counter *crash) {
+/* tools: the toolbox agent run checked (taken over by the run), or NULL to build it from the journal. */
+static int execute(const common_options *o, const char *dir, const char *id, bool resuming, crash_counter *crash,
+                   cn_toolbox *tools, int64_t call_timeout_s) {
     cn_agent_exec_options eo = {.commit_hook = crash->crash_at > 0 ? crash_hook : NULL, .commit_hook_ctx = crash,
                                 .progress = o->quiet ? NULL : stderr, .model_timeout_s = o->timeout_s,
-                                .checkpoint_every = o->checkpoint_every};
+                                .checkpoint_every = o->checkpoint_every, .tools = tools,
+                                .tools_call_timeout_s = call_timeout_s};
     char status[CN_AGENT_STATUS_MAX] = "";
     cn_error err = {0};
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -212,16 +215,18 @@ static bool read_setting_file(const char *flag, const char *path, char **text) {
     return true;
 }
 
-/* Builds the run's tool set once before anything is created, so a bad policy or MCP configuration
- * is reported now rather than by the first step. */
-static bool check_tools(const char *policy, const char *mcp) {
-    cn_toolbox *tb;
+/* Builds the run's tool set before anything is created, so a bad policy or MCP configuration is
+ * reported now rather than by the first step; the run then uses this toolbox (its MCP servers
+ * started once, not again). */
+static bool check_tools(const char *policy, const char *mcp, FILE *progress, cn_toolbox **tb, int64_t *call_timeout_s) {
     cn_error err = {0};
-    if (cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp}, &tb, &err) != CN_OK) {
+    *tb = NULL;
+    if (cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp, .progress = progress,
+                                                  .call_timeout_s = call_timeout_s},
+                           tb, &err) != CN_OK) {
         fprintf(stderr, "clawnet agent run: %s\n", err.msg);
         return false;
     }
-    cn_toolbox_destroy(tb);
     return true;
 }
 
@@ -290,8 +295,10 @@ static int cmd_run(int argc, char **argv) {
         return 1;
     }
     char *policy = NULL, *mcp = NULL;
+    cn_toolbox *tools = NULL;
+    int64_t call_timeout_s = 0;
     if (!read_setting_file("--policy", policy_path, &policy) || !read_setting_file("--mcp-config", mcp_path, &mcp) ||
-        !check_tools(policy, mcp))
+        !check_tools(policy, mcp, co.quiet ? NULL : stderr, &tools, &call_timeout_s))
         goto fail;
     ro.policy_json = policy;
     ro.mcp_config_json = mcp;
@@ -338,12 +345,14 @@ static int cmd_run(int argc, char **argv) {
     free(mcp);
     if (s != CN_OK) {
         fprintf(stderr, "clawnet agent run: %s\n", err.msg);
+        cn_toolbox_destroy(tools);
         return 1;
     }
     printf("run %s\n", id);
     fflush(stdout);
-    return execute(&co, dir, id, false, &crash);
+    return execute(&co, dir, id, false, &crash, tools, call_timeout_s);
 fail:
+    cn_toolbox_destroy(tools);
     free(task);
     free(policy);
     free(mcp);
@@ -522,7 +531,7 @@ static int cmd_resume(int argc, char **argv) {
     char dir[PATH_MAX];
     if (!run_dir_of(&co, id, dir, sizeof dir, true)) return 1;
     crash_counter crash = crash_counter_from_env();
-    return execute(&co, dir, id, true, &crash);
+    return execute(&co, dir, id, true, &crash, NULL, 0);
 }
 
 static int cmd_stop(int argc, char **argv) {

@@ -285,8 +285,8 @@ def test_fault_stdio(root):
                        "timeout_s": 2}})
     check_fault_run(r, log, "fault stdio", True)
     starts = open(log + ".starts").read().split()
-    # once for the check before the run is created, once for the run, once after the crash
-    check(len(starts) == 3, f"fault stdio: restarted exactly once after the crash: {starts}")
+    # once for the run (its check before the run is created hands its session over), once after the crash
+    check(len(starts) == 2, f"fault stdio: started once, restarted exactly once after the crash: {starts}")
     check(r.proc.stderr.count("ignored a line that is not JSON-RPC (not JSON): this is not json") >= 5,
           "fault stdio: garbage lines reported on progress")
 
@@ -330,7 +330,8 @@ def test_fault_http(root):
               "fault http: Accept and configured headers on every POST")
         check(any(e["msg"].get("http") == "DELETE" for e in msgs), "fault http: session ended with DELETE")
         inits = [e for e in posts if e["msg"]["http_headers_for"] == "initialize"]
-        check(len(inits) == 3, f"fault http: initialize at the check, the run, and after the 404 ({len(inits)})")
+        # one session for the check and the run together (handed over), one after the 404
+        check(len(inits) == 2, f"fault http: initialize for the run, and after the 404 ({len(inits)})")
         echo3 = [e for e in msgs if e["msg"].get("method") == "tools/call" and e["msg"]["params"]["arguments"] == {"text": "three"}]
         check(len(echo3) == 1, f"fault http: the resent call executed once: {len(echo3)}")
         cancels = [e["msg"] for e in msgs if e["msg"].get("method") == "notifications/cancelled"]
@@ -384,7 +385,7 @@ def test_http_server_restart(root):
                 check("could not be restarted" in json.loads(x)["message"], f"http restart: a failed attempt: {x}")
         check(len(procs) == 2, f"http restart: the server died once ({len(procs)} started)")
         inits = [e for e in fault_log(log) if e["msg"].get("http_headers_for") == "initialize"]
-        check(len(inits) == 3, f"http restart: initialize at the check, the run and after the crash ({len(inits)})")
+        check(len(inits) == 2, f"http restart: initialize for the run and after the crash ({len(inits)})")
         check("restarted: fault-server 1.0" in r.proc.stderr, "http restart: restart reported on progress")
     finally:
         stop.set()
@@ -459,10 +460,37 @@ def test_config_errors(root):
         p = subprocess.run([CLAWNET, "agent", "run", task, "--workspace", root, "--home", os.path.join(root, "h"),
                             "--mcp-config", path], capture_output=True, text=True, timeout=60)
         check(p.returncode == 1 and needle in p.stderr, f"config error {i}: {needle!r} in {p.stderr!r}")
+        home = os.path.join(root, "h")
+        check(not os.path.isdir(home) or not os.listdir(home), f"config error {i}: no run created")
+
+
+def test_started_once(root):
+    """Each server starts once per runner: `agent run` checks the configuration by starting the
+    servers before it creates the run and then runs with that same session. The fault server
+    appends a line to LOG.starts at every start. Resuming an ended run starts none. (A bad
+    configuration still stops `agent run` before a run is created: test_config_errors.)"""
+    log = os.path.join(root, "once.log")
+    servers = {"fault": {"command": PY, "args": [os.path.join(HERE, "mcp_fault_server.py"), "stdio", log, "3"],
+                         "timeout_s": 10}}
+    turns = [{"content": None, "tool_calls": [call("fault__echo", text="one")]},
+             {"content": None, "tool_calls": [call("fault__echo", text="two")]}, {"content": "done"}]
+    r = Run(root, "once", turns, servers)
+    check(r.proc.returncode == 0 and "status finished" in r.proc.stdout, f"once: run finishes: {r.proc.stderr[-800:]}")
+    starts = open(log + ".starts").read().split()
+    check(len(starts) == 1, f"once: the server started once for check and run together: {starts}")
+    msgs = [e["msg"] for e in fault_log(log)]
+    inits = [m for m in msgs if m.get("method") == "initialize"]
+    lists = [m for m in msgs if m.get("method") == "tools/list"]
+    check(len(inits) == 1 and len(lists) == 8, f"once: one initialize, one paginated tools/list: {len(inits)} {len(lists)}")
+    check(r.tool_results() == ["echo: one", "echo: two"], f"once: calls through the checked session: {r.tool_results()}")
+    res = r.resume()
+    check(res.returncode == 0 and len(open(log + ".starts").read().split()) == 1,
+          f"once: resuming the finished run starts no server: {res.stdout} {res.stderr}")
 
 
 with tempfile.TemporaryDirectory() as tmp:
     test_config_errors(tmp)
+    test_started_once(tmp)
     test_sdk_stdio(tmp)
     test_sdk_http(tmp)
     test_fault_stdio(tmp)
