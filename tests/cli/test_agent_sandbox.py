@@ -531,12 +531,15 @@ def test_runner_killed(root):
     while not processes_matching("sleep 535353") and time.monotonic() - t0 < 20:
         time.sleep(0.05)
     check(processes_matching("sleep 535353"), "the sandboxed sleep started")
+    sleepers = processes_matching("sleep 535353")
+    call_cgroup = sandbox_cgroup_dir(host_cgroups(sleepers[0][0])) if sleepers else None
     p.kill()
     p.wait()
     t0 = time.monotonic()
     while processes_matching("sleep 535353") and time.monotonic() - t0 < 5:
         time.sleep(0.05)
     check(not processes_matching("sleep 535353"), f"the sandbox died with the runner: {processes_matching('sleep 535353')}")
+    check(call_cgroup is None or os.path.isdir(call_cgroup), f"the kill leaves the call's cgroup behind: {call_cgroup}")
     r = subprocess.run([CLAWNET, "agent", "resume", "killed", *args], capture_output=True, text=True, timeout=60)
     model.stop()
     check(r.returncode == 0, f"resume finishes: {r.stdout} {r.stderr}")
@@ -544,6 +547,11 @@ def test_runner_killed(root):
     tool = [json.loads(m["content"]) for m in body["messages"] if m["role"] == "tool"]
     check(len(tool) == 1 and tool[0].get("error") == "outcome_unknown", f"the cut-off shell call: {tool}")
     check(open(os.path.join(ws, "runs.txt")).read() == "ran\n", "the command ran once, not again on resume")
+    # The killed runner's call cgroup (emptied by --die-with-parent) is removed by the next runner.
+    check(call_cgroup is None or not os.path.exists(call_cgroup),
+          f"the killed runner's call cgroup removed by the resume: {call_cgroup}")
+    if call_cgroup:
+        print(f"killed runner's cgroup {call_cgroup}: removed by the resume")
 
 
 def test_loop_guard_progress(root):
