@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake libcjson-dev libedit-dev libmicrohttpd-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev libseccomp-dev bubblewrap faketime python3 python3-venv python3-pip)
+packages=(build-essential cmake libcjson-dev libedit-dev libmicrohttpd-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev libseccomp-dev bubblewrap faketime python3 python3-venv python3-pip
+  # the aarch64 (NEON) cross build of the core and its tests under qemu-user (make test-aarch64)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,10 +1,8 @@
 #include "harness.h"
 
 #include <math.h>
-#include <string.h>
-
-#include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cn_test_failures = 0;
 
@@ -51,17 +49,6 @@ int64_t cn_test_read_ids(const char *path, int32_t *ids, int64_t max) {
     }
     free(text);
     return n;
-}
-
-cJSON *cn_test_read_json(const char *path) {
-    size_t size;
-    char *text = cn_test_read_file(path, &size);
-    CHECKF(text != NULL, "missing fixture %s", path);
-    if (!text) return NULL;
-    cJSON *json = cJSON_ParseWithLength(text, size);
-    free(text);
-    CHECKF(json != NULL, "fixture %s is not JSON", path);
-    return json;
 }
 
 size_t cn_test_from_hex(const char *hex, char *out) {

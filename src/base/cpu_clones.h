@@ -8,7 +8,7 @@
 
 /* Not with clang before 16: clang 14 names the dispatcher `f.ifunc` and leaves calls from other
  * files to `f` undefined at link time; those builds get the portable copy only. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__) && \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__) && !defined(CLAWNET_NO_SIMD) && \
     !(defined(__clang__) && __clang_major__ < 16)
 #define CN_CPU_CLONES __attribute__((target_clones("avx2", "default")))
 #else

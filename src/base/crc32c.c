@@ -3,10 +3,10 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <nmmintrin.h>
 #define CN_CRC32C_X86 1
-#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32) && !defined(CLAWNET_NO_SIMD)
 #include <arm_acle.h>
 #define CN_CRC32C_ARM 1
 #endif

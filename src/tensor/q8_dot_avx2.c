@@ -5,7 +5,7 @@
  * sums are exact in any order, and the f32 steps are the reference's, so the result is its bits. */
 #include "tensor/q8_activations.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <immintrin.h>
 #include <string.h>
 

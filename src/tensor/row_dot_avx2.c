@@ -1,6 +1,6 @@
 #include "tensor/row_dot_avx2.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <cpuid.h>
 #include <pthread.h>
 #include <string.h>

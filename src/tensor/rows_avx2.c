@@ -1,6 +1,6 @@
 #include "tensor/rows_avx2.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <immintrin.h>
 
 bool cn_cpu_has_avx2(void) { return __builtin_cpu_supports("avx2"); }
