@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake libcjson-dev libedit-dev libmicrohttpd-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev libseccomp-dev bubblewrap faketime python3 python3-venv python3-pip
-  # the aarch64 (NEON) cross build of the core and its tests under qemu-user (make test-aarch64)
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+packages=(build-essential cmake libcjson-dev libedit-dev libmicrohttpd-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev libseccomp-dev bubblewrap faketime python3 python3-venv python3-pip)
+# On x86-64: the aarch64 (NEON) cross build of the core and its tests under qemu-user (make
+# test-aarch64, docs/arm.md); an arm64 machine builds and tests natively.
+if [ "$(uname -m)" = x86_64 ]; then packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

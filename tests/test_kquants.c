@@ -1,10 +1,10 @@
 /* The ggml block formats (tensor/kquants.h) against the PyPI gguf package's dequantisers: the
  * fixtures of scripts/make_kquant_fixtures.py (random blocks and gguf.quants.dequantize's values)
  * must decode bit for bit through cn_matrix_row_to_f32 as one long row, as rows of several
- * blocks, at odd byte addresses and as row views; the AVX2 decoder (where the CPU has it) must
- * give the same bits. Then a GGUF with Q4_K and Q6_K tensors written by the package: the parser
- * maps their ggml types, shapes are in elements, and every row dequantises to the F32 tensor the
- * package stored beside it. */
+ * blocks, at odd byte addresses and as row views; the AVX2 and NEON decoders (where the CPU has
+ * them) must give the same bits. Then a GGUF with Q4_K and Q6_K tensors written by the package:
+ * the parser maps their ggml types, shapes are in elements, and every row dequantises to the F32
+ * tensor the package stored beside it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +13,7 @@
 #include "tensor/kquants.h"
 #include "tensor/matrix.h"
 #include "tensor/row_dot_avx2.h"
+#include "tensor/row_dot_neon.h"
 
 #define DIR "tests/fixtures/kquants/"
 
@@ -32,6 +33,11 @@ static int check_rows(const cn_matrix *m, const float *want, int64_t want_row0) 
         if (cn_cpu_has_avx2_fma()) {
             memset(row, 0xff, (size_t)m->cols * sizeof *row);
             cn_row_decode_avx2(m, r, row);
+            bad += count_bit_mismatches(row, want + (want_row0 + r) * m->cols, m->cols);
+        }
+        if (cn_cpu_has_neon()) {
+            memset(row, 0xff, (size_t)m->cols * sizeof *row);
+            cn_row_decode_neon(m, r, row);
             bad += count_bit_mismatches(row, want + (want_row0 + r) * m->cols, m->cols);
         }
     }

@@ -1,14 +1,16 @@
-/* The fused AVX2+FMA row-dot kernels (row_dot_avx2.h) and cn_matmul against the scalar
- * reference: rows dequantised by cn_matrix_row_to_f32 and dotted in double precision, for every
- * weight format on random rows of odd widths (not multiples of 8, 32 or 128 where the format
- * allows), rows at odd byte addresses and FP8 row views that start mid-tensor. The error bound is
- * 1e-5 of the row's Σ|w|·|x|. Then chunk invariance (docs/engine.md): cn_matmul over 37 tokens
- * in one call must give bitwise the same outputs as 37 one-token calls and as calls of 2 and 3
- * tokens, on whichever path this CPU takes. The ggml block formats (Q2_K..Q6_K, IQ2_XXS, ggml's
- * MXFP4) come as random blocks with small f16 scales. With act_q8 (8-bit activations), cn_matmul
- * must give, for every token and row, bitwise the scalar reference cn_q8_dot(..., avx2 = false)
- * on the token quantised alone, in calls of 37, 1, 2 and 3 tokens; formats without an integer
- * dot must ignore the flag (bitwise the f32 path). */
+/* The fused row-dot kernels (row_dot_avx2.h on x86, row_dot_neon.h on aarch64) and cn_matmul
+ * against the scalar reference: rows dequantised by cn_matrix_row_to_f32 and dotted in double
+ * precision, for every weight format on random rows of odd widths (not multiples of 8, 32 or 128
+ * where the format allows), rows at odd byte addresses and FP8 row views that start mid-tensor.
+ * The error bound is 1e-5 of the row's Σ|w|·|x|. Each fused kernel must also give exactly the bits
+ * of chain_model below, the fixed chain written as scalar C on the reference's weights: that is
+ * what makes AVX2 and NEON (and any split of the tokens) agree bit for bit. Then chunk invariance
+ * (docs/engine.md): cn_matmul over 37 tokens in one call must give bitwise the same outputs as 37
+ * one-token calls and as calls of 2 and 3 tokens, on whichever path this CPU takes. The ggml block
+ * formats (Q2_K..Q6_K, IQ2_XXS, ggml's MXFP4) come as random blocks with small f16 scales. With
+ * act_q8 (8-bit activations), cn_matmul must give, for every token and row, bitwise the scalar
+ * reference cn_q8_dot(..., avx2 = false) on the token quantised alone, in calls of 37, 1, 2 and 3
+ * tokens; formats without an integer dot must ignore the flag (bitwise the f32 path). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "tensor/matrix.h"
 #include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
+#include "tensor/row_dot_neon.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 static uint32_t rng_next(void) {
@@ -133,6 +136,39 @@ static double reference_dot(const cn_matrix *m, int64_t row, const float *x, dou
 
 static int within(double got, double want, double abs_sum) { return fabs(got - want) <= 1e-5 * abs_sum + 1e-30; }
 
+/* The fixed chain of row_dot_avx2.h in scalar C: 32 lanes, lane j taking elements 32b + j by
+ * fused multiply-add (fmaf: one rounding), then 8-element steps into lanes 0..7, then the zero
+ * padded tail into lanes 0..7; the reduction adds lanes l, l + 8, l + 16, l + 24 as
+ * (l + (l + 8)) + ((l + 16) + (l + 24)), then s_l + s_(l+4), then (q0 + q2) + (q1 + q3). */
+static float chain_model(const float *w, const float *x, int64_t n) {
+    float lane[32] = {0};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 32; j++) lane[j] = fmaf(w[i + j], x[i + j], lane[j]);
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] = fmaf(w[i + j], x[i + j], lane[j]);
+    if (i < n)
+        for (int j = 0; j < 8; j++) lane[j] = i + j < n ? fmaf(w[i + j], x[i + j], lane[j]) : fmaf(0.0f, 0.0f, lane[j]);
+    float s[8], q[4];
+    for (int l = 0; l < 8; l++) s[l] = (lane[l] + lane[l + 8]) + (lane[l + 16] + lane[l + 24]);
+    for (int l = 0; l < 4; l++) q[l] = s[l] + s[l + 4];
+    return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+/* The fused kernel sets this CPU runs. */
+typedef struct {
+    const char *name;
+    void (*dot)(const cn_matrix *m, int64_t row, const float *const *x, int n_tokens, float *out);
+    void (*decode)(const cn_matrix *m, int64_t row, float *out);
+} kernel_set;
+
+static int cpu_kernel_sets(kernel_set sets[2]) {
+    int n = 0;
+    if (cn_cpu_has_avx2_fma()) sets[n++] = (kernel_set){"AVX2", cn_row_dot_avx2, cn_row_decode_avx2};
+    if (cn_cpu_has_neon()) sets[n++] = (kernel_set){"NEON", cn_row_dot_neon, cn_row_decode_neon};
+    return n;
+}
+
 enum { MAX_TOKENS = 37 };
 
 /* One format at one width: kernels against the reference, then cn_matmul and its invariance. */
@@ -145,27 +181,34 @@ static void check_format(cn_threadpool *pool, cn_dtype dtype, int64_t cols, size
     for (int64_t i = 0; i < MAX_TOKENS * x_stride; i++) x[i] = rng_uniform();
     const char *name = cn_dtype_name(dtype);
 
-    if (cn_cpu_has_avx2_fma()) {
-        int bad_dot = 0, bad_decode = 0, bad_pair = 0;
+    kernel_set sets[2];
+    const int n_sets = cpu_kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        int bad_dot = 0, bad_chain = 0, bad_decode = 0, bad_pair = 0;
         float *decoded = malloc((size_t)cols * sizeof *decoded), *scalar = malloc((size_t)cols * sizeof *scalar);
         for (int64_t r = 0; r < rows; r++) {
             const float *xs[2] = {x + r % 5 * x_stride, x + (r % 5 + 1) * x_stride};
             float one[1], two[2];
-            cn_row_dot_avx2(&m, r, xs, 1, one);
-            cn_row_dot_avx2(&m, r, xs, 2, two);
+            sets[k].dot(&m, r, xs, 1, one);
+            sets[k].dot(&m, r, xs, 2, two);
+            cn_matrix_row_to_f32(&m, r, scalar);
             for (int t = 0; t < 2; t++) {
                 double abs_sum, want = reference_dot(&m, r, xs[t], &abs_sum);
                 bad_dot += !within(two[t], want, abs_sum);
+                const float model = chain_model(scalar, xs[t], cols);
+                bad_chain += memcmp(&two[t], &model, sizeof model) != 0;
             }
             bad_pair += memcmp(one, two, sizeof one) != 0; /* a token's chain is its own */
             /* the decoded row holds the reference's values (MXFP4's -0 may read as +0) */
-            cn_row_decode_avx2(&m, r, decoded);
-            cn_matrix_row_to_f32(&m, r, scalar);
+            sets[k].decode(&m, r, decoded);
             for (int64_t i = 0; i < cols; i++) bad_decode += !(decoded[i] == scalar[i]);
         }
-        CHECKF(bad_dot == 0, "%s cols %lld: %d fused dots off the reference", name, (long long)cols, bad_dot);
-        CHECKF(bad_pair == 0, "%s cols %lld: %d rows differ between one and two tokens", name, (long long)cols, bad_pair);
-        CHECKF(bad_decode == 0, "%s cols %lld: %d decoded weights differ", name, (long long)cols, bad_decode);
+        CHECKF(bad_dot == 0, "%s %s cols %lld: %d fused dots off the reference", sets[k].name, name, (long long)cols, bad_dot);
+        CHECKF(bad_chain == 0, "%s %s cols %lld: %d fused dots differ from the chain's bits", sets[k].name, name, (long long)cols,
+               bad_chain);
+        CHECKF(bad_pair == 0, "%s %s cols %lld: %d rows differ between one and two tokens", sets[k].name, name, (long long)cols,
+               bad_pair);
+        CHECKF(bad_decode == 0, "%s %s cols %lld: %d decoded weights differ", sets[k].name, name, (long long)cols, bad_decode);
         free(decoded), free(scalar);
     }
 
@@ -270,15 +313,20 @@ int main(void) {
     check_act_q8(pool, CN_DTYPE_Q8_0, 96);
     check_act_q8(pool, CN_DTYPE_Q8_0, 4096 + 224);
 
-    if (cn_cpu_has_avx2_fma()) { /* a NaN weight code reaches the output */
+    kernel_set sets[2];
+    const int n_sets = cpu_kernel_sets(sets);
+    printf("test_matmul_kernels: fused kernels on this CPU:");
+    for (int k = 0; k < n_sets; k++) printf(" %s", sets[k].name);
+    printf("%s\n", n_sets ? "" : " none (portable path only)");
+    for (int k = 0; k < n_sets; k++) { /* a NaN weight code reaches the output */
         uint8_t codes[40] = {0}, scales[1] = {127};
         codes[35] = 0x7f;
         const cn_matrix m = {CN_DTYPE_F8_E4M3, 1, 40, codes, 40, scales, 1, 0, false};
         float x[40], out[1];
         for (int i = 0; i < 40; i++) x[i] = 1.0f;
         const float *xs[1] = {x};
-        cn_row_dot_avx2(&m, 0, xs, 1, out);
-        CHECK(isnan(out[0]));
+        sets[k].dot(&m, 0, xs, 1, out);
+        CHECKF(isnan(out[0]), "%s: a NaN weight gave %g", sets[k].name, out[0]);
     }
     cn_threadpool_destroy(pool);
     return cn_test_finish("test_matmul_kernels");

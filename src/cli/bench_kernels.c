@@ -21,6 +21,7 @@
 #include "tensor/matrix.h"
 #include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
+#include "tensor/row_dot_neon.h"
 
 #define MAX_THREAD_COUNTS 8
 #define MAX_REPEATS 1000
@@ -223,10 +224,11 @@ int bench_kernels_main(int argc, char **argv) {
     for (int64_t i = 0; i < cols; i++) x[i] = (float)(next_random(&s) % 2001) * 1e-3f - 1.0f;
 
     cJSON *json = cJSON_CreateObject(), *results = cJSON_AddArrayToObject(json, "results");
-    cJSON_AddStringToObject(json, "kernels", cn_cpu_has_avx2_fma() ? "avx2+fma" : "portable");
+    const bool avx2 = cn_cpu_has_avx2_fma(), neon = cn_cpu_has_neon();
+    cJSON_AddStringToObject(json, "kernels", avx2 ? "avx2+fma" : neon ? "neon" : "portable");
     cJSON_AddNumberToObject(json, "cols", (double)cols);
     printf("kernels: %s; y = W x, one token, %lld columns, ~%lld MB per matrix, %lld repetitions\n\n",
-           cn_cpu_has_avx2_fma() ? "AVX2+FMA" : "portable", (long long)cols, (long long)mb, (long long)repeats);
+           avx2 ? "AVX2+FMA" : neon ? "NEON" : "portable", (long long)cols, (long long)mb, (long long)repeats);
     int status = 0;
     for (int ti = 0; ti < n_threads && !status; ti++) {
         cn_threadpool *pool = cn_threadpool_create((int)threads[ti]);

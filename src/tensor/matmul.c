@@ -6,7 +6,12 @@
 #include "base/alloc.h"
 #include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
+#include "tensor/row_dot_neon.h"
 #include "tensor/vec.h"
+
+/* A fused kernel set: row_dot_avx2.h or row_dot_neon.h (the same chain, so the same bits). */
+typedef void (*row_dot_fn)(const cn_matrix *m, int64_t row, const float *const *x, int n_tokens, float *out);
+typedef void (*row_decode_fn)(const cn_matrix *m, int64_t row, float *out);
 
 typedef struct {
     const cn_matrix *w;
@@ -19,6 +24,8 @@ typedef struct {
     uint8_t *xq;
     size_t xq_bytes;
     bool avx2;
+    row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
+    row_decode_fn decode;
 } matmul_job;
 
 /* Portable path: each row dequantised once to f32 and dotted with every token (cn_vec_dot). */
@@ -46,12 +53,12 @@ static void matmul_rows_portable(void *p, int64_t begin, int64_t end) {
 }
 
 /* Dots tokens in pairs (the last one alone) with row o of w. */
-static void dot_tokens_avx2(const matmul_job *job, const cn_matrix *w, int64_t row, int64_t o) {
+static void dot_tokens_fused(const matmul_job *job, const cn_matrix *w, int64_t row, int64_t o) {
     for (int64_t t = 0; t < job->n_tokens; t += 2) {
         const int pair = t + 1 < job->n_tokens ? 2 : 1;
         const float *x[2] = {job->x + t * job->x_stride, job->x + (t + pair - 1) * job->x_stride};
         float out[2];
-        cn_row_dot_avx2(w, row, x, pair, out);
+        job->dot(w, row, x, pair, out);
         job->y[t * job->y_stride + o] = out[0];
         if (pair == 2) job->y[(t + 1) * job->y_stride + o] = out[1];
     }
@@ -62,17 +69,17 @@ static void dot_tokens_avx2(const matmul_job *job, const cn_matrix *w, int64_t r
  * instead of once per row. */
 #define DECODED_BLOCK_BYTES (128 * 1024)
 
-/* AVX2+FMA path. One or two tokens: the fused kernel reads the stored row directly (decode).
- * More: a block of rows is decoded once to f32, then each token pair is dotted with every row of
- * the block by the fused F32 kernel (cache blocking: for a prompt's many tokens the inputs no
- * longer stream from memory for every weight row). Both give a token the same bits
+/* Fused path (AVX2+FMA or NEON). One or two tokens: the fused kernel reads the stored row
+ * directly (decode). More: a block of rows is decoded once to f32, then each token pair is dotted
+ * with every row of the block by the fused F32 kernel (cache blocking: for a prompt's many tokens
+ * the inputs no longer stream from memory for every weight row). Both give a token the same bits
  * (row_dot_avx2.h: one chain per output element on exactly decoded weights, whatever the loop
  * order), which keeps every split of a sequence bitwise equal (docs/engine.md). */
-static void matmul_rows_avx2(void *p, int64_t begin, int64_t end) {
+static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     const cn_matrix *w = job->w;
     if (job->n_tokens <= 2 || w->dtype == CN_DTYPE_F32) {
-        for (int64_t o = begin; o < end; o++) dot_tokens_avx2(job, w, o, o);
+        for (int64_t o = begin; o < end; o++) dot_tokens_fused(job, w, o, o);
         return;
     }
     const size_t row_bytes = (size_t)w->cols * sizeof(float);
@@ -83,13 +90,13 @@ static void matmul_rows_avx2(void *p, int64_t begin, int64_t end) {
     const cn_matrix decoded = {CN_DTYPE_F32, block, w->cols, (const uint8_t *)rows, row_bytes, NULL, 0, 0, false};
     for (int64_t o0 = begin; o0 < end; o0 += block) {
         const int64_t nb = end - o0 < block ? end - o0 : block;
-        for (int64_t r = 0; r < nb; r++) cn_row_decode_avx2(w, o0 + r, rows + r * w->cols);
+        for (int64_t r = 0; r < nb; r++) job->decode(w, o0 + r, rows + r * w->cols);
         for (int64_t t = 0; t < job->n_tokens; t += 2) {
             const int pair = t + 1 < job->n_tokens ? 2 : 1;
             const float *x[2] = {job->x + t * job->x_stride, job->x + (t + pair - 1) * job->x_stride};
             for (int64_t r = 0; r < nb; r++) {
                 float out[2];
-                cn_row_dot_avx2(&decoded, r, x, pair, out);
+                job->dot(&decoded, r, x, pair, out);
                 job->y[t * job->y_stride + o0 + r] = out[0];
                 if (pair == 2) job->y[(t + 1) * job->y_stride + o0 + r] = out[1];
             }
@@ -133,7 +140,7 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
 void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
                int64_t n_tokens, float *y, int64_t y_stride) {
     const bool avx2 = cn_cpu_has_avx2_fma();
-    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, avx2};
+    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, avx2, NULL, NULL};
     if (w->act_q8 && (job.layout = cn_q8_layout_of(w->dtype)) != CN_Q8_NONE && n_tokens > 0) {
         job.xq_bytes = cn_q8_row_bytes(job.layout, w->cols);
         job.xq = cn_scratch_alloc((size_t)n_tokens * job.xq_bytes);
@@ -143,5 +150,7 @@ void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t 
         free(job.xq);
         return;
     }
-    cn_parallel_for(pool, w->rows, avx2 ? matmul_rows_avx2 : matmul_rows_portable, &job);
+    if (avx2) job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;
+    else if (cn_cpu_has_neon()) job.dot = cn_row_dot_neon, job.decode = cn_row_decode_neon;
+    cn_parallel_for(pool, w->rows, job.dot ? matmul_rows_fused : matmul_rows_portable, &job);
 }
