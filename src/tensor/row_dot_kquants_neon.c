@@ -138,21 +138,40 @@ NEON_INLINE weights32 q2_k_group(const uint8_t *b, const q2_k_block *s, int g) {
     return unsigned_times_minus(q, s->dl[2 * g], s->ml[2 * g], s->dl[2 * g + 1], s->ml[2 * g + 1]);
 }
 
-/* ---- IQ2_XXS: the scalar reference's group decoder (no NEON decoder yet), loaded into the
- * chain; the values are the reference's by construction. ---- */
+/* ---- IQ2_XXS: f16 d, then per group four grid indices and a u32 of four 7-bit sign indices
+ * and a 4-bit scale. Element e of the group is magnitude field e%8 of grid row q[e/8] (2 bits
+ * each, {8, 25, 43}), negated by bit e%8 of sign byte e/8, times ((d·(0.5 + s))·0.25). ---- */
 typedef struct {
-    char unused;
+    float d;
 } iq2_xxs_block;
 
-NEON_INLINE void iq2_xxs_prepare(const uint8_t *b, iq2_xxs_block *s) { (void)b, (void)s; }
+NEON_INLINE void iq2_xxs_prepare(const uint8_t *b, iq2_xxs_block *s) { s->d = f16_at(b); }
+
+/* Eight signed values of grid row `grid` with sign byte `signs`: the row's eight 2-bit fields
+ * (shifted into each lane), looked up as magnitudes, negated where the sign bit is set
+ * (−(db·m) = db·(−m) exactly, so negating the integer matches the scalar's negated product). */
+NEON_INLINE int8x8_t iq2_xxs_eight(uint16_t grid, uint8_t signs) {
+    static const int16_t field_shift[8] = {0, -2, -4, -6, -8, -10, -12, -14};
+    static const uint8_t magnitude[8] = {8, 25, 43, 0, 0, 0, 0, 0};
+    static const uint8_t bit[8] = {1, 2, 4, 8, 16, 32, 64, 128};
+    const uint16x8_t fields = vandq_u16(vshlq_u16(vdupq_n_u16(grid), vld1q_s16(field_shift)), vdupq_n_u16(3));
+    const int8x8_t value = vreinterpret_s8_u8(vtbl1_u8(vld1_u8(magnitude), vmovn_u16(fields)));
+    const int8x8_t negative = vreinterpret_s8_u8(vtst_u8(vdup_n_u8(signs), vld1_u8(bit)));
+    return vsub_s8(veor_s8(value, negative), negative);
+}
 
 NEON_INLINE weights32 iq2_xxs_group(const uint8_t *b, const iq2_xxs_block *s, int g) {
-    (void)s;
-    float values[32];
-    cn_kquant_decode32(CN_DTYPE_IQ2_XXS, b, g, values);
-    weights32 w;
-    for (int k = 0; k < 8; k++) w.v[k] = vld1q_f32(values + 4 * k);
-    return w;
+    const uint8_t *q = b + 2 + 8 * g;
+    uint32_t aux1;
+    memcpy(&aux1, q + 4, 4);
+    const float db = s->d * (0.5f + (float)(aux1 >> 28)) * 0.25f;
+    int8x8_t rows[4];
+    for (int l = 0; l < 4; l++) {
+        /* seven stored sign bits, the eighth their parity (an even count of minus signs) */
+        const uint32_t seven = (aux1 >> (7 * l)) & 127u;
+        rows[l] = iq2_xxs_eight(cn_iq2xxs_grid[q[l]], (uint8_t)(seven | (uint32_t)__builtin_parity(seven) << 7));
+    }
+    return signed_times(vcombine_s8(rows[0], rows[1]), vcombine_s8(rows[2], rows[3]), db, db);
 }
 
 /* ---- ggml's MXFP4: 17-byte blocks of 32, E8M0 scale byte then E2M1 pairs (element l low

@@ -1,8 +1,7 @@
 /* Fused NEON dot products and row decoders for the ggml block formats (kquants.h): the NEON form
- * of row_dot_kquants_avx2.h on the chain of dot_chain_neon.h. Q2_K..Q6_K and ggml's MXFP4 decode
- * each 32-element group in registers to exactly the scalar reference's f32 values; IQ2_XXS takes
- * its groups from the scalar decoder (cn_kquant_decode32) into the same chain. Called only when
- * cn_cpu_has_neon() and cn_kquant_is(t); n is a multiple of the block size. */
+ * of row_dot_kquants_avx2.h on the chain of dot_chain_neon.h. Q2_K..Q6_K, IQ2_XXS and ggml's
+ * MXFP4 decode each 32-element group in registers to exactly the scalar reference's f32 values.
+ * Called only when cn_cpu_has_neon() and cn_kquant_is(t); n is a multiple of the block size. */
 #ifndef CN_TENSOR_ROW_DOT_KQUANTS_NEON_H
 #define CN_TENSOR_ROW_DOT_KQUANTS_NEON_H
 
