@@ -7,7 +7,6 @@
 #define CN_AGENT_AUDIT_H
 
 #include <cjson/cJSON.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,19 +37,5 @@ void cn_audit_hex(const unsigned char *bytes, size_t n, char *out);
 /* Redaction: replaces the string value of each named member of obj (top level) with
  * "sha256:<hex of its bytes>"; non-string members are serialised first. */
 void cn_audit_redact_fields(cJSON *obj, const char *const *fields, size_t n_fields);
-
-typedef struct {
-    bool ok;
-    int64_t events;        /* events read */
-    int64_t checkpoints;   /* signatures checked */
-    int64_t first_bad_seq; /* 0 when ok */
-    char problem[512];     /* what is wrong at first_bad_seq */
-} cn_audit_report;
-
-/* Checks the chain, every checkpoint signature, the recorded head and, for a finished run
- * (run_finished), that a checkpoint covers the last event. Fills report; returns CN_OK when the
- * check ran (report->ok says whether the journal is intact), an error when it could not read. */
-cn_status cn_audit_verify(sqlite3 *db, const char *run_id, const unsigned char pk[crypto_sign_PUBLICKEYBYTES],
-                          bool run_finished, cn_audit_report *report, cn_error *err);
 
 #endif

@@ -81,7 +81,10 @@ cn_status cn_journal_open(const char *path, const char *run_id,
     /* WAL so readers (status, log) never block the runner; synchronous=FULL so a COMMIT that
      * returned is on disk before the side effect it precedes (docs/agent.md, crash semantics). */
     sqlite3_busy_timeout(j->db, 10000);
-    cn_status s = cn_journal_exec(j, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
+    /* auto_vacuum first: it can only be chosen before the first table exists (a no-op on an existing
+     * journal; journal_archive.c converts old ones with one VACUUM), so archiving can shrink the
+     * file instead of leaving the archived events' pages free inside it. */
+    cn_status s = cn_journal_exec(j, "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err);
     if (s == CN_OK) s = cn_journal_exec(j, journal_schema, err);
     if (s != CN_OK) {
         cn_error_prefix(err, "%s", path);
@@ -109,23 +112,29 @@ void cn_journal_set_commit_hook(cn_journal *j, cn_journal_commit_hook hook, void
 
 cn_status cn_journal_begin(cn_journal *j, cn_error *err) { return cn_journal_exec(j, "BEGIN IMMEDIATE", err); }
 
-cn_status cn_journal_commit(cn_journal *j, cn_error *err) {
+void cn_journal_boundary(cn_journal *j, const char *point) {
+    j->commits++;
+    if (j->hook) j->hook(j->hook_ctx, j->commits, point);
+}
+
+cn_status cn_journal_commit_point(cn_journal *j, const char *point, cn_error *err) {
     cn_status s = cn_journal_exec(j, "COMMIT", err);
     if (s != CN_OK) {
         cn_journal_rollback(j);
         return s;
     }
-    j->commits++;
-    if (j->hook) j->hook(j->hook_ctx, j->commits);
+    cn_journal_boundary(j, point);
     return CN_OK;
 }
+
+cn_status cn_journal_commit(cn_journal *j, cn_error *err) { return cn_journal_commit_point(j, "commit", err); }
 
 void cn_journal_rollback(cn_journal *j) {
     if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* The head as recorded in this transaction: (0, zeros) before the first event. */
-static cn_status read_head(cn_journal *j, int64_t *seq, unsigned char hash[CN_AUDIT_HASH_BYTES], cn_error *err) {
+cn_status cn_journal_head(cn_journal *j, int64_t *seq, unsigned char hash[CN_AUDIT_HASH_BYTES], cn_error *err) {
     sqlite3_stmt *st;
     cn_status s = cn_journal_prepare(j, "SELECT seq, hash FROM journal_head WHERE id = 1", &st, err);
     if (s != CN_OK) return s;
@@ -166,7 +175,7 @@ cn_status cn_journal_append(cn_journal *j, const char *kind, const void *payload
     if (!j->can_sign) return cn_fail(err, CN_ERR_ARG, "journal: opened read-only (no signing key)");
     int64_t head_seq;
     unsigned char prev[CN_AUDIT_HASH_BYTES], hash[CN_AUDIT_HASH_BYTES];
-    cn_status s = read_head(j, &head_seq, prev, err);
+    cn_status s = cn_journal_head(j, &head_seq, prev, err);
     if (s != CN_OK) return s;
     int64_t seq = head_seq + 1;
     cn_audit_event_hash(prev, seq, j->run_id, kind, payload, payload_len, hash);
@@ -194,7 +203,7 @@ cn_status cn_journal_append(cn_journal *j, const char *kind, const void *payload
 cn_status cn_journal_checkpoint(cn_journal *j, cn_error *err) {
     int64_t seq;
     unsigned char head[CN_AUDIT_HASH_BYTES];
-    cn_status s = read_head(j, &seq, head, err);
+    cn_status s = cn_journal_head(j, &seq, head, err);
     if (s != CN_OK) return s;
     if (seq == 0) return CN_OK;
     return sign_head(j, seq, head, err);

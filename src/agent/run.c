@@ -11,6 +11,7 @@
 #include "agent/artifacts.h"
 #include "agent/audit.h"
 #include "agent/context.h"
+#include "agent/journal_archive.h"
 #include "agent/loop_guard.h"
 #include "agent/model_client.h"
 #include "agent/plan.h"
@@ -56,6 +57,7 @@ typedef struct {
     FILE *progress;
     int drift_limit; /* settings "drift_limit" (loop_guard.h) */
     int64_t context_tokens, spill_bytes; /* settings (context.h, artifacts.h); 0 = off */
+    int64_t archive_events; /* setting (journal_archive.h); 0 = off */
     const char *run_dir;
     int64_t request_messages_bytes; /* of the request being answered (context accounting) */
     int64_t call_timeout_s; /* the policy's limits.timeout_s: every tool call's deadline */
@@ -121,7 +123,7 @@ cn_status cn_agent_journal_open(const char *run_dir, const char *run_id, int che
     sodium_memzero(sk, sizeof sk);
     if (s == CN_OK && ((s = cn_journal_exec(*out, run_schema, err)) != CN_OK || (s = cn_loop_guard_schema(*out, err)) != CN_OK ||
                        (s = cn_plan_schema(*out, err)) != CN_OK ||
-                       (s = cn_context_schema(*out, err)) != CN_OK)) {
+                       (s = cn_context_schema(*out, err)) != CN_OK || (s = cn_archive_schema(*out, err)) != CN_OK)) {
         cn_journal_close(*out);
         *out = NULL;
     }
@@ -180,6 +182,7 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     cJSON_AddNumberToObject(ev, "drift_limit", o->drift_limit);
     cJSON_AddNumberToObject(ev, "context_tokens", (double)o->context_tokens);
     cJSON_AddNumberToObject(ev, "spill_bytes", (double)o->spill_bytes);
+    cJSON_AddNumberToObject(ev, "archive_events", (double)o->archive_events);
     cJSON_AddBoolToObject(ev, "redact", o->redact);
     cJSON_AddStringToObject(ev, "policy", o->policy_json ? o->policy_json : "");
     cJSON_AddStringToObject(ev, "mcp_config", o->mcp_config_json ? o->mcp_config_json : "");
@@ -218,6 +221,8 @@ cn_status cn_agent_run_create(const cn_agent_run_options *o, cn_error *err) {
     if (s == CN_OK) s = put_setting(j, "context_tokens", drift, err);
     snprintf(drift, sizeof drift, "%lld", (long long)o->spill_bytes);
     if (s == CN_OK) s = put_setting(j, "spill_bytes", drift, err);
+    snprintf(drift, sizeof drift, "%lld", (long long)o->archive_events);
+    if (s == CN_OK) s = put_setting(j, "archive_events", drift, err);
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "system");
     cJSON_AddStringToObject(m, "content", system_prompt);
@@ -716,8 +721,10 @@ static cn_status record_runner(run_ctx *c, cn_error *err) {
     if (s != CN_OK) return s;
     while (n < sizeof pids / sizeof pids[0] && sqlite3_step(st) == SQLITE_ROW) pids[n++] = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    int64_t removed = 0;
+    int64_t removed = 0, archive_leftovers = 0;
     if ((s = cn_runner_clean_temporaries(&c->ws, pids, n, &removed, err)) != CN_OK) return s;
+    /* An archive file a kill left before its commit (journal_archive.h): the rows are still live. */
+    if ((s = cn_archive_clean(c->j, c->run_dir, &archive_leftovers, err)) != CN_OK) return s;
     cn_runner_identity me;
     cn_runner_self(&me);
     if ((s = cn_journal_begin(c->j, err)) != CN_OK) return s;
@@ -726,6 +733,7 @@ static cn_status record_runner(run_ctx *c, cn_error *err) {
     cJSON_AddStringToObject(ev, "boot_id", me.boot_id);
     cJSON_AddNumberToObject(ev, "start_ticks", (double)me.start_ticks);
     cJSON_AddNumberToObject(ev, "removed_temporaries", (double)removed);
+    if (archive_leftovers) cJSON_AddNumberToObject(ev, "removed_archive_leftovers", (double)archive_leftovers);
     s = append_json(c, "runner_start", ev, NULL, 0, err);
     cJSON_Delete(ev);
     if (s == CN_OK)
@@ -773,6 +781,10 @@ static cn_status loop(run_ctx *c, cn_error *err) {
             else cn_journal_rollback(c->j);
             return s;
         }
+        /* Between steps, outside any transaction: the journal's old events into an archive file. */
+        int64_t archived = 0;
+        if ((s = cn_archive_maybe(c->j, c->run_dir, c->archive_events, &archived, err)) != CN_OK) return s;
+        if (archived && c->progress) fprintf(c->progress, "archived %lld journal events\n", (long long)archived);
         if (cn_loop_guard_tripped(c->j, c->row.loop_limit, c->drift_limit, reason, sizeof reason))
             return end_run(c, "stuck", reason, err);
         call_row call;
@@ -816,17 +828,21 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
     if (s == CN_OK) s = cn_plan_add_tool(c->tools, err);
     if (s == CN_OK) s = cn_artifacts_add_tool(c->tools, c->run_dir, err);
     /* Settings absent from older journals read as "" = off. */
-    static const char *const keys[] = {"drift_limit", "context_tokens", "spill_bytes"};
-    int64_t values[3] = {0, 0, 0};
-    for (size_t i = 0; i < 3 && s == CN_OK; i++) {
+    static const char *const keys[] = {"drift_limit", "context_tokens", "spill_bytes", "archive_events"};
+    int64_t values[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < 4 && s == CN_OK; i++) {
         char *v = get_setting(c->j, keys[i], err);
         if (!v) s = err->code;
+        /* Archiving changes where old events are kept, not what the run does: journals from
+         * before it get the default. */
+        else if (!v[0] && !strcmp(keys[i], "archive_events")) values[i] = CN_ARCHIVE_DEFAULT_EVENTS;
         else values[i] = strtoll(v, NULL, 10);
         free(v);
     }
     c->drift_limit = (int)values[0];
     c->context_tokens = values[1];
     c->spill_bytes = values[2];
+    c->archive_events = values[3];
     return s;
 }
 

@@ -11,7 +11,8 @@
  *   files, guard, guard_recent, guard_seen   -- the loop guard's state (loop_guard.h)
  *   plan, plan_done                          -- the model's plan (plan.h)
  *   message_meta, context_state              -- pinned blocks and token accounting (context.h)
- *   settings(key, value)                     -- "policy" and "mcp_config" documents, written at creation
+ *   settings(key, value)                     -- "policy" and "mcp_config" documents, budgets of the context and
+ *                                               archiving, written at creation
  *   runners(seq, pid, boot_id, start_ticks, started) -- every process that executed the run (runner.h)
  */
 #ifndef CN_AGENT_RUN_H
@@ -40,6 +41,7 @@ typedef struct {
     int drift_limit;          /* tool calls without any progress before `stuck` (0 = off) */
     int64_t context_tokens;   /* compact the conversation above this estimate (context.h); 0 = never */
     int64_t spill_bytes;      /* tool results larger than this go to artifacts (artifacts.h); 0 = never */
+    int64_t archive_events;   /* archive old events beyond this many live ones (journal_archive.h); 0 = never */
     bool redact;
     const char *policy_json;     /* --policy file text (run_tools.h); NULL = default policy */
     const char *mcp_config_json; /* --mcp-config file text; NULL = no MCP servers */

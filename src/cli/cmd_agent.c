@@ -13,6 +13,8 @@
 
 #include "agent/audit.h"
 #include "agent/journal.h"
+#include "agent/journal_archive.h"
+#include "agent/journal_verify.h"
 #include "agent/run.h"
 #include "agent/run_tools.h"
 #include "cli/args.h"
@@ -43,6 +45,8 @@ static const char agent_usage[] =
     "                        when it passes about N tokens (default 32768; 0: never)\n"
     "  --spill-bytes N       tool results over N bytes go to artifact files, shown as a preview and paged\n"
     "                        with read_artifact (default 16384; 0: never)\n"
+    "  --archive-events N    when journal.db holds more than N events, move the oldest into sealed files\n"
+    "                        under RUN_DIR/archive, keeping N/2 (default 20000; 0: never)\n"
     "  --redact              journal only hashes of task, model messages, tool arguments and results\n"
     "  --policy FILE         what the tools may do beyond the workspace files (docs/agent.md, Policy)\n"
     "  --mcp-config FILE     MCP servers whose tools the run offers (docs/agent.md, MCP)\n"
@@ -64,22 +68,28 @@ typedef struct {
     char home_buf[PATH_MAX];
 } common_options;
 
-/* CLAWNET_AGENT_CRASH_AT=K (tests only): die like kill -9 right after this process's K-th journal
- * commit (counted over every journal handle it opens, run_created included). */
+/* CLAWNET_AGENT_CRASH_AT=K (tests only): die like kill -9 right after this process's K-th durable
+ * boundary: a journal commit or a step of archiving (journal.h; counted over every journal handle
+ * it opens, run_created included). CLAWNET_AGENT_CRASH_AT_ARCHIVE=K: right after its K-th
+ * archiving boundary only (archive_written, archive_renamed, archive_commit, archive_vacuumed). */
 typedef struct {
-    long crash_at, commits;
+    long crash_at, commits, crash_at_archive, archive_points;
 } crash_counter;
 
-static void crash_hook(void *ctx, int64_t handle_commits) {
+static void crash_hook(void *ctx, int64_t handle_commits, const char *point) {
     crash_counter *c = ctx;
     (void)handle_commits;
     if (++c->commits == c->crash_at) _exit(137);
+    if (!strncmp(point, "archive_", 8) && ++c->archive_points == c->crash_at_archive) _exit(137);
 }
 
 static crash_counter crash_counter_from_env(void) {
-    const char *crash = getenv("CLAWNET_AGENT_CRASH_AT");
-    return (crash_counter){.crash_at = crash ? strtol(crash, NULL, 10) : 0};
+    const char *crash = getenv("CLAWNET_AGENT_CRASH_AT"), *archive = getenv("CLAWNET_AGENT_CRASH_AT_ARCHIVE");
+    return (crash_counter){.crash_at = crash ? strtol(crash, NULL, 10) : 0,
+                           .crash_at_archive = archive ? strtol(archive, NULL, 10) : 0};
 }
+
+static bool crash_armed(const crash_counter *c) { return c->crash_at > 0 || c->crash_at_archive > 0; }
 
 static bool parse_duration(const char *text, double *seconds) {
     char *end;
@@ -165,7 +175,7 @@ static bool run_dir_of(const common_options *o, const char *id, char *dir, size_
 /* tools: the toolbox agent run checked (taken over by the run), or NULL to build it from the journal. */
 static int execute(const common_options *o, const char *dir, const char *id, bool resuming, crash_counter *crash,
                    cn_toolbox *tools, int64_t call_timeout_s) {
-    cn_agent_exec_options eo = {.commit_hook = crash->crash_at > 0 ? crash_hook : NULL, .commit_hook_ctx = crash,
+    cn_agent_exec_options eo = {.commit_hook = crash_armed(crash) ? crash_hook : NULL, .commit_hook_ctx = crash,
                                 .progress = o->quiet ? NULL : stderr, .model_timeout_s = o->timeout_s,
                                 .checkpoint_every = o->checkpoint_every, .tools = tools,
                                 .tools_call_timeout_s = call_timeout_s};
@@ -233,7 +243,8 @@ static bool check_tools(const char *policy, const char *mcp, FILE *progress, cn_
 static int cmd_run(int argc, char **argv) {
     common_options co = {.timeout_s = 600, .checkpoint_every = 16};
     cn_agent_run_options ro = {.model_url = "http://127.0.0.1:8080/v1", .model = "deepseek-v4", .max_steps = 1000,
-                               .loop_limit = 5, .drift_limit = 200, .context_tokens = 32768, .spill_bytes = 16384};
+                               .loop_limit = 5, .drift_limit = 200, .context_tokens = 32768, .spill_bytes = 16384,
+                               .archive_events = CN_ARCHIVE_DEFAULT_EVENTS};
     const char *task_path = NULL, *workspace = NULL, *id = NULL, *v, *policy_path = NULL, *mcp_path = NULL;
     double deadline_s = 28 * 3600.0;
     for (int i = 1; i < argc; i++) {
@@ -266,7 +277,7 @@ static int cmd_run(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--max-steps") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max-tool-calls") ||
                    !strcmp(a, "--loop-limit") || !strcmp(a, "--drift-limit") || !strcmp(a, "--context-tokens") ||
-                   !strcmp(a, "--spill-bytes")) {
+                   !strcmp(a, "--spill-bytes") || !strcmp(a, "--archive-events")) {
             if (!(v = cn_option_value(argc, argv, &i)) || !cn_parse_int(a, v, 0, INT64_MAX / 2, &n)) return 1;
             if (!strcmp(a, "--max-steps")) ro.max_steps = n;
             else if (!strcmp(a, "--max-tokens")) ro.max_tokens = n;
@@ -274,6 +285,7 @@ static int cmd_run(int argc, char **argv) {
             else if (!strcmp(a, "--drift-limit")) ro.drift_limit = (int)(n > 1000000 ? 1000000 : n);
             else if (!strcmp(a, "--context-tokens")) ro.context_tokens = n;
             else if (!strcmp(a, "--spill-bytes")) ro.spill_bytes = n;
+            else if (!strcmp(a, "--archive-events")) ro.archive_events = n;
             else ro.loop_limit = (int)(n > 1000000 ? 1000000 : n);
         } else if (a[0] == '-') {
             fprintf(stderr, "clawnet agent run: unknown option %s\n\n%s", a, agent_usage);
@@ -336,7 +348,7 @@ static int cmd_run(int argc, char **argv) {
     ro.deadline_unix = (double)time(NULL) + deadline_s;
     ro.checkpoint_every = co.checkpoint_every;
     crash_counter crash = crash_counter_from_env();
-    ro.commit_hook = crash.crash_at > 0 ? crash_hook : NULL;
+    ro.commit_hook = crash_armed(&crash) ? crash_hook : NULL;
     ro.commit_hook_ctx = &crash;
     cn_error err = {0};
     cn_status s = cn_agent_run_create(&ro, &err);
@@ -402,7 +414,7 @@ static void print_status(cn_journal *j, const char *id, const char *home) {
     cn_error err = {0};
     if (cn_journal_prepare(j,
                            "SELECT status, reason, steps, max_steps, tokens, tool_calls, deadline, workspace,"
-                           " (SELECT COUNT(*) FROM events) FROM run WHERE id = 1",
+                           " (SELECT COALESCE(MAX(seq), 0) FROM journal_head) FROM run WHERE id = 1",
                            &st, &err) != CN_OK) {
         printf("%s  (unreadable: %s)\n", id, err.msg);
         return;
@@ -463,22 +475,28 @@ static int cmd_status(int argc, char **argv) {
     return 0;
 }
 
-/* Prints the events after *after; false on a read error. */
-static bool print_events_after(cn_journal *j, int64_t *after) {
-    sqlite3_stmt *st;
+typedef struct {
+    int64_t *after;
+} log_printer;
+
+static bool print_event(void *ctx, const cn_archive_event *ev) {
+    log_printer *p = ctx;
+    *p->after = ev->seq;
+    printf("%lld %s %.*s\n", (long long)ev->seq, ev->kind, (int)ev->payload_len, (const char *)ev->payload);
+    return true;
+}
+
+/* Prints the events after *after, archived ones first (journal_archive.h); false on a read error. */
+static bool print_events_after(cn_journal *j, const char *run_dir, int64_t *after) {
     cn_error err = {0};
-    if (cn_journal_prepare(j, "SELECT seq, kind, payload FROM events WHERE seq > ? ORDER BY seq", &st, &err) != CN_OK) {
+    log_printer p = {.after = after};
+    cn_archive_visitor v = {.ctx = &p, .event = print_event};
+    cn_status s = cn_archive_foreach_event(cn_journal_db(j), run_dir, *after, &v, &err);
+    fflush(stdout);
+    if (s != CN_OK) {
         fprintf(stderr, "clawnet agent log: %s\n", err.msg);
         return false;
     }
-    sqlite3_bind_int64(st, 1, *after);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        *after = sqlite3_column_int64(st, 0);
-        printf("%lld %s %.*s\n", (long long)*after, (const char *)sqlite3_column_text(st, 1), sqlite3_column_bytes(st, 2),
-               (const char *)sqlite3_column_blob(st, 2));
-    }
-    sqlite3_finalize(st);
-    fflush(stdout);
     return true;
 }
 
@@ -509,12 +527,12 @@ static int cmd_log(int argc, char **argv) {
     cn_journal *j;
     if (open_existing(&co, id, dir, sizeof dir, &j)) return 1;
     int64_t after = 0;
-    bool ok = print_events_after(j, &after);
+    bool ok = print_events_after(j, dir, &after);
     while (ok && follow) {
         char status[64];
         read_run_status(j, status, sizeof status);
         /* The status is read before the last poll, so the events that ended the run are printed. */
-        ok = print_events_after(j, &after);
+        ok = print_events_after(j, dir, &after);
         if (cn_agent_status_is_final(status)) break;
         struct timespec pause = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
         nanosleep(&pause, NULL);
@@ -577,8 +595,8 @@ static int cmd_verify(int argc, char **argv) {
         if (sqlite3_step(st) == SQLITE_ROW) snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
     }
-    cn_audit_report rep;
-    cn_status s = cn_audit_verify(db, id, pk, cn_agent_status_is_final(status), &rep, &err);
+    cn_journal_verify_report rep;
+    cn_status s = cn_journal_verify(db, dir, id, pk, cn_agent_status_is_final(status), &rep, &err);
     sqlite3_close(db);
     if (s != CN_OK) {
         fprintf(stderr, "clawnet agent verify: %s\n", err.msg);
@@ -587,8 +605,12 @@ static int cmd_verify(int argc, char **argv) {
     char fp[2 * 8 + 1];
     cn_audit_hex(pk, 8, fp);
     if (rep.ok) {
-        printf("ok: %lld events, %lld signed checkpoints (key %s...), status %s\n", (long long)rep.events,
-               (long long)rep.checkpoints, fp, status);
+        printf("ok: %lld events (%lld in %lld archive files), %lld signed checkpoints (key %s...), status %s\n",
+               (long long)rep.events, (long long)rep.archived_events, (long long)rep.archives, (long long)rep.checkpoints,
+               fp, status);
+        if (rep.unrecorded_files)
+            printf("note: %lld file(s) in %s/" CN_ARCHIVE_DIR " are not recorded archives (left by a kill during"
+                   " archiving; the next runner removes them)\n", (long long)rep.unrecorded_files, dir);
         return 0;
     }
     printf("BAD: first bad event %lld: %s\n", (long long)rep.first_bad_seq, rep.problem);

@@ -1,5 +1,6 @@
 """Shared helpers for the agent runtime tests that run `clawnet agent` against the scripted model
 (agent_scripted_model.py): a fresh workspace, state home and model per case."""
+import hashlib
 import json
 import os
 import sqlite3
@@ -24,6 +25,72 @@ def agent(clawnet, *args, env=None, timeout=300):
     e.pop("CLAWNET_AGENT_CRASH_AT", None)
     e.update(env or {})
     return subprocess.run([clawnet, "agent", *args], capture_output=True, text=True, timeout=timeout, env=e)
+
+
+def event_hash(prev, seq, run_id, kind, payload):
+    """The chain rule as docs/agent.md ("Audit") states it, written here from the text."""
+    h = hashlib.sha256()
+    h.update(b"clawnet-agent-event-v1\0")
+    h.update(prev)
+    h.update(seq.to_bytes(8, "big"))
+    h.update(run_id.encode() + b"\0")
+    h.update(kind.encode() + b"\0")
+    h.update(payload)
+    return h.digest()
+
+
+def journal_events(run_dir):
+    """Every event of a run, archived (RUN_DIR/archive, in the archives table's order, read with
+    Python's json) and live, as dicts: seq, run_id, kind, payload (bytes), prev_hash, hash (bytes),
+    source (file name or "live"); plus the archive files' rows and their SHA-256 as read."""
+    db = sqlite3.connect(os.path.join(run_dir, "journal.db"))
+    try:
+        has = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'archives'").fetchone()[0]
+        archives = db.execute("SELECT first, last, file, sha256 FROM archives ORDER BY first").fetchall() if has else []
+        live = db.execute("SELECT seq, run_id, kind, payload, prev_hash, hash FROM events ORDER BY seq").fetchall()
+    finally:
+        db.close()
+    out, files = [], []
+    for first, last, name, sha in archives:
+        raw = open(os.path.join(run_dir, "archive", name), "rb").read()
+        files.append({"first": first, "last": last, "file": name, "sha256": sha, "read_sha256": hashlib.sha256(raw).digest()})
+        lines = raw.decode().splitlines()
+        header = json.loads(lines[0])
+        for line in lines[1:]:
+            o = json.loads(line)
+            if "checkpoint" in o:
+                continue
+            payload = o["payload"].encode() if "payload" in o else bytes.fromhex(o["payload_hex"])
+            out.append({"seq": o["seq"], "run_id": o.get("run_id", header["run_id"]), "kind": o["kind"],
+                        "payload": payload, "prev_hash": bytes.fromhex(o["prev_hash"]),
+                        "hash": bytes.fromhex(o["hash"]), "source": name})
+    for seq, run_id, kind, payload, prev, h in live:
+        out.append({"seq": seq, "run_id": run_id, "kind": kind, "payload": bytes(payload), "prev_hash": bytes(prev),
+                    "hash": bytes(h), "source": "live"})
+    return out, files
+
+
+def chain_problems(run_dir):
+    """What is wrong with a run's whole trail by the documented rules (empty list: intact): seqs
+    1..N each exactly once, every link and hash recomputed, every archive file's SHA-256 equal to
+    its row and to the `archive` event that recorded it."""
+    events, files = journal_events(run_dir)
+    problems = []
+    seqs = [e["seq"] for e in events]
+    if seqs != list(range(1, len(seqs) + 1)):
+        problems.append(f"seqs are not 1..{len(seqs)} exactly once")
+    prev = bytes(32)
+    for e in events:
+        if e["prev_hash"] != prev or event_hash(prev, e["seq"], e["run_id"], e["kind"], e["payload"]) != e["hash"]:
+            problems.append(f"event {e['seq']} does not chain")
+            break
+        prev = e["hash"]
+    recorded = {json.loads(e["payload"])["file"]: json.loads(e["payload"]) for e in events if e["kind"] == "archive"}
+    for f in files:
+        r = recorded.get(f["file"])
+        if f["sha256"] != f["read_sha256"] or not r or bytes.fromhex(r["sha256"]) != f["read_sha256"]:
+            problems.append(f"archive {f['file']} does not match its records")
+    return problems
 
 
 def call(name, **args):
@@ -70,8 +137,9 @@ class Case:
         return rows[0] if rows else None
 
     def events(self, kind=None):
-        rows = self.query("SELECT seq, kind, payload FROM events ORDER BY seq")
-        return [(seq, k, json.loads(p)) for seq, k, p in rows if kind is None or k == kind]
+        """Archived and live events: (seq, kind, payload as JSON)."""
+        rows = journal_events(self.run_dir)[0]
+        return [(e["seq"], e["kind"], json.loads(e["payload"])) for e in rows if kind is None or e["kind"] == kind]
 
     def close(self):
         self.model.stop()

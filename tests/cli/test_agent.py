@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """clawnet agent end to end against a scripted OpenAI-compatible model (agent_scripted_model.py):
 a multi-step run, structured errors and workspace escapes, crash at every journal commit and
-random SIGKILLs (resumed to the uninterrupted outcome; the model never asked twice for an
-answered step; the non-idempotent append_line executed at most once), the loop guard, budgets,
-stop, redaction, and `agent verify` against a flipped byte, a deleted row and a truncated tail
-(edited with Python's sqlite3).
+every step of archiving, random SIGKILLs (resumed to the uninterrupted outcome; the model never
+asked twice for an answered step; the non-idempotent append_line executed at most once), the loop
+guard, budgets, stop, redaction, and `agent verify` against a flipped byte, a deleted row and a
+truncated tail (edited with Python's sqlite3) and against damaged, missing, replaced, reordered
+and truncated archive files.
 
 Usage: test_agent.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
+import hashlib
 import json
 import os
 import random
@@ -21,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agent_scripted_model import ScriptedModel  # noqa: E402
+from agent_test_support import chain_problems, journal_events  # noqa: E402
 
 CLAWNET = sys.argv[1]
 failures = []
@@ -69,6 +72,10 @@ class Case:
 
     def db(self):
         return sqlite3.connect(os.path.join(self.home, self.id, "journal.db"))
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.home, self.id)
 
     def status(self):
         with self.db() as c:
@@ -184,6 +191,142 @@ def test_tamper(root, base):
     check(r.returncode == 0, f"an untouched copy verifies: {r.stdout}")
 
 
+def archive_script(n_steps):
+    return [{"content": None, "tool_calls": [call("write_file", path=f"f{i % 7}.txt", content=f"rev {i}\n"),
+                                             call("append_line", path="ledger.txt", line=f"entry {i}")]}
+            for i in range(n_steps)] + [{"content": "done"}]
+
+
+def test_archive(root):
+    """A 40-step run archiving whenever more than 30 events are live (keeping 15): the trail read
+    back with Python's json and hashlib is whole, log prints it once, the database shrinks; then
+    verify against each kind of damage to archives and the live table, on copies."""
+    c = Case(root, "archive", archive_script(40))
+    r = agent(*c.run_args("--archive-events", "30"))
+    check(r.returncode == 0, f"archiving run finishes: {r.stdout} {r.stderr}")
+    events, files = journal_events(c.run_dir)
+    with c.db() as db:
+        live = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        auto_vacuum = db.execute("PRAGMA auto_vacuum").fetchone()[0]
+    check(len(files) >= 8 and live <= 31, f"archives written, live table bounded: {len(files)} files, {live} live")
+    check(auto_vacuum == 2, f"journal created with auto_vacuum=INCREMENTAL: {auto_vacuum}")
+    check(chain_problems(c.run_dir) == [], f"the trail by the documented rules: {chain_problems(c.run_dir)}")
+    kinds = [e["kind"] for e in events]
+    check(kinds.count("archive") == len(files) and kinds.count("tool_result") == 80 and kinds.count("model_response") == 41,
+          f"every event kept exactly once: {len(files)} archives, {kinds.count('tool_result')} results")
+    lg = agent("log", c.id, "--home", c.home)
+    seqs = [int(line.split(" ", 1)[0]) for line in lg.stdout.splitlines()]
+    check(seqs == [e["seq"] for e in events], f"log prints archived and live events once, in order: {len(seqs)}")
+    v = agent("verify", c.id, "--home", c.home)
+    check(v.returncode == 0 and f"ok: {len(events)} events" in v.stdout, f"verify across archives: {v.stdout} {v.stderr}")
+    c.close()
+
+    def tampered(name, edit):
+        home = os.path.join(root, "tamper_archive", name)
+        shutil.copytree(c.run_dir, os.path.join(home, c.id))
+        run_dir = os.path.join(home, c.id)
+        db = sqlite3.connect(os.path.join(run_dir, "journal.db"))
+        edit(run_dir, db)
+        db.commit()
+        db.close()
+        return agent("verify", c.id, "--home", home)
+
+    def path(run_dir, k):
+        return os.path.join(run_dir, "archive", files[k]["file"])
+
+    def rewrite(run_dir, k, fn):
+        lines = open(path(run_dir, k), "rb").read().split(b"\n")
+        lines = fn(lines)
+        open(path(run_dir, k), "wb").write(b"\n".join(lines))
+
+    second = files[1]  # events second["first"]..second["last"]
+    target = second["first"] + 2
+
+    def flip(run_dir, db):
+        def edit(lines):
+            for i, line in enumerate(lines):
+                if line.startswith(b'{"seq":%d,' % target):
+                    k = line.index(b'"payload":"') + 14
+                    lines[i] = line[:k] + bytes([line[k] ^ 0x01]) + line[k + 1:]
+            return lines
+        rewrite(run_dir, 1, edit)
+    r = tampered("flip", flip)
+    check(r.returncode == 3 and f"first bad event {target}:" in r.stdout, f"flipped byte in an archive: {r.stdout}")
+    r = tampered("missing", lambda d, db: os.unlink(path(d, 1)))
+    check(r.returncode == 3 and f"first bad event {second['first']}:" in r.stdout and "missing" in r.stdout,
+          f"missing archive: {r.stdout}")
+    r = tampered("missing_row", lambda d, db: (os.unlink(path(d, 1)),
+                                               db.execute("DELETE FROM archives WHERE first = ?", (second["first"],))))
+    check(r.returncode == 3 and f"first bad event {second['first']}:" in r.stdout and "missing" in r.stdout,
+          f"archive and its row removed: {r.stdout}")
+    r = tampered("replaced", lambda d, db: shutil.copyfile(path(d, 2), path(d, 1)))
+    check(r.returncode == 3 and f"first bad event {second['first']}:" in r.stdout, f"replaced archive: {r.stdout}")
+
+    def swap(run_dir, db):
+        os.rename(path(run_dir, 1), path(run_dir, 1) + ".x")
+        os.rename(path(run_dir, 2), path(run_dir, 1))
+        os.rename(path(run_dir, 1) + ".x", path(run_dir, 2))
+    r = tampered("swapped", swap)
+    check(r.returncode == 3 and f"first bad event {second['first']}:" in r.stdout, f"two archives swapped: {r.stdout}")
+    def last_event_line(lines):
+        return max(i for i, line in enumerate(lines) if line.startswith(b'{"seq":'))
+    r = tampered("truncated", lambda d, db: rewrite(d, 1, lambda ls: ls[:last_event_line(ls)] + [b""]))
+    check(r.returncode == 3 and f"first bad event {second['last']}:" in r.stdout and "truncated" in r.stdout,
+          f"archive cut after a whole line: {r.stdout}")
+
+    def cut(run_dir, db):
+        lines = open(path(run_dir, 1), "rb").read().split(b"\n")
+        k = last_event_line(lines)
+        keep = sum(len(line) + 1 for line in lines[:k]) + len(lines[k]) // 2
+        open(path(run_dir, 1), "r+b").truncate(keep)
+    r = tampered("cut", cut)
+    check(r.returncode == 3 and f"first bad event {second['last']}:" in r.stdout and "cut off" in r.stdout,
+          f"archive cut mid-line: {r.stdout}")
+    r = tampered("reordered", lambda d, db: rewrite(d, 1, lambda ls: [ls[0], ls[2], ls[1]] + ls[3:]))
+    check(r.returncode == 3 and f"first bad event {second['first']}:" in r.stdout, f"lines reordered: {r.stdout}")
+
+    def respace(run_dir, db):
+        # The events stay intact (JSON with one more space) and the row's SHA-256 is updated:
+        # only the archive event in the chain still tells.
+        rewrite(run_dir, 1, lambda ls: [ls[0].replace(b'","', b'", "', 1)] + ls[1:])
+        db.execute("UPDATE archives SET sha256 = ? WHERE first = ?",
+                   (hashlib.sha256(open(path(run_dir, 1), "rb").read()).digest(), second["first"]))
+    r = tampered("respaced", respace)
+    check(r.returncode == 3 and f"first bad event {second['first']}:" in r.stdout and "replaced" in r.stdout,
+          f"archive rewritten with its row's hash updated: {r.stdout}")
+    first_live = min(e["seq"] for e in events if e["source"] == "live")
+    r = tampered("live_row", lambda d, db: db.execute("DELETE FROM events WHERE seq = ?", (first_live + 1,)))
+    check(r.returncode == 3 and f"first bad event {first_live + 1}:" in r.stdout, f"deleted live row: {r.stdout}")
+    n = events[-1]["seq"]
+    r = tampered("live_tail", lambda d, db: db.execute("DELETE FROM events WHERE seq > ?", (n - 2,)))
+    check(r.returncode == 3 and f"first bad event {n - 1}:" in r.stdout and "truncated" in r.stdout,
+          f"truncated live tail: {r.stdout}")
+    r = tampered("untouched", lambda d, db: None)
+    check(r.returncode == 0, f"an untouched copy verifies: {r.stdout}")
+    print(f"archives: {len(files)} files, {len(events)} events, every kind of damage found")
+
+    # A journal from before archiving (auto_vacuum off, no archives table): the resumed runner
+    # converts it (one VACUUM) and archives.
+    old = Case(root, "archive_old", archive_script(40))
+    r = agent(*old.run_args("--archive-events", "30"), env={"CLAWNET_AGENT_CRASH_AT": "12"})
+    check(r.returncode == 137, f"old-journal case crashed before archiving: {r.returncode} {r.stderr}")
+    db = sqlite3.connect(os.path.join(old.run_dir, "journal.db"))
+    db.execute("DROP TABLE archives")
+    db.execute("PRAGMA auto_vacuum=NONE")
+    db.execute("VACUUM")
+    before = db.execute("PRAGMA auto_vacuum").fetchone()[0]
+    db.close()
+    r = agent("resume", old.id, "--home", old.home, "--quiet")
+    with old.db() as db:
+        after = db.execute("PRAGMA auto_vacuum").fetchone()[0]
+        n_archives = db.execute("SELECT COUNT(*) FROM archives").fetchone()[0]
+    check(r.returncode == 0 and before == 0 and after == 2 and n_archives >= 8,
+          f"an old journal is converted and archived: auto_vacuum {before} -> {after}, {n_archives} archives {r.stderr}")
+    check(chain_problems(old.run_dir) == [] and agent("verify", old.id, "--home", old.home).returncode == 0,
+          "the converted journal verifies")
+    old.close()
+
+
 def test_errors_and_escapes(root):
     outside = os.path.join(root, "outside")
     os.makedirs(outside)
@@ -255,75 +398,154 @@ def check_outcome(c, ref_files, what):
     check(v.returncode == 0, f"{what}: verify after crashes: {v.stdout}")
 
 
-def test_crash_every_commit(root):
+def archive_leftovers(c):
+    """(temporaries, finished files no archives row names) in the run's archive directory."""
+    d = os.path.join(c.run_dir, "archive")
+    names = os.listdir(d) if os.path.isdir(d) else []
+    with c.db() as db:
+        recorded = {f for (f,) in db.execute("SELECT file FROM archives")}
+    return (sum(1 for n in names if n.endswith(".tmp")),
+            sum(1 for n in names if not n.endswith(".tmp") and n not in recorded))
+
+
+def check_trail(c, what):
+    """No event lost or duplicated across archives and the live table: the chain is whole by the
+    documented rules and every tool call has exactly one result event."""
+    problems = chain_problems(c.run_dir)
+    check(problems == [], f"{what}: trail: {problems}")
+    results = {}
+    for e in journal_events(c.run_dir)[0]:
+        if e["kind"] == "tool_result":
+            cid = json.loads(e["payload"])["call_id"]
+            results[cid] = results.get(cid, 0) + 1
+    check(all(n == 1 for n in results.values()), f"{what}: a tool call with more than one result event")
+    return len(results)
+
+
+def test_crash_every_commit(root, archive_events=None):
+    """Kill (_exit right after the boundary) at every durable boundary of a 5-step run, then
+    resume. With archive_events, the run archives every few steps, so the boundaries include each
+    step of the archiving protocol (file written, renamed, committed, vacuumed)."""
     turns = crash_script(5)
-    ref = Case(root, "crash_ref", turns, verify_unknown=True)
-    r = agent(*ref.run_args())
+    extra = ("--archive-events", str(archive_events)) if archive_events else ()
+    name = f"crash_a{archive_events}" if archive_events else "crash"
+    ref = Case(root, f"{name}_ref", turns, verify_unknown=True)
+    r = agent(*ref.run_args(*extra))
     check(r.returncode == 0, f"reference run: {r.stderr}")
     ref_files = ref.files()
-    with ref.db() as db:
-        commits_upper = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    n_events = len(journal_events(ref.run_dir)[0])
+    check_trail(ref, "reference")
+    n_archives = len(journal_events(ref.run_dir)[1])
     ref.close()
     crashed = 0
     unknowns = 0
-    for k in range(1, commits_upper + 2):
-        c = Case(root, f"crash_{k}", turns, verify_unknown=True)
-        r = agent(*c.run_args(), env={"CLAWNET_AGENT_CRASH_AT": str(k)})
+    leftovers = [0, 0]
+    for k in range(1, n_events + 4 * n_archives + 2):
+        c = Case(root, f"{name}_{k}", turns, verify_unknown=True)
+        r = agent(*c.run_args(*extra), env={"CLAWNET_AGENT_CRASH_AT": str(k)})
         if r.returncode == 0:
             c.close()
-            break  # fewer commits than k: the enumeration is complete
+            break  # fewer boundaries than k: the enumeration is complete
         crashed += 1
-        check(r.returncode == 137, f"crash at commit {k}: exit {r.returncode} {r.stderr}")
+        check(r.returncode == 137, f"crash at boundary {k}: exit {r.returncode} {r.stderr}")
+        if archive_events:
+            tmp, unrecorded = archive_leftovers(c)
+            leftovers[0] += tmp
+            leftovers[1] += unrecorded
         r = agent("resume", c.id, "--home", c.home, "--quiet")
-        check(r.returncode == 0, f"resume after crash at commit {k}: {r.stdout} {r.stderr}")
+        check(r.returncode == 0, f"resume after crash at boundary {k}: {r.stdout} {r.stderr}")
         steps = [q["step"] for q in c.requests()]
-        check(len(steps) == len(set(steps)), f"crash at commit {k}: a step was asked twice: {steps}")
+        check(len(steps) == len(set(steps)), f"crash at boundary {k}: a step was asked twice: {steps}")
         unknowns += len(c.model.verified)
-        check_outcome(c, ref_files, f"crash at commit {k}")
+        check_outcome(c, ref_files, f"crash at boundary {k}")
+        check_trail(c, f"crash at boundary {k}")
+        if archive_events:
+            check(archive_leftovers(c) == (0, 0), f"crash at boundary {k}: the resumed runner removed the leftovers")
         c.close()
-    check(crashed == commits_upper, f"crash enumeration covered {crashed} of {commits_upper} commit points")
+    check(crashed >= n_events + 3 * n_archives,
+          f"crash enumeration covered {crashed} boundaries ({n_events} events, {n_archives} archives)")
     check(unknowns > 0, "some crash points left a side-effecting call with outcome unknown")
-    print(f"crash enumeration: {crashed} commit points, {unknowns} outcome-unknown calls verified")
+    if archive_events:
+        check(n_archives >= 3 and leftovers[0] > 0 and leftovers[1] > 0,
+              f"kills left a temporary ({leftovers[0]}) and an unrecorded archive ({leftovers[1]}) to clean up"
+              f" ({n_archives} archives)")
+    print(f"crash enumeration{' with archiving' if archive_events else ''}: {crashed} boundaries, "
+          f"{n_archives} archives, {unknowns} outcome-unknown calls verified, leftovers {leftovers}")
 
 
-def test_random_kills(root, seed=1234):
+def test_random_kills(root, n_steps=520, seed=1234):
+    """A 520-step run (about 1,350 tool calls) archiving every ~75 events, killed again and again:
+    real SIGKILLs at random times, and every fourth start armed to die at one step of its
+    next archiving (CLAWNET_AGENT_CRASH_AT_ARCHIVE: file written, renamed, committed, vacuumed),
+    each followed by a resume; at the end the same workspace as an uninterrupted run, every
+    append_line (side effect; the tool fsyncs its file) executed at most once, the trail whole.
+    The journals live on tmpfs when there is one: a kill -9 loses nothing the page cache holds,
+    so fsync is not what is tested here (test_crash_every_commit), and 520 steps take a minute."""
     rng = random.Random(seed)
-    turns = crash_script(150)
-    ref = Case(root, "kill_ref", turns, verify_unknown=True)
-    check(agent(*ref.run_args()).returncode == 0, "reference for random kills")
-    ref_files = ref.files()
-    ref.close()
-    # 150 steps (about 390 tool calls, each with two fsync'd commits) outlast 12 kill windows of
-    # 20-100 ms on a fast disk; kills land in model calls and in tool dispatch alike.
-    c = Case(root, "kill", turns, delay_s=0.002, verify_unknown=True)
-    kills = 0
-    args = c.run_args()
-    for attempt in range(40):
-        p = subprocess.Popen([CLAWNET, "agent", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if attempt == 0:
-            p.stdout.readline()  # "run ID": the journal exists
-        try:
-            p.wait(timeout=rng.uniform(0.02, 0.1))
-        except subprocess.TimeoutExpired:
-            p.send_signal(signal.SIGKILL)
-            p.wait()
-            kills += 1
-        p.stdout.close()
-        p.stderr.close()
-        args = ["resume", c.id, "--home", c.home, "--quiet"]
-        st = c.status()
-        if kills == 12 or (st and st[0] == "finished"):
-            break
-    r = agent(*args)
-    check(r.returncode == 0, f"final resume after random kills: {r.stdout} {r.stderr}")
-    check(kills >= 5, f"random kills happened: {kills}")
-    steps = [q["step"] for q in c.requests()]
-    repeats = len(steps) - len(set(steps))
-    check(set(steps) == set(range(len(turns))), "every step was asked")
-    check(repeats <= kills, f"steps asked again ({repeats}) only for replies cut off by a kill ({kills})")
-    check_outcome(c, ref_files, f"{kills} random kills")
-    print(f"random kills: {kills} kills, {repeats} re-asked steps, {len(c.model.verified)} unknown outcomes")
-    c.close()
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else root
+    root = tempfile.mkdtemp(prefix="clawnet-kills-", dir=base)
+    extra = ("--archive-events", "150", "--max-steps", str(n_steps + 10))
+    try:
+        turns = crash_script(n_steps)
+        ref = Case(root, "kill_ref", turns, verify_unknown=True)
+        t0 = time.time()
+        check(agent(*ref.run_args(*extra), timeout=600).returncode == 0, "reference for random kills")
+        ref_time = time.time() - t0
+        ref_files = ref.files()
+        ref.close()
+        c = Case(root, "kill", turns, delay_s=0.002, verify_unknown=True)
+        kills = archive_kills = 0
+        leftovers = [0, 0]
+        args = c.run_args(*extra)
+        t0 = time.time()
+        for attempt in range(400):
+            env = dict(os.environ)
+            env.pop("CLAWNET_AGENT_CRASH_AT", None)
+            armed = attempt % 4 == 3
+            if armed:  # the four steps in turn
+                env["CLAWNET_AGENT_CRASH_AT_ARCHIVE"] = str(attempt // 4 % 4 + 1)
+            p = subprocess.Popen([CLAWNET, "agent", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env)
+            if attempt == 0:
+                p.stdout.readline()  # "run ID": the journal exists
+            try:
+                # Kill windows spread over the run: each start gets up to ~10 % of the reference time.
+                p.wait(timeout=None if armed else rng.uniform(0.02, max(0.1, ref_time / 10)))
+                if p.returncode == 137:
+                    archive_kills += 1
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                kills += 1
+            p.stdout.close()
+            p.stderr.close()
+            args = ["resume", c.id, "--home", c.home, "--quiet"]
+            st = c.status()
+            if st and st[0] == "finished":
+                break
+            tmp_files, unrecorded = archive_leftovers(c)
+            leftovers[0] += tmp_files
+            leftovers[1] += unrecorded
+        r = agent(*args, timeout=600)
+        check(r.returncode == 0, f"final resume after random kills: {r.stdout} {r.stderr}")
+        check(kills >= 10, f"random kills happened: {kills}")
+        check(archive_kills >= 3 and leftovers[0] + leftovers[1] > 0,
+              f"kills during archiving: {archive_kills}, leaving {leftovers[0]} temporaries and {leftovers[1]}"
+              " unrecorded archives")
+        steps = [q["step"] for q in c.requests()]
+        repeats = len(steps) - len(set(steps))
+        check(set(steps) == set(range(len(turns))), "every step was asked")
+        check(repeats <= kills + archive_kills, f"steps asked again ({repeats}) only for replies cut off by a kill")
+        check_outcome(c, ref_files, f"{kills} random kills")
+        calls = check_trail(c, "random kills")
+        check(archive_leftovers(c) == (0, 0), "no archive leftovers after the last resume")
+        n_archives = len(journal_events(c.run_dir)[1])
+        print(f"random kills: {n_steps} steps, {calls} tool calls, {kills} SIGKILLs + {archive_kills} deaths inside"
+              f" archiving (leftovers {leftovers}), {n_archives} archives, {repeats} re-asked steps,"
+              f" {len(c.model.verified)} unknown outcomes; reference {ref_time:.0f} s, killed run {time.time() - t0:.0f} s")
+        c.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_loop_guard(root):
@@ -492,11 +714,13 @@ with tempfile.TemporaryDirectory() as tmp:
     test_cli_errors(tmp)
     base = test_multi_step(tmp)
     test_tamper(tmp, base)
+    test_archive(tmp)
     test_errors_and_escapes(tmp)
     test_read_binary(tmp)
     test_loop_guard(tmp)
     test_budgets_stop_redact(tmp)
     test_crash_every_commit(tmp)
+    test_crash_every_commit(tmp, archive_events=12)
     test_random_kills(tmp)
 
 if failures:
