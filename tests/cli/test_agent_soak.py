@@ -45,6 +45,8 @@ CLAWNET = os.path.abspath(sys.argv[1])
 STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 1500
 SAMPLE = max(50, STEPS // 60)
 BUDGET = 4000
+# loop_guard.c's SEEN_KEEP: guard_seen's row cap.
+GUARD_SEEN_KEEP = 4096
 # Archive when more than this many events are live (keeping half): about every 140 steps here
 # (~3.6 events per step), so the 25-40 % window of even the 1,500-step run spans a whole period.
 ARCHIVE_EVENTS = 1000
@@ -122,12 +124,12 @@ def main():
             if "tools" in body:
                 try:
                     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-                    pages, page_size, guard = db.execute(
+                    pages, page_size, guard, seen = db.execute(
                         "SELECT (SELECT page_count FROM pragma_page_count), (SELECT page_size FROM pragma_page_size),"
                         " (SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN"
-                        "  ('guard_seen', 'sqlite_autoindex_guard_seen_1'))").fetchone()
+                        "  ('guard_seen', 'sqlite_autoindex_guard_seen_1')), (SELECT COUNT(*) FROM guard_seen)").fetchone()
                     db.close()
-                    db_sizes[step] = (os.path.getsize(db_path), pages * page_size, guard)
+                    db_sizes[step] = (os.path.getsize(db_path), pages * page_size, guard, seen)
                 except (OSError, sqlite3.Error):
                     pass
             if "tools" in body and step == STEPS:
@@ -221,7 +223,7 @@ def main():
         archive_dir = os.path.join(c.run_dir, "archive")
         archive_files = sorted(os.listdir(archive_dir)) if os.path.isdir(archive_dir) else []
         archive_bytes = sum(os.path.getsize(os.path.join(archive_dir, n)) for n in archive_files)
-        guard_full = next((k for k in steps_seen if db_sizes[k][2] >= db_sizes[steps_seen[-1]][2] * 0.98), STEPS)
+        guard_full = next((k for k in steps_seen if db_sizes[k][3] >= GUARD_SEEN_KEEP), STEPS)
         print(f"journal.db file: largest {top(0.25, 0.4) / 1e6:.2f} MB in steps 25-40 %, {top(0.4, 1) / 1e6:.2f} MB in"
               f" 40-100 %, {final / 1e6:.2f} MB at the end; archives: {len(archive_files)} files,"
               f" {archive_bytes / 1e6:.1f} MB, {archive_bytes / STEPS:.0f} bytes/step")
