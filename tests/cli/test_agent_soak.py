@@ -45,7 +45,7 @@ CLAWNET = os.path.abspath(sys.argv[1])
 STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 1500
 SAMPLE = max(50, STEPS // 60)
 BUDGET = 4000
-# loop_guard.c's SEEN_KEEP: guard_seen's row cap.
+# loop_guard.c's SEEN_KEEP: guard_seen keeps the newest this many ords (rows: at most that).
 GUARD_SEEN_KEEP = 4096
 # Archive when more than this many events are live (keeping half): about every 140 steps here
 # (~3.6 events per step), so the 25-40 % window of even the 1,500-step run spans a whole period.
@@ -127,7 +127,7 @@ def main():
                     pages, page_size, guard, seen = db.execute(
                         "SELECT (SELECT page_count FROM pragma_page_count), (SELECT page_size FROM pragma_page_size),"
                         " (SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN"
-                        "  ('guard_seen', 'sqlite_autoindex_guard_seen_1')), (SELECT COUNT(*) FROM guard_seen)").fetchone()
+                        "  ('guard_seen', 'sqlite_autoindex_guard_seen_1')), (SELECT COALESCE(MAX(ord) - MIN(ord) + 1, 0) FROM guard_seen)").fetchone()
                     db.close()
                     db_sizes[step] = (os.path.getsize(db_path), pages * page_size, guard, seen)
                 except (OSError, sqlite3.Error):
@@ -223,6 +223,7 @@ def main():
         archive_dir = os.path.join(c.run_dir, "archive")
         archive_files = sorted(os.listdir(archive_dir)) if os.path.isdir(archive_dir) else []
         archive_bytes = sum(os.path.getsize(os.path.join(archive_dir, n)) for n in archive_files)
+        # Full once the trimming has begun: the ords span SEEN_KEEP (upserts leave gaps, so rows may be fewer).
         guard_full = next((k for k in steps_seen if db_sizes[k][3] >= GUARD_SEEN_KEEP), STEPS)
         print(f"journal.db file: largest {top(0.25, 0.4) / 1e6:.2f} MB in steps 25-40 %, {top(0.4, 1) / 1e6:.2f} MB in"
               f" 40-100 %, {final / 1e6:.2f} MB at the end; archives: {len(archive_files)} files,"
