@@ -422,11 +422,11 @@ def check_trail(c, what):
     return len(results)
 
 
-def test_crash_every_commit(root, archive_events=None):
-    """Kill (_exit right after the boundary) at every durable boundary of a 5-step run, then
+def test_crash_every_commit(root, archive_events=None, n_steps=5):
+    """Kill (_exit right after the boundary) at every durable boundary of an n-step run, then
     resume. With archive_events, the run archives every few steps, so the boundaries include each
     step of the archiving protocol (file written, renamed, committed, vacuumed)."""
-    turns = crash_script(5)
+    turns = crash_script(n_steps)
     extra = ("--archive-events", str(archive_events)) if archive_events else ()
     name = f"crash_a{archive_events}" if archive_events else "crash"
     ref = Case(root, f"{name}_ref", turns, verify_unknown=True)
@@ -720,7 +720,7 @@ with tempfile.TemporaryDirectory() as tmp:
     test_loop_guard(tmp)
     test_budgets_stop_redact(tmp)
     test_crash_every_commit(tmp)
-    test_crash_every_commit(tmp, archive_events=12)
+    test_crash_every_commit(tmp, archive_events=8, n_steps=3)
     test_random_kills(tmp)
 
 if failures:
