@@ -36,7 +36,7 @@
 
 static void quantize_usage(FILE *f) {
     fputs("usage: clawnet quantize IN OUT.gguf [--policy default|q4|q2|q8|bf16]\n"
-          "                        [--override 'PATTERN=TYPE' ...] [-t THREADS]\n"
+          "                        [--override 'PATTERN=TYPE' ...] [--keep-mtp] [-t THREADS]\n"
           "\n"
           "Writes IN (a checkpoint directory under any tensor naming, or a GGUF) as a GGUF v3 file\n"
           "with llama.cpp's `deepseek4` tensor names and metadata, requantised by a policy:\n"
@@ -51,7 +51,10 @@ static void quantize_usage(FILE *f) {
           "           (blk.3.attn_q_a.weight); TYPE f32, f16, bf16, q8_0 or q4_k; the last match wins\n"
           "Rows whose width is not a multiple of the type's block (32 for Q8_0, 256 for Q4_K) fall\n"
           "back to Q8_0, then F32, and are reported. The tokenizer (IN/tokenizer.json, or IN's own\n"
-          "tokenizer.ggml.* keys) is written as llama.cpp's converter writes it (gpt2, deepseek-v3).\n",
+          "tokenizer.ggml.* keys) is written as llama.cpp's converter writes it (gpt2, deepseek-v3).\n"
+          "The file loads in llama.cpp (docs/llama_cpp.md). As llama.cpp's converter does, it leaves out\n"
+          "the MTP block and hash-routed layers' unused router bias; --keep-mtp keeps the MTP block\n"
+          "(ClawNet reads it; llama.cpp then refuses the file).\n",
           f);
 }
 
@@ -231,7 +234,25 @@ static bool per_expert_name(const char *name, size_t *prefix_len, long *e, int *
     return true;
 }
 
-static cn_status build_plan(const cn_checkpoint *ck, plan *p, cn_error *err) {
+/* Why a tensor of the plan is not written, or NULL. llama.cpp refuses a file holding any tensor its
+ * loader does not create ("wrong number of tensors"), so these two go:
+ *  - the router bias of a hash-routed layer: llama.cpp creates exp_probs_b only for layers at or past
+ *    hash_layer_count (src/models/deepseek4.cpp), and hash layers route by tid2eid alone
+ *    (specs/deepseek-v4.md 7: no bias tensor; weights.c binds none there); its converter drops it too;
+ *  - the MTP block unless keep_mtp: llama.cpp's converter leaves MTP out of the main GGUF (it writes
+ *    it to a separate mtp-*.gguf with the block's hc_head as the root hc_head and e_proj/h_proj fused
+ *    into nextn.eh_proj), and a combined file has no place for the MTP block's own hc_head. */
+static const char *left_out_reason(const cn_model_config *c, const char *canonical, bool keep_mtp) {
+    if (!keep_mtp && !strncmp(canonical, "mtp.", 4)) return "mtp";
+    long layer;
+    int n = 0;
+    if (sscanf(canonical, "layers.%ld.ffn.gate.bias%n", &layer, &n) == 1 && canonical[n] == 0 && layer >= 0 &&
+        layer < c->n_layers && c->hash_moe[layer])
+        return "hash";
+    return NULL;
+}
+
+static cn_status build_plan(const cn_checkpoint *ck, bool keep_mtp, plan *p, int *n_mtp_left_out, cn_error *err) {
     const int L = ck->config.n_layers;
     const int64_t E = ck->config.n_routed_experts;
     cn_status s;
@@ -310,8 +331,13 @@ static cn_status build_plan(const cn_checkpoint *ck, plan *p, cn_error *err) {
         }
         for (int j = n_before; j < p->n; j++) {
             out_tensor *t = &p->t[j];
-            if (!cn_gguf_name_from_canonical(t->canonical, L, t->gguf, sizeof t->gguf)) {
-                fprintf(stderr, "clawnet quantize: warning: %s has no deepseek4 GGUF name; left out\n", t->canonical);
+            const char *why = left_out_reason(&ck->config, t->canonical, keep_mtp);
+            const bool named = !why && cn_gguf_name_from_canonical(t->canonical, L, t->gguf, sizeof t->gguf);
+            if (!named) {
+                if (!why)
+                    fprintf(stderr, "clawnet quantize: warning: %s has no deepseek4 GGUF name; left out\n", t->canonical);
+                else if (!strcmp(why, "mtp"))
+                    ++*n_mtp_left_out;
                 free(t->segs);
                 memmove(t, t + 1, (size_t)(p->n - j - 1) * sizeof *t);
                 p->n--;
@@ -380,7 +406,7 @@ static void kv_str(buf *b, const char *k, const char *v) {
     put_str(b, v);
 }
 
-static cn_status write_metadata(const cn_model_config *c, policy pol, buf *b, cn_error *err) {
+static cn_status write_metadata(const cn_model_config *c, policy pol, int n_mtp, buf *b, cn_error *err) {
     int n_hash = 0;
     while (n_hash < c->n_layers && c->hash_moe[n_hash]) n_hash++;
     for (int l = 0; l <= c->n_layers; l++) {
@@ -398,11 +424,12 @@ static cn_status write_metadata(const cn_model_config *c, policy pol, buf *b, cn
     kv_u32(b, "general.file_type", file_types[pol]);
     kv_u32(b, "general.quantization_version", 2);
     kv_u32(b, "general.alignment", ALIGN);
-    kv_u32(b, "block_count", c->n_layers + c->n_mtp_layers);
-    kv_u32(b, "nextn_predict_layers", c->n_mtp_layers);
+    kv_u32(b, "block_count", c->n_layers + n_mtp);
+    if (n_mtp) kv_u32(b, "nextn_predict_layers", n_mtp);
     kv_u32(b, "vocab_size", c->vocab_size);
     kv_u32(b, "context_length", c->max_position_embeddings);
     kv_u32(b, "embedding_length", c->hidden_size);
+    kv_u32(b, "embedding_length_out", c->hidden_size * c->hc_mult); /* as llama.cpp's converter writes it */
     kv_u32(b, "attention.head_count", c->n_heads);
     kv_u32(b, "attention.head_count_kv", 1);
     kv_u32(b, "attention.key_length", c->head_dim);
@@ -435,6 +462,9 @@ static cn_status write_metadata(const cn_model_config *c, policy pol, buf *b, cn
     kv_u32(b, "expert_feed_forward_length", c->moe_intermediate_size);
     kv_f32(b, "expert_weights_scale", c->routed_scaling_factor);
     kv_bool(b, "expert_weights_norm", c->norm_topk_prob);
+    /* llama.cpp's deepseek4 loader requires it and refuses anything but LLAMA_EXPERT_GATING_FUNC_TYPE_
+     * SQRT_SOFTPLUS = 4 (src/models/deepseek4.cpp load_arch_hparams); V4 scores with sqrt(softplus). */
+    kv_u32(b, "expert_gating_func", 4);
     kv_u32(b, "hash_layer_count", n_hash);
     kv_f32(b, "swiglu_clamp_exp", c->swiglu_limit);
     kv_f32(b, "swiglu_clamp_shexp", c->swiglu_limit);
@@ -632,7 +662,7 @@ static char *config_text(const cn_model_config *c) {
 }
 
 static cn_status quantize(const char *in, const char *out_path, policy pol, override_rule *rules, int n_rules,
-                          int threads, cn_error *err) {
+                          int threads, bool keep_mtp, cn_error *err) {
     cn_checkpoint ck;
     cn_status s = cn_checkpoint_open(in, &ck, err);
     if (s) return s;
@@ -642,8 +672,13 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
     char *tmp = NULL;
     FILE *f = NULL;
     int fd = -1;
-    if ((s = build_plan(&ck, &p, err))) goto done;
-    if ((s = write_metadata(&ck.config, pol, &meta, err))) goto done;
+    int n_mtp_left_out = 0;
+    if ((s = build_plan(&ck, keep_mtp, &p, &n_mtp_left_out, err))) goto done;
+    const int n_mtp = keep_mtp ? ck.config.n_mtp_layers : 0;
+    if (n_mtp_left_out)
+        fprintf(stderr, "clawnet quantize: left out the MTP block's %d tensors, as llama.cpp's converter does "
+                        "(--keep-mtp writes them, in a layout llama.cpp cannot load)\n", n_mtp_left_out);
+    if ((s = write_metadata(&ck.config, pol, n_mtp, &meta, err))) goto done;
     int32_t n_tok = 0;
     size_t n_merges = 0;
     {
@@ -654,8 +689,13 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
         const bool have = tok != NULL;
         cn_tokenizer_free(tok);
         if (s) goto done;
-        if (!have) fprintf(stderr, "clawnet quantize: %s has no tokenizer (tokenizer.json or tokenizer.ggml.*); "
-                                  "none written: give clawnet run --tokenizer\n", in);
+        if (!have) {
+            /* llama.cpp's vocabulary loader requires tokenizer.ggml.model; "none" is its spelling for
+             * a model without one (it then makes vocab_size placeholder tokens: src/llama-vocab.cpp). */
+            kv_str(&meta, "tokenizer.ggml.model", "none");
+            fprintf(stderr, "clawnet quantize: %s has no tokenizer (tokenizer.json or tokenizer.ggml.*); "
+                            "none written: give clawnet run --tokenizer\n", in);
+        }
     }
 
     /* Types, fallbacks, offsets. */
@@ -762,7 +802,9 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
         cn_error_prefix(err, "reading the written file back");
         goto done;
     }
-    char *a = config_text(&ck.config), *b = config_text(&back.config);
+    cn_model_config expected = ck.config;
+    expected.n_mtp_layers = n_mtp;
+    char *a = config_text(&expected), *b = config_text(&back.config);
     const bool same = a && b && !strcmp(a, b);
     free(a);
     free(b);
@@ -818,6 +860,7 @@ int cn_cmd_quantize(int argc, char **argv) {
     int n_pos = 0, n_rules = 0;
     int64_t threads = 0;
     policy pol = POLICY_DEFAULT;
+    bool keep_mtp = false;
     override_rule *rules = calloc((size_t)argc + 1, sizeof *rules);
     if (!rules) return 1;
     int rc = 2;
@@ -854,6 +897,8 @@ int cn_cmd_quantize(int argc, char **argv) {
             char *pattern = strndup(v, (size_t)(eq - v));
             if (!pattern) goto out;
             rules[n_rules++].pattern = pattern;
+        } else if (!strcmp(a, "--keep-mtp")) {
+            keep_mtp = true;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!(v = cn_option_value(argc, argv, &i)) || !cn_parse_int("-t", v, 1, 4096, &threads)) goto out;
         } else if (a[0] == '-' && a[1]) {
@@ -872,7 +917,7 @@ int cn_cmd_quantize(int argc, char **argv) {
         goto out;
     }
     cn_error err = {0};
-    if (quantize(pos[0], pos[1], pol, rules, n_rules, (int)threads, &err)) {
+    if (quantize(pos[0], pos[1], pol, rules, n_rules, (int)threads, keep_mtp, &err)) {
         fprintf(stderr, "clawnet quantize: %s\n", err.msg);
         rc = 1;
     } else {

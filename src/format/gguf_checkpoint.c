@@ -222,6 +222,12 @@ static cn_status read_config(const cn_gguf *g, int n_layers, cn_model_config *c,
     if ((s = get_int_or(g, "expert_group_count", 0, &v, err))) return s;
     if (v > 1) return cn_fail(err, CN_ERR_UNSUPPORTED, "GGUF metadata " ARCH ".expert_group_count = %" PRId64 ": group-limited routing is not V4", v);
 
+    /* llama.cpp's LLAMA_EXPERT_GATING_FUNC_TYPE_SQRT_SOFTPLUS = 4; its deepseek4 loader requires the key,
+     * older files may lack it. V4 scores with sqrt(softplus) (specs/deepseek-v4.md 7). */
+    if ((s = get_int_or(g, "expert_gating_func", 4, &v, err))) return s;
+    if (v != 4)
+        return cn_fail(err, CN_ERR_UNSUPPORTED, "GGUF metadata " ARCH ".expert_gating_func = %" PRId64
+                                                ": only 4 (sqrtsoftplus) is V4's scoring", v);
     if ((s = get_float(g, "expert_weights_scale", &f, err))) return s;
     c->routed_scaling_factor = (float)f;
     {

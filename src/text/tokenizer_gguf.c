@@ -115,13 +115,27 @@ static cn_status string_array(const cn_gguf *g, const char *key, const cn_gguf_k
     return CN_OK;
 }
 
-bool cn_gguf_has_tokenizer(const cn_gguf *g) { return cn_gguf_find(g, "tokenizer.ggml.model") != NULL; }
+/* "none" and "no_vocab" are llama.cpp's spellings for a model without a tokenizer (src/llama-vocab.cpp);
+ * clawnet quantize writes "none" for a checkpoint that has none, since llama.cpp requires the key. */
+static bool is_no_vocab(cn_gguf_string model) {
+    return cn_gguf_string_equals(model, "none") || cn_gguf_string_equals(model, "no_vocab");
+}
+
+bool cn_gguf_has_tokenizer(const cn_gguf *g) {
+    cn_gguf_string model;
+    cn_error ignored = {0};
+    if (!cn_gguf_find(g, "tokenizer.ggml.model")) return false;
+    return cn_gguf_get_string(g, "tokenizer.ggml.model", &model, &ignored) != CN_OK || !is_no_vocab(model);
+}
 
 static cn_status check_pipeline(const cn_gguf *g, cn_error *err) {
     cn_gguf_string model, pre;
     cn_status st = cn_gguf_get_string(g, "tokenizer.ggml.model", &model, err);
     if (st == CN_ERR_MISSING) return cn_fail(err, st, "tokenizer: the GGUF has no tokenizer (tokenizer.ggml.model is missing)");
     if (st) return st;
+    if (is_no_vocab(model))
+        return cn_fail(err, CN_ERR_MISSING, "tokenizer: the GGUF has no tokenizer (tokenizer.ggml.model is \"%.*s\")",
+                       (int)model.len, model.ptr);
     if (!cn_gguf_string_equals(model, "gpt2"))
         return cn_fail(err, CN_ERR_UNSUPPORTED,
                        "tokenizer: GGUF tokenizer.ggml.model \"%.*s\" is not supported (only \"gpt2\", byte-level BPE)",
