@@ -1,6 +1,4 @@
-/* Reply segments -> sampled ids, a small LRU under one mutex. Lookups are linear over at most
- * `capacity` entries with the key's hash compared first: a server remembers a few thousand replies
- * and each request looks up the handful of assistant turns its history carries. */
+/* Reply segments -> sampled ids: a keyed LRU table (serve/lru_table.h) under one mutex. */
 #include "serve/reply_registry.h"
 
 #include <pthread.h>
@@ -8,66 +6,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "serve/lru_table.h"
 #include "text/chat_bytes.h"
 
 typedef struct {
-    bool used;
-    uint64_t hash;
-    char *key; /* the segments, serialised by key_segment */
-    size_t key_len;
     int32_t *ids;
     size_t n_ids;
-    size_t bytes;
-    uint64_t last_use;
-} reply_entry;
+} reply_ids; /* the table's value, keyed by the segments serialised by key_segment */
 
 struct serve_replies {
     pthread_mutex_t lock;
     const cn_tokenizer *tokenizer;
-    reply_entry *entries;
-    size_t capacity, max_bytes, bytes, count;
-    uint64_t clock, swaps;
+    serve_lru_table *table;
+    uint64_t swaps;
 };
 
-static uint64_t hash_key(const char *key, size_t len) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a; equal hashes are confirmed by comparing keys */
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
-    return h;
+static void free_reply_ids(void *value) {
+    reply_ids *v = value;
+    if (v) free(v->ids);
+    free(v);
 }
 
 cn_status serve_replies_create(const cn_tokenizer *tokenizer, size_t capacity, size_t max_bytes, serve_replies **out,
                                cn_error *err) {
     *out = NULL;
-    if (!tokenizer || capacity == 0 || max_bytes == 0)
-        return cn_fail(err, CN_ERR_ARG, "reply registry needs a tokenizer, a capacity and a byte budget");
+    if (!tokenizer) return cn_fail(err, CN_ERR_ARG, "reply registry needs a tokenizer");
     serve_replies *r = calloc(1, sizeof *r);
-    if (r) r->entries = calloc(capacity, sizeof *r->entries);
-    if (!r || !r->entries) {
+    if (!r) return cn_fail(err, CN_ERR_NOMEM, "out of memory for a reply registry of %zu entries", capacity);
+    cn_status st = serve_lru_table_create(capacity, max_bytes, free_reply_ids, &r->table, err);
+    if (st != CN_OK) {
         free(r);
-        return cn_fail(err, CN_ERR_NOMEM, "out of memory for a reply registry of %zu entries", capacity);
+        return cn_error_prefix(err, "reply registry");
     }
     pthread_mutex_init(&r->lock, NULL);
     r->tokenizer = tokenizer;
-    r->capacity = capacity;
-    r->max_bytes = max_bytes;
     *out = r;
     return CN_OK;
 }
 
-static void drop_entry(serve_replies *r, reply_entry *e) {
-    free(e->key);
-    free(e->ids);
-    r->bytes -= e->bytes;
-    r->count--;
-    memset(e, 0, sizeof *e);
-}
-
 void serve_replies_free(serve_replies *r) {
     if (!r) return;
-    for (size_t i = 0; i < r->capacity; i++)
-        if (r->entries[i].used) drop_entry(r, &r->entries[i]);
+    serve_lru_table_free(r->table);
     pthread_mutex_destroy(&r->lock);
-    free(r->entries);
     free(r);
 }
 
@@ -121,49 +101,34 @@ static cn_status key_from_prompt(const cn_chat_prompt *p, size_t first, cn_chat_
     return CN_OK;
 }
 
-static reply_entry *find_locked(serve_replies *r, uint64_t hash, const char *key, size_t key_len) {
-    for (size_t i = 0; i < r->capacity; i++) {
-        reply_entry *e = &r->entries[i];
-        if (e->used && e->hash == hash && e->key_len == key_len && memcmp(e->key, key, key_len) == 0) return e;
+static cn_status copy_ids(const int32_t *ids, size_t n, reply_ids **out, cn_error *err) {
+    reply_ids *v = calloc(1, sizeof *v);
+    if (v) v->ids = malloc(n * sizeof *ids);
+    if (!v || !v->ids) {
+        free_reply_ids(v);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory remembering a reply of %zu ids", n);
     }
-    return NULL;
-}
-
-static reply_entry *oldest_locked(serve_replies *r) {
-    reply_entry *oldest = NULL;
-    for (size_t i = 0; i < r->capacity; i++)
-        if (r->entries[i].used && (!oldest || r->entries[i].last_use < oldest->last_use)) oldest = &r->entries[i];
-    return oldest;
+    memcpy(v->ids, ids, n * sizeof *ids);
+    v->n_ids = n;
+    *out = v;
+    return CN_OK;
 }
 
 cn_status serve_replies_put(serve_replies *r, const int32_t *ids, size_t n, cn_error *err) {
     if (n == 0) return cn_fail(err, CN_ERR_ARG, "a reply needs at least one id");
     cn_chat_bytes key = {0};
+    reply_ids *value = NULL;
     cn_status st = key_from_ids(r->tokenizer, ids, n, &key, err);
-    size_t bytes = key.length + n * sizeof *ids;
-    if (st == CN_OK && bytes > r->max_bytes)
-        st = cn_fail(err, CN_ERR_ARG, "a reply of %zu bytes exceeds the registry's budget of %zu", bytes, r->max_bytes);
-    int32_t *copy = st == CN_OK ? malloc(n * sizeof *copy) : NULL;
-    if (st == CN_OK && !copy) st = cn_fail(err, CN_ERR_NOMEM, "out of memory remembering a reply of %zu ids", n);
-    if (st != CN_OK) {
-        cn_chat_bytes_free(&key);
-        return st;
+    if (st == CN_OK) st = copy_ids(ids, n, &value, err);
+    if (st == CN_OK) {
+        /* Charged: the key plus the ids. The table owns value from here on, refused or not. */
+        pthread_mutex_lock(&r->lock);
+        st = serve_lru_table_put(r->table, key.data, key.length, value, key.length + n * sizeof *ids, err);
+        pthread_mutex_unlock(&r->lock);
+        if (st != CN_OK) cn_error_prefix(err, "a reply");
     }
-    memcpy(copy, ids, n * sizeof *copy);
-    reply_entry fresh = {.used = true, .hash = hash_key(key.data, key.length), .key = key.data, .key_len = key.length,
-                         .ids = copy, .n_ids = n, .bytes = bytes};
-    pthread_mutex_lock(&r->lock);
-    reply_entry *slot = find_locked(r, fresh.hash, fresh.key, fresh.key_len);
-    if (slot) drop_entry(r, slot);
-    while (r->count > 0 && (r->count == r->capacity || r->bytes + bytes > r->max_bytes)) drop_entry(r, oldest_locked(r));
-    for (size_t i = 0; !slot && i < r->capacity; i++)
-        if (!r->entries[i].used) slot = &r->entries[i];
-    fresh.last_use = ++r->clock;
-    *slot = fresh;
-    r->bytes += bytes;
-    r->count++;
-    pthread_mutex_unlock(&r->lock);
-    return CN_OK;
+    cn_chat_bytes_free(&key);
+    return st;
 }
 
 cn_status serve_replies_swap_body(void *registry, cn_chat_prompt *prompt, size_t first_segment, cn_error *err) {
@@ -175,11 +140,9 @@ cn_status serve_replies_swap_body(void *registry, cn_chat_prompt *prompt, size_t
         cn_chat_bytes_free(&key);
         return st;
     }
-    uint64_t hash = hash_key(key.data, key.length);
     pthread_mutex_lock(&r->lock);
-    reply_entry *e = find_locked(r, hash, key.data, key.length);
+    const reply_ids *e = serve_lru_table_get(r->table, key.data, key.length, NULL, NULL);
     if (e) {
-        e->last_use = ++r->clock;
         st = cn_chat_prompt_replace_with_ids(prompt, first_segment, e->ids, e->n_ids, err);
         if (st == CN_OK) r->swaps++;
     }
@@ -190,7 +153,7 @@ cn_status serve_replies_swap_body(void *registry, cn_chat_prompt *prompt, size_t
 
 size_t serve_replies_count(serve_replies *r) {
     pthread_mutex_lock(&r->lock);
-    size_t n = r->count;
+    size_t n = serve_lru_table_count(r->table);
     pthread_mutex_unlock(&r->lock);
     return n;
 }

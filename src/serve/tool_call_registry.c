@@ -1,72 +1,52 @@
-/* Tool-call id -> exact DSML bytes, a small LRU under one mutex. Lookups are linear over at most
- * `capacity` entries with the id's hash compared first: a server remembers a few thousand calls
- * and each request looks up the handful its history carries. */
+/* Tool-call id -> exact DSML bytes: a keyed LRU table (serve/lru_table.h) under one mutex. */
 #include "serve/tool_call_registry.h"
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "serve/lru_table.h"
 #include "text/chat_json.h"
 
 typedef struct {
-    bool used;
-    uint64_t hash;
-    char id[SERVE_TOOL_CALL_ID_MAX];
     char *name;
     cJSON *arguments; /* parsed once, compared as a JSON value */
     char *raw;        /* NUL-terminated, no NUL inside */
-    size_t bytes;
-    uint64_t last_use;
-} registry_entry;
+} remembered_call;    /* the table's value, keyed by the call id */
 
 struct serve_tool_calls {
     pthread_mutex_t lock;
-    registry_entry *entries;
-    size_t capacity, max_bytes, bytes, count;
-    uint64_t clock;
+    serve_lru_table *table;
 };
 
-static uint64_t hash_id(const char *id) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++) h = (h ^ *p) * 1099511628211ull;
-    return h;
+static void free_remembered_call(void *value) {
+    remembered_call *c = value;
+    if (!c) return;
+    free(c->name);
+    free(c->raw);
+    cJSON_Delete(c->arguments);
+    free(c);
 }
 
 cn_status serve_tool_calls_create(size_t capacity, size_t max_bytes, serve_tool_calls **out, cn_error *err) {
     *out = NULL;
-    if (capacity == 0 || max_bytes == 0) return cn_fail(err, CN_ERR_ARG, "tool-call registry needs a capacity and a byte budget");
     serve_tool_calls *r = calloc(1, sizeof *r);
-    if (r) r->entries = calloc(capacity, sizeof *r->entries);
-    if (!r || !r->entries) {
+    if (!r) return cn_fail(err, CN_ERR_NOMEM, "out of memory for a tool-call registry of %zu entries", capacity);
+    if (serve_lru_table_create(capacity, max_bytes, free_remembered_call, &r->table, err) != CN_OK) {
         free(r);
-        return cn_fail(err, CN_ERR_NOMEM, "out of memory for a tool-call registry of %zu entries", capacity);
+        return cn_error_prefix(err, "tool-call registry");
     }
     pthread_mutex_init(&r->lock, NULL);
-    r->capacity = capacity;
-    r->max_bytes = max_bytes;
     *out = r;
     return CN_OK;
 }
 
-static void drop_entry(serve_tool_calls *r, registry_entry *e) {
-    free(e->name);
-    free(e->raw);
-    cJSON_Delete(e->arguments);
-    r->bytes -= e->bytes;
-    r->count--;
-    memset(e, 0, sizeof *e);
-}
-
 void serve_tool_calls_free(serve_tool_calls *r) {
     if (!r) return;
-    for (size_t i = 0; i < r->capacity; i++)
-        if (r->entries[i].used) drop_entry(r, &r->entries[i]);
+    serve_lru_table_free(r->table);
     pthread_mutex_destroy(&r->lock);
-    free(r->entries);
     free(r);
 }
 
@@ -86,22 +66,6 @@ cn_status serve_tool_call_new_id(char id[SERVE_TOOL_CALL_ID_MAX], cn_error *err)
     return CN_OK;
 }
 
-static registry_entry *find_locked(serve_tool_calls *r, const char *id) {
-    uint64_t h = hash_id(id);
-    for (size_t i = 0; i < r->capacity; i++) {
-        registry_entry *e = &r->entries[i];
-        if (e->used && e->hash == h && strcmp(e->id, id) == 0) return e;
-    }
-    return NULL;
-}
-
-static registry_entry *oldest_locked(serve_tool_calls *r) {
-    registry_entry *oldest = NULL;
-    for (size_t i = 0; i < r->capacity; i++)
-        if (r->entries[i].used && (!oldest || r->entries[i].last_use < oldest->last_use)) oldest = &r->entries[i];
-    return oldest;
-}
-
 static char *copy_text(const char *s, size_t n) {
     char *c = malloc(n + 1);
     if (c) {
@@ -117,33 +81,23 @@ cn_status serve_tool_calls_put(serve_tool_calls *r, const char *id, const char *
     if (id_len == 0 || id_len >= SERVE_TOOL_CALL_ID_MAX)
         return cn_fail(err, CN_ERR_ARG, "tool-call id must be 1 to %d bytes", SERVE_TOOL_CALL_ID_MAX - 1);
     if (memchr(raw, '\0', raw_len)) return cn_fail(err, CN_ERR_ARG, "tool call %s: raw DSML holds a NUL byte", id);
-    size_t bytes = strlen(name) + arguments_len + raw_len;
-    if (bytes > r->max_bytes)
-        return cn_fail(err, CN_ERR_ARG, "tool call %s: %zu bytes exceed the registry's budget of %zu", id, bytes, r->max_bytes);
     cJSON *parsed = NULL;
     cn_status st = cn_chat_json_parse(arguments, arguments_len, &parsed, err);
     if (st != CN_OK) return cn_error_prefix(err, "tool call %s: arguments", id);
-    registry_entry fresh = {.used = true, .hash = hash_id(id), .name = copy_text(name, strlen(name)),
-                            .arguments = parsed, .raw = copy_text(raw, raw_len), .bytes = bytes};
-    memcpy(fresh.id, id, id_len + 1);
-    if (!fresh.name || !fresh.raw) {
-        free(fresh.name);
-        free(fresh.raw);
-        cJSON_Delete(parsed);
+    remembered_call *call = malloc(sizeof *call);
+    if (call)
+        *call = (remembered_call){.name = copy_text(name, strlen(name)), .arguments = parsed,
+                                  .raw = copy_text(raw, raw_len)};
+    if (!call || !call->name || !call->raw) {
+        if (call) free_remembered_call(call);
+        else cJSON_Delete(parsed);
         return cn_fail(err, CN_ERR_NOMEM, "out of memory remembering tool call %s", id);
     }
+    /* Charged: the name, arguments and raw text. The table owns call from here on, refused or not. */
     pthread_mutex_lock(&r->lock);
-    registry_entry *slot = find_locked(r, id);
-    if (slot) drop_entry(r, slot);
-    while (r->count > 0 && (r->count == r->capacity || r->bytes + bytes > r->max_bytes)) drop_entry(r, oldest_locked(r));
-    for (size_t i = 0; !slot && i < r->capacity; i++)
-        if (!r->entries[i].used) slot = &r->entries[i];
-    fresh.last_use = ++r->clock;
-    *slot = fresh;
-    r->bytes += bytes;
-    r->count++;
+    st = serve_lru_table_put(r->table, id, id_len, call, strlen(name) + arguments_len + raw_len, err);
     pthread_mutex_unlock(&r->lock);
-    return CN_OK;
+    return st == CN_OK ? CN_OK : cn_error_prefix(err, "tool call %s", id);
 }
 
 /* The client's arguments as a JSON value: an object, or a string holding JSON text. */
@@ -159,6 +113,12 @@ static cJSON *client_arguments(const cJSON *function, cJSON **owned) {
     return (cJSON *)arguments;
 }
 
+/* Whether a remembered call is the one the client re-sent: same name, arguments equal as JSON. */
+static bool same_call(const void *value, const void *context) {
+    const remembered_call *have = value, *want = context;
+    return strcmp(have->name, want->name) == 0 && cJSON_Compare(have->arguments, want->arguments, true);
+}
+
 static cn_status annotate_call(serve_tool_calls *r, cJSON *call, size_t *annotated, cn_error *err) {
     cJSON_DeleteItemFromObjectCaseSensitive(call, "dsml"); /* only the server may supply it */
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
@@ -169,11 +129,13 @@ static cn_status annotate_call(serve_tool_calls *r, cJSON *call, size_t *annotat
     cJSON *arguments = client_arguments(function, &owned);
     char *raw = NULL;
     bool matched = false;
+    const remembered_call wanted = {.name = name->valuestring, .arguments = arguments};
     pthread_mutex_lock(&r->lock);
-    registry_entry *e = find_locked(r, id->valuestring);
-    if (e && arguments && strcmp(e->name, name->valuestring) == 0 && cJSON_Compare(e->arguments, arguments, true)) {
+    /* Only a match counts as a use: a call the client changed does not keep the old bytes alive. */
+    const remembered_call *e =
+        arguments ? serve_lru_table_get(r->table, id->valuestring, strlen(id->valuestring), same_call, &wanted) : NULL;
+    if (e) {
         matched = true;
-        e->last_use = ++r->clock;
         raw = copy_text(e->raw, strlen(e->raw));
     }
     pthread_mutex_unlock(&r->lock);
@@ -208,7 +170,7 @@ cn_status serve_tool_calls_annotate(serve_tool_calls *r, cJSON *messages, size_t
 
 size_t serve_tool_calls_count(serve_tool_calls *r) {
     pthread_mutex_lock(&r->lock);
-    size_t n = r->count;
+    size_t n = serve_lru_table_count(r->table);
     pthread_mutex_unlock(&r->lock);
     return n;
 }
