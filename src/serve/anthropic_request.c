@@ -12,6 +12,7 @@
 
 #include "serve/request_fields.h"
 #include "text/chat_json.h"
+#include "text/function_name.h"
 
 static cn_status bad(cn_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -30,17 +31,6 @@ static cn_status unsupported(cn_error *err, const char *what, const char *type) 
     bad(err, "%s: content blocks of type \"%.40s\" are not supported (this server's model reads text only)", what, type);
     err->code = CN_ERR_UNSUPPORTED;
     return CN_ERR_UNSUPPORTED;
-}
-
-static bool valid_tool_name(const char *name) {
-    size_t n = strlen(name);
-    if (n == 0 || n > 64) return false; /* Anthropic: ^[a-zA-Z0-9_-]{1,64}$ */
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
 }
 
 static cn_status nomem(cn_error *err) { return cn_fail(err, CN_ERR_NOMEM, "out of memory"); }
@@ -268,7 +258,7 @@ static cn_status parse_tools(const cJSON *tools, serve_chat_request *r, cn_error
         if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "custom") != 0))
             return bad(err, "tools[%zu].type \"%.60s\" is not supported (client tools only: leave type out or use \"custom\")", i,
                        cJSON_IsString(type) ? type->valuestring : "?");
-        if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring))
+        if (!cJSON_IsString(name) || !cn_function_name_valid(name->valuestring))
             return bad(err, "tools[%zu].name must be 1 to 64 of a-z, A-Z, 0-9, _ and -", i);
         if (description && !cJSON_IsString(description)) return bad(err, "tools[%zu].description must be a string", i);
         if (!cJSON_IsObject(schema)) return bad(err, "tools[%zu].input_schema must be a JSON Schema object", i);
