@@ -6,6 +6,7 @@
  *    Σ|w·dx·qx|), so a wrong code, scale, min or lane anywhere in a reference shows;
  *  - the dot with the f32 activations, within the bound the activation rounding allows:
  *    Σ_blocks (dx/2)·Σ|w| plus f32 rounding.
+ * The AVX2 quantisers must write every byte the scalar ones write.
  * Rows of 1 to 17 super-blocks (Q8_0 also widths that end mid-record), blocks of very different
  * magnitudes, an all-zero block, a NaN. */
 #include <math.h>
@@ -103,6 +104,18 @@ static void check_quantiser(cn_q8_layout layout, const float *x, int64_t n, cons
     CHECKF(bad_pad == 0, "n %lld: %d unused values of the last record not zero", (long long)n, bad_pad);
 }
 
+/* The AVX2 quantiser against the scalar one's output q, byte for byte. */
+static void check_avx2_quantiser(cn_q8_layout layout, const float *x, int64_t n, const void *q) {
+    if (!cn_cpu_has_avx2_fma()) return;
+    const size_t bytes = cn_q8_row_bytes(layout, n);
+    void *fast = malloc(bytes);
+    memset(fast, 0x5a, bytes);
+    cn_q8_quantize(layout, x, n, fast, true);
+    CHECKF(memcmp(q, fast, bytes) == 0, "layout %d n %lld: the AVX2 quantiser differs from the scalar one", (int)layout,
+           (long long)n);
+    free(fast);
+}
+
 static void check_width(cn_dtype t, int64_t n) {
     const int rows = 9;
     const cn_q8_layout layout = cn_q8_layout_of(t);
@@ -116,8 +129,9 @@ static void check_width(cn_dtype t, int64_t n) {
         const float scale = powf(10.0f, (float)(rng_next() % 7) - 3.0f);
         for (int64_t i = 256 * b; i < 256 * b + 256 && i < n; i++) x[i] = b == 1 ? 0.0f : rng_uniform() * scale;
     }
-    cn_q8_quantize(layout, x, n, q);
+    cn_q8_quantize(layout, x, n, q, false);
     check_quantiser(layout, x, n, q);
+    check_avx2_quantiser(layout, x, n, q);
     int bad_bits = 0, bad_exact = 0, bad_bound = 0;
     for (int r = 0; r < rows; r++) {
         uint8_t *row = w + (size_t)r * row_bytes;
@@ -165,8 +179,12 @@ int main(void) {
     cn_q8_32x8 q32;
     for (int i = 0; i < 256; i++) x[i] = rng_uniform();
     x[17] = NAN;
+    x[200] = INFINITY; /* a second block with a non-finite value, for the 32-element layout */
     cn_q8_quantize_row(x, 256, &q);
     cn_q8_quantize_row_32(x, 256, &q32);
+    check_avx2_quantiser(CN_Q8_256, x, 256, &q);
+    check_avx2_quantiser(CN_Q8_32, x, 256, &q32);
+    CHECK(isnan(q.d) && isnan(q32.d[0]) && isnan(q32.d[6]) && !isnan(q32.d[1]));
     for (size_t f = 0; f < sizeof types / sizeof *types; f++) {
         const cn_dtype t = types[f];
         const void *xq = cn_q8_layout_of(t) == CN_Q8_256 ? (const void *)&q : (const void *)&q32;

@@ -115,7 +115,7 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
 static void quantize_tokens(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     for (int64_t t = begin; t < end; t++)
-        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes);
+        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes, job->avx2);
 }
 
 /* Stored weight bytes per block of rows: each token passes over the block while it sits in L2,

@@ -75,9 +75,9 @@ size_t cn_q8_row_bytes(cn_q8_layout layout, int64_t n) {
     }
 }
 
-void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out) {
-    if (layout == CN_Q8_256) cn_q8_quantize_row(x, n, out);
-    else if (layout == CN_Q8_32) cn_q8_quantize_row_32(x, n, out);
+void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, bool avx2) {
+    if (layout == CN_Q8_256) (avx2 ? cn_q8_quantize_row_avx2 : cn_q8_quantize_row)(x, n, out);
+    else if (layout == CN_Q8_32) (avx2 ? cn_q8_quantize_row_32_avx2 : cn_q8_quantize_row_32)(x, n, out);
 }
 
 float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, bool avx2) {

@@ -49,8 +49,11 @@ size_t cn_q8_row_bytes(cn_q8_layout layout, int64_t n);
 void cn_q8_quantize_row(const float *x, int64_t n, cn_q8_block *out);
 /* x has n elements (n a multiple of 32); out has ceil(n / 256) records. */
 void cn_q8_quantize_row_32(const float *x, int64_t n, cn_q8_32x8 *out);
-/* The layout's quantiser; out holds cn_q8_row_bytes(layout, n) bytes. */
-void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out);
+/* The same with AVX2 (bitwise equal, every byte); only when cn_cpu_has_avx2_fma(). */
+void cn_q8_quantize_row_avx2(const float *x, int64_t n, cn_q8_block *out);
+void cn_q8_quantize_row_32_avx2(const float *x, int64_t n, cn_q8_32x8 *out);
+/* The layout's quantiser (AVX2 when avx2); out holds cn_q8_row_bytes(layout, n) bytes. */
+void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, bool avx2);
 
 /* Σ_i W[i]·x[i] for one weight row of n elements in format t (cn_q8_layout_of(t) != NONE) and a
  * token quantised in that layout: the AVX2 kernel when avx2 (cn_cpu_has_avx2_fma()), else the
