@@ -9,7 +9,8 @@
 
 /* The products and differences above are ggml's, each rounded on its own: not contracted into
  * FMAs (GCC does not contract in ISO C mode; clang does unless told), so every compiler gives
- * the AVX2 decoders' and the gguf package's values (tests/test_kquants.c). */
+ * the AVX2 decoders' and the gguf package's values (tests/test_kquants.c). It matters where the
+ * target has FMA (aarch64, -march=native): a baseline x86-64 build has nothing to contract into. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
