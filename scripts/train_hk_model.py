@@ -1,31 +1,29 @@
 #!/usr/bin/env python3
-"""OUTLINE, NOT YET RUN: trains the small trilingual model of issue 7 (models/hk-tiny) with
-transformers' DeepseekV4ForCausalLM on the Hong Kong corpus, with the Hong Kong tokenizer.
+"""Trains hk-tiny, the small trilingual DeepSeek-V4-architecture model of issue 7, with transformers'
+DeepseekV4ForCausalLM on the Hong Kong corpus (docs/hk_corpus.md) and tokenizer (models/hk-tiny).
 
-Status: written against the source of transformers 5.23.0 (the version pip offers; checked by
-`pip download --no-deps transformers` and reading transformers/models/deepseek_v4/), but never
-executed: torch was not installed where it was written. Everything below that says CHECK is an
-assumption to verify on the first run. What was verified in that source:
-- `DeepseekV4Config` / `DeepseekV4ForCausalLM` exist; `forward(input_ids, labels=...)` returns the
-  shifted cross-entropy loss (`self.loss_function`), plus the Switch-style aux loss when
-  `output_router_logits=True`;
-- `layer_types` take "sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention";
-  `mlp_layer_types` "hash_moe" / "moe"; `compress_rates` per type;
-- the hash routers' `tid2eid` buffer is initialised to zeros (every token to expert 0): it must be
-  filled (below, a seeded random table) before training, and it is saved with the weights;
-- the top-k routers' `e_score_correction_bias` buffer is not trained by backprop: DeepSeek's
-  aux-loss-free balancing updates it by hand (below);
-- **the MTP head is not built by transformers** (`num_nextn_predict_layers` is "not instantiated
-  here", and `mtp.*` weights are ignored on load): this script trains no MTP head. Issue 7 asks for
-  one; it needs its own module per shared/specs/deepseek-v4.md (MTP section) and ClawNet's names.
+Every V4 part is present at small width: mHC with 4 streams, sliding window + CSA with the lightning
+indexer + HCA, hash-routed and learned-routed MoE with a shared expert. transformers builds no MTP
+head (`num_nextn_predict_layers` is "not instantiated" in 5.23.0), so this script trains none.
 
-    pip install torch transformers==5.23.0 safetensors      # plus scripts/requirements-train.txt
-    python scripts/hk_corpus.py && python scripts/train_hk_model.py --out build/hk-tiny-ckpt [--device cuda]
-    build/clawnet quantize ...                                # CHECK: options, to models/hk-tiny/*.gguf
+Training is resumable and time-budgeted, because on a 2-core CPU it spans sessions:
+  - the learning rate is warm-up, then constant ("stable"), then a linear decay over the last
+    --decay-minutes of the --until-minutes budget (a warmup-stable-decay schedule: the budget can be
+    raised later by resuming from CKPT/stable.pt, the state saved just before the decay started);
+  - during the decay, --chat-weight of the batch rows are chat examples (JSONL of {"messages": [...]},
+    rendered in DeepSeek-V4's chat format with loss on the assistant replies only), so the model learns
+    the turn format at the end, as a fine-tune would;
+  - CKPT/last.pt (model, optimiser, step, elapsed seconds, RNG states, log) is written every
+    --checkpoint-minutes by temp file and rename; the run resumes from it when it exists.
 
-Writes OUT/model.safetensors (transformers names, float32), OUT/config.json (every field
-explicit, as scripts/make_oracle_fixtures.py writes it), the tokenizer files, and OUT/train_log.json
-(loss curve, held-out bits per byte per language).
+    /work/oracle-venv/bin/pip install -r scripts/requirements-oracle.txt -r scripts/requirements-train.txt
+    python scripts/hk_corpus.py --out /work/train/hk_corpus
+    python scripts/train_hk_model.py --corpus /work/train/hk_corpus --ckpt /work/train/ckpt \\
+        --out /work/train/hk-tiny-hf --until-minutes 120 --decay-minutes 25 --chat data/hk_chat.jsonl
+    build/clawnet quantize /work/train/hk-tiny-hf models/hk-tiny/hk-tiny.gguf
+
+OUT gets model.safetensors (transformers names, float32), config.json (every field explicit), the
+tokenizer files and train_log.json (loss curve, held-out bits per byte per language).
 """
 import argparse
 import json
@@ -37,11 +35,12 @@ import sys
 import time
 
 LANGS = ("en", "zh_hant", "yue")
+BOS, EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"
+USER, ASSISTANT, NO_THINK = "<｜User｜>", "<｜Assistant｜>", "</think>"
 
 
 def model_config(vocab_size, seq_len):
-    """About 30 M parameters: every V4 part at small width (window, CSA + indexer, HCA; hash and
-    learned MoE with a shared expert; mHC with 4 streams). Embedding and head are 2 x 32k x 256."""
+    """About 28 M parameters, 16 M of them the 32k x 256 embedding and head."""
     from transformers import DeepseekV4Config
     return DeepseekV4Config(
         vocab_size=vocab_size, hidden_size=256, num_hidden_layers=6,
@@ -56,7 +55,6 @@ def model_config(vocab_size, seq_len):
         scoring_func="sqrtsoftplus", routed_scaling_factor=1.5, norm_topk_prob=True, swiglu_limit=10.0,
         hc_mult=4, hc_sinkhorn_iters=20, hc_eps=1e-6, rms_norm_eps=1e-6,
         rope_theta=10000.0, compress_rope_theta=160000.0,
-        # CHECK: that ClawNet's config reader takes this rope form for a model trained at seq_len.
         rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": seq_len,
                          "beta_fast": 32, "beta_slow": 1},
         max_position_embeddings=4 * seq_len, num_nextn_predict_layers=0, tie_word_embeddings=False,
@@ -65,8 +63,8 @@ def model_config(vocab_size, seq_len):
 
 
 def fill_tid2eid(model, seed):
-    """Hash routing: each token id gets top_k distinct experts, seeded (DeepSeek's table is fixed
-    before training too)."""
+    """Hash routing: each token id gets top_k distinct experts from a seeded table (DeepSeek's table
+    is fixed before training too). transformers initialises it to zeros: every token to expert 0."""
     import torch
     from transformers.models.deepseek_v4 import modeling_deepseek_v4 as dsv4
     g = torch.Generator().manual_seed(seed)
@@ -78,28 +76,32 @@ def fill_tid2eid(model, seed):
 
 
 class BiasBalancer:
-    """DeepSeek's aux-loss-free balancing: after each step, each top-k router's correction bias
-    moves by +-rate towards equal expert load (counted from the chosen indices by a forward hook)."""
+    """DeepSeek's aux-loss-free balancing: after each step, each learned router's correction bias
+    moves by +-rate towards equal expert load, counted from the chosen experts by a forward hook."""
 
-    def __init__(self, model, rate=1e-3):
+    def __init__(self, model, rate):
         import torch
         from transformers.models.deepseek_v4 import modeling_deepseek_v4 as dsv4
-        self.rate, self.loads, self.hooks = rate, {}, []
+        self.rate, self.loads = rate, {}
         for module in model.modules():
             if isinstance(module, dsv4.DeepseekV4TopKRouter):
                 self.loads[module] = torch.zeros(module.num_experts)
-                self.hooks.append(module.register_forward_hook(self._count))
+                module.register_forward_hook(self._count)
 
     def _count(self, module, inputs, outputs):
-        indices = outputs[2].detach().reshape(-1).cpu()
-        self.loads[module] += indices.bincount(minlength=module.num_experts).float()
+        if module.training:
+            self.loads[module] += outputs[2].detach().reshape(-1).cpu().bincount(
+                minlength=module.num_experts).float()
+
+    def imbalance(self):
+        """max load / mean load per router, for the log."""
+        return [round((l.max() / l.mean().clamp(min=1)).item(), 2) for l in self.loads.values()]
 
     def step(self):
         import torch
         with torch.no_grad():
             for module, load in self.loads.items():
-                module.e_score_correction_bias += self.rate * torch.sign(load.mean() - load).to(
-                    module.e_score_correction_bias.device)
+                module.e_score_correction_bias += self.rate * torch.sign(load.mean() - load)
                 load.zero_()
 
 
@@ -109,110 +111,113 @@ def load_split(corpus, lang, split):
 
 
 def token_stream(tokenizer, texts, bos, eos):
-    """BOS text EOS per record, concatenated (ids only)."""
+    """BOS text EOS per record, concatenated."""
     ids = []
     for enc in tokenizer.encode_batch(texts, add_special_tokens=False):
         ids += [bos] + enc.ids + [eos]
     return ids
 
 
-def batches(streams, weights, seq_len, batch, rng):
-    """Random windows of seq_len tokens, the language drawn by weight."""
-    import torch
-    langs = list(streams)
+def render_chat(tokenizer, messages, bos):
+    """DeepSeek-V4 chat format, non-thinking (docs/chat.md): BOS [system] then per turn
+    <｜User｜>text or <｜Assistant｜></think>reply<｜end▁of▁sentence｜>. Returns (ids, labels) with
+    labels -100 outside the assistant replies (the reply and its EOS are learned)."""
+    ids, labels = [bos], [-100]
+    for m in messages:
+        if m["role"] == "system":
+            part, learn = m["content"], False
+        elif m["role"] == "user":
+            part, learn = USER + m["content"], False
+        elif m["role"] == "assistant":
+            head = tokenizer.encode(ASSISTANT + NO_THINK, add_special_tokens=False).ids
+            ids += head
+            labels += [-100] * len(head)
+            part, learn = m["content"] + EOS, True
+        else:
+            raise ValueError(f"chat example: unknown role {m['role']!r}")
+        enc = tokenizer.encode(part, add_special_tokens=False).ids
+        ids += enc
+        labels += enc if learn else [-100] * len(enc)
+    return ids, labels
+
+
+def load_chat(tokenizer, paths, bos):
+    examples = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        examples.append(render_chat(tokenizer, json.loads(line)["messages"], bos))
+                    except (ValueError, KeyError) as e:
+                        sys.exit(f"{path}:{n}: {e}")
+    return examples
+
+
+def pretrain_row(stream, seq_len, rng):
+    start = rng.randrange(0, len(stream) - seq_len)
+    row = stream[start:start + seq_len]
+    return row, row
+
+
+def chat_row(examples, seq_len, rng, pad):
+    """Whole chat examples packed into one row; the tail is padding that is not learned."""
+    ids, labels = [], []
     while True:
-        rows = []
-        for _ in range(batch):
-            s = streams[rng.choices(langs, weights=[weights[l] for l in langs])[0]]
-            start = rng.randrange(0, len(s) - seq_len)
-            rows.append(s[start:start + seq_len])
-        yield torch.tensor(rows, dtype=torch.long)
+        e_ids, e_labels = examples[rng.randrange(len(examples))]
+        if len(ids) + len(e_ids) > seq_len:
+            if ids:
+                break
+            e_ids, e_labels = e_ids[:seq_len], e_labels[:seq_len]
+        ids += e_ids
+        labels += e_labels
+    return ids + [pad] * (seq_len - len(ids)), labels + [-100] * (seq_len - len(labels))
 
 
-def heldout_bits_per_byte(model, tokenizer, texts, bos, eos, seq_len, device):
-    """Sum of -log2 p(token) over each record (BOS as context, EOS predicted), over UTF-8 bytes."""
+def heldout_bits_per_byte(model, tokenizer, texts, bos, eos, seq_len):
+    """-log2 p over each record's tokens (BOS as context, EOS predicted) divided by the UTF-8 bytes
+    those tokens cover (a record longer than seq_len counts only its covered prefix)."""
     import torch
     total_nats, total_bytes = 0.0, 0
     model.eval()
     with torch.no_grad():
         for text, enc in zip(texts, tokenizer.encode_batch(texts, add_special_tokens=False)):
-            ids = ([bos] + enc.ids + [eos])[: seq_len + 1]
-            x = torch.tensor([ids], device=device)
+            ids = [bos] + enc.ids + [eos]
+            if len(ids) > seq_len + 1:
+                ids = ids[: seq_len + 1]
+                covered = text[: enc.offsets[seq_len - 1][1]]
+            else:
+                covered = text
+            x = torch.tensor([ids])
             logits = model(input_ids=x[:, :-1]).logits.float()
-            nll = torch.nn.functional.cross_entropy(logits[0], x[0, 1:], reduction="sum")
-            total_nats += nll.item()
-            total_bytes += len(text.encode("utf-8"))  # CHECK: records longer than seq_len are cut
+            total_nats += torch.nn.functional.cross_entropy(logits[0], x[0, 1:], reduction="sum").item()
+            total_bytes += len(covered.encode("utf-8"))
     model.train()
     return total_nats / math.log(2) / max(1, total_bytes)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", default="data/hk_corpus")
-    ap.add_argument("--tokenizer", default="models/hk-tiny")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=20000)
-    ap.add_argument("--seq-len", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--eval-every", type=int, default=1000)
-    ap.add_argument("--heldout-records", type=int, default=300, help="per language, for the curve")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+def learning_rate(args, step, elapsed_s):
+    warm = min(1.0, step / args.warmup)
+    decay_start = (args.until_minutes - args.decay_minutes) * 60
+    if elapsed_s <= decay_start:
+        return args.lr * warm
+    frac = min(1.0, (elapsed_s - decay_start) / max(1.0, args.decay_minutes * 60))
+    return args.lr * warm * (1.0 - 0.9 * frac)
 
+
+def save_atomic(obj, path):
+    import torch
+    tmp = path + ".tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def export(model, cfg, args, log):
     import torch
     from safetensors.torch import save_file
-    from tokenizers import Tokenizer
-    from transformers import DeepseekV4ForCausalLM
-
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    tokenizer = Tokenizer.from_file(os.path.join(args.tokenizer, "tokenizer.json"))
-    bos, eos = tokenizer.token_to_id("<｜begin▁of▁sentence｜>"), tokenizer.token_to_id("<｜end▁of▁sentence｜>")
-    streams = {lang: token_stream(tokenizer, load_split(args.corpus, lang, "train"), bos, eos) for lang in LANGS}
-    heldout = {lang: load_split(args.corpus, lang, "heldout")[: args.heldout_records] for lang in LANGS}
-    weights = {lang: 1.0 for lang in LANGS}  # equal mix per batch row, whatever the stream sizes
-    print({lang: len(s) for lang, s in streams.items()}, "training tokens per language", file=sys.stderr)
-
-    cfg = model_config(tokenizer.get_vocab_size(with_added_tokens=True), args.seq_len)
-    cfg._attn_implementation = "eager"  # CHECK: sdpa may be faster on GPU and still exact enough
-    cfg._experts_implementation = "eager"
-    model = DeepseekV4ForCausalLM(cfg).to(args.device)
-    fill_tid2eid(model, args.seed)
-    balancer = BiasBalancer(model)
-    print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters", file=sys.stderr)
-
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) *
-                                              0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps))))
-    log = {"config": cfg.to_dict(), "args": vars(args), "steps": [], "heldout_bpb": []}
-    data = batches(streams, weights, args.seq_len, args.batch, rng)
-    start = time.time()
-    model.train()
-    for step in range(1, args.steps + 1):
-        x = next(data).to(args.device)
-        with torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16,
-                            enabled=args.device.startswith("cuda")):
-            loss = model(input_ids=x, labels=x).loss  # ForCausalLMLoss shifts the labels (checked in 5.23.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        balancer.step()
-        if step % 50 == 0:
-            log["steps"].append({"step": step, "loss": loss.item(), "seconds": time.time() - start})
-            print(f"step {step} loss {loss.item():.3f} ({time.time() - start:.0f} s)", file=sys.stderr)
-        if step % args.eval_every == 0 or step == args.steps:
-            bpb = {lang: heldout_bits_per_byte(model, tokenizer, heldout[lang], bos, eos, args.seq_len, args.device)
-                   for lang in LANGS}
-            log["heldout_bpb"].append({"step": step, **bpb})
-            print(f"step {step} held-out bits/byte {bpb}", file=sys.stderr)
-
     os.makedirs(args.out, exist_ok=True)
-    state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous()
+             for k, v in model.state_dict().items()}  # tid2eid stays integer
     save_file(state, os.path.join(args.out, "model.safetensors"))
     cfg.architectures = ["DeepseekV4ForCausalLM"]
     cfg.dtype = torch.float32
@@ -221,7 +226,127 @@ def main():
         shutil.copyfile(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
     with open(os.path.join(args.out, "train_log.json"), "w") as f:
         json.dump(log, f, indent=1, default=str)
-    print(f"wrote {args.out}", file=sys.stderr)
+    print(f"wrote {args.out}", file=sys.stderr, flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default="data/hk_corpus")
+    ap.add_argument("--tokenizer", default="models/hk-tiny")
+    ap.add_argument("--out", required=True, help="export directory (transformers checkpoint)")
+    ap.add_argument("--ckpt", required=True, help="directory of the resumable training state")
+    ap.add_argument("--until-minutes", type=float, default=120, help="total training time (all resumes)")
+    ap.add_argument("--decay-minutes", type=float, default=25)
+    ap.add_argument("--chat", action="append", default=[], help="chat JSONL, mixed in during the decay")
+    ap.add_argument("--chat-weight", type=float, default=0.3)
+    ap.add_argument("--seq-len", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--eval-minutes", type=float, default=20)
+    ap.add_argument("--checkpoint-minutes", type=float, default=10)
+    ap.add_argument("--heldout-records", type=int, default=150, help="per language, for the curve")
+    ap.add_argument("--balance-rate", type=float, default=1e-2,
+                    help="correction-bias step per update (DeepSeek-V3 used 1e-3 over far more steps)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--export-only", action="store_true", help="write OUT from the checkpoint (or a fresh model)")
+    args = ap.parse_args()
+
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import DeepseekV4ForCausalLM
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    tokenizer = Tokenizer.from_file(os.path.join(args.tokenizer, "tokenizer.json"))
+    bos, eos = tokenizer.token_to_id(BOS), tokenizer.token_to_id(EOS)
+
+    cfg = model_config(tokenizer.get_vocab_size(with_added_tokens=True), args.seq_len)
+    cfg._attn_implementation = "eager"
+    cfg._experts_implementation = "eager"
+    model = DeepseekV4ForCausalLM(cfg)
+    fill_tid2eid(model, args.seed)
+    balancer = BiasBalancer(model, args.balance_rate)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
+    log = {"config": cfg.to_dict(), "args": vars(args), "steps": [], "heldout_bpb": [], "resumes": []}
+    step, elapsed = 0, 0.0
+    os.makedirs(args.ckpt, exist_ok=True)
+    last = os.path.join(args.ckpt, "last.pt")
+    if os.path.exists(last):
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed, log = state["step"], state["elapsed"], state["log"]
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        log["resumes"].append({"step": step, "elapsed": elapsed, "args": vars(args)})
+        print(f"resumed at step {step}, {elapsed / 60:.1f} min trained", file=sys.stderr, flush=True)
+    print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters", file=sys.stderr, flush=True)
+    if args.export_only:
+        export(model, cfg, args, log)
+        return
+
+    streams = {lang: token_stream(tokenizer, load_split(args.corpus, lang, "train"), bos, eos) for lang in LANGS}
+    heldout = {lang: load_split(args.corpus, lang, "heldout")[: args.heldout_records] for lang in LANGS}
+    chat = load_chat(tokenizer, args.chat, bos)
+    print({lang: len(s) for lang, s in streams.items()}, "training tokens per language;",
+          len(chat), "chat examples", file=sys.stderr, flush=True)
+
+    def checkpoint(path):
+        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
+                     "log": log, "rng": rng.getstate(), "torch_rng": torch.get_rng_state()}, path)
+
+    def evaluate():
+        bpb = {lang: round(heldout_bits_per_byte(model, tokenizer, heldout[lang], bos, eos, args.seq_len), 4)
+               for lang in LANGS}
+        log["heldout_bpb"].append({"step": step, "minutes": round(elapsed / 60, 1), **bpb})
+        print(f"step {step} held-out bits/byte {bpb}", file=sys.stderr, flush=True)
+
+    decay_start = (args.until_minutes - args.decay_minutes) * 60
+    stable_saved = os.path.exists(os.path.join(args.ckpt, "stable.pt"))
+    last_ckpt = last_eval = elapsed
+    model.train()
+    while elapsed < args.until_minutes * 60:
+        if elapsed >= decay_start and not stable_saved:
+            checkpoint(os.path.join(args.ckpt, "stable.pt"))
+            stable_saved = True
+        t0 = time.time()
+        in_decay = elapsed >= decay_start
+        rows = []
+        for _ in range(args.batch):
+            if in_decay and chat and rng.random() < args.chat_weight:
+                rows.append(chat_row(chat, args.seq_len, rng, eos))
+            else:
+                rows.append(pretrain_row(streams[rng.choice(LANGS)], args.seq_len, rng))
+        x = torch.tensor([r[0] for r in rows])
+        y = torch.tensor([r[1] for r in rows])
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(args, step, elapsed)
+        loss = model(input_ids=x, labels=y).loss  # ForCausalLMLoss shifts the labels
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        elapsed += time.time() - t0
+        if step % 25 == 0:
+            imbalance = balancer.imbalance()
+            log["steps"].append({"step": step, "loss": round(loss.item(), 4), "minutes": round(elapsed / 60, 2),
+                                 "lr": opt.param_groups[0]["lr"], "decay": in_decay, "expert_imbalance": imbalance})
+            print(f"step {step} loss {loss.item():.3f} lr {opt.param_groups[0]['lr']:.2e} "
+                  f"{elapsed / 60:.1f} min imbalance {imbalance}", file=sys.stderr, flush=True)
+        balancer.step()
+        if elapsed - last_eval >= args.eval_minutes * 60:
+            evaluate()
+            last_eval = elapsed
+        if elapsed - last_ckpt >= args.checkpoint_minutes * 60:
+            checkpoint(last)
+            last_ckpt = elapsed
+    evaluate()
+    checkpoint(last)
+    export(model, cfg, args, log)
 
 
 if __name__ == "__main__":
