@@ -46,8 +46,9 @@ test-portable:
 	ctest --test-dir $(PORTABLE_BUILD) --output-on-failure
 
 # Generates 20 token ids from the small committed checkpoint.
+# The first run: hk-tiny continues a sentence in each language, then an interactive chat.
 demo: build
-	./$(BUILD)/clawnet run -m tests/fixtures/tiny --ids "0 15 27" -n 20
+	bash scripts/demo.sh ./$(BUILD)/clawnet
 
 # Regenerates every fixture from its oracle (torch, transformers, gguf: scripts/requirements-oracle.txt).
 # The GGUF fixture is converted from tests/fixtures/tiny, so it comes after the oracle script.

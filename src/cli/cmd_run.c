@@ -43,10 +43,12 @@ typedef struct {
     bool as_text;
     cn_detokenizer *detok;
     int64_t printed;
+    int32_t stop_id; /* the EOS that ends a text run: a stop, not text, so it is not printed; -1: none */
 } run_output;
 
 static bool print_token(void *context, int32_t id, cn_error *err) {
     run_output *out = context;
+    if (out->as_text && id == out->stop_id) return true;
     if (out->as_text) {
         const char *text;
         size_t len;
@@ -123,7 +125,7 @@ int cn_cmd_run(int argc, char **argv) {
     cn_kv_state state = {0};
     cn_sampler sampler = {0};
     cn_tokenizer *tok = NULL;
-    run_output out = {.as_text = as_text};
+    run_output out = {.as_text = as_text, .stop_id = -1};
     int32_t *text_ids = NULL;
     int status = 1;
     if (!prompt_args_open(&pa, "run", &model, &state)) goto done;
@@ -147,6 +149,7 @@ int cn_cmd_run(int argc, char **argv) {
         fputc('\n', stderr);
     }
     if (cn_sampler_init(&sampler, &sp, &err)) goto fail;
+    out.stop_id = stop_at_eos ? (int32_t)model->cfg->eos_token_id : -1;
     cli_generation g = {model, &state, &sampler, n_generate, stop_at_eos, print_token, &out};
     cli_generation_stats stats;
     if (n_generate == 0) {
