@@ -10,6 +10,8 @@ Fixtures (each written to <out>/<name>/):
   tiny          spec 13.1 config, transformers names, f32 model.safetensors
   tiny_official small legacy-form config with one MTP block, DeepSeek's official names and dtypes
                 (FP8 E4M3 + E8M0 128x128 block scales, MXFP4 routed experts, bf16, f32, i64), 2 shards
+  tiny_mtp      tiny's config with one MTP block, f32: transformers names + canonical mtp.0.* names,
+                the layout scripts/train_hk_mtp.py writes
   flash_width   V4-Flash attention widths with 4 experts and 2 layers; weights are NOT written, only the
                 generator manifest tensors.txt (+ seed.json) and the reference outputs
 
@@ -34,10 +36,11 @@ from torch import nn
 
 import safetensors
 import transformers
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import DeepseekV4Config, DeepseekV4ForCausalLM, DynamicCache
-from transformers.masking_utils import create_sliding_window_causal_mask
 from transformers.models.deepseek_v4 import modeling_deepseek_v4 as dsv4
+
+from dsv4_mtp import LAYER_MAP, MTP_EXTRA_MAP, TOP_MAP, MTPOracle, canonical_state, load_canonical, mtp_config
 
 # ------------------------------------------------------------------------------------------------
 # Seeded generator (docs/fixtures.md, "The seeded generator")
@@ -826,63 +829,6 @@ def quant_mxfp4(w: np.ndarray):
             deq.reshape(out_f, in_f).astype(np.float32))
 
 
-# Official name (relative to layers.N. / mtp.0.) -> (HF name suffix, storage kind)
-LAYER_MAP = [
-    ("attn.wq_a", "self_attn.q_a_proj.weight", "fp8"),
-    ("attn.q_norm.weight", "self_attn.q_a_norm.weight", "bf16"),
-    ("attn.wq_b", "self_attn.q_b_proj.weight", "fp8"),
-    ("attn.wkv", "self_attn.kv_proj.weight", "fp8"),
-    ("attn.kv_norm.weight", "self_attn.kv_norm.weight", "bf16"),
-    ("attn.wo_a", "self_attn.o_a_proj.weight", "fp8"),
-    ("attn.wo_b", "self_attn.o_b_proj.weight", "fp8"),
-    ("attn.attn_sink", "self_attn.sinks", "f32"),
-    ("attn.compressor.wkv.weight", "self_attn.compressor.kv_proj.weight", "bf16"),
-    ("attn.compressor.wgate.weight", "self_attn.compressor.gate_proj.weight", "bf16"),
-    ("attn.compressor.ape", "self_attn.compressor.position_bias", "f32"),
-    ("attn.compressor.norm.weight", "self_attn.compressor.kv_norm.weight", "bf16"),
-    ("attn.indexer.wq_b", "self_attn.compressor.indexer.q_b_proj.weight", "fp8"),
-    ("attn.indexer.weights_proj.weight", "self_attn.compressor.indexer.scorer.weights_proj.weight", "bf16"),
-    ("attn.indexer.compressor.wkv.weight", "self_attn.compressor.indexer.kv_proj.weight", "bf16"),
-    ("attn.indexer.compressor.wgate.weight", "self_attn.compressor.indexer.gate_proj.weight", "bf16"),
-    ("attn.indexer.compressor.ape", "self_attn.compressor.indexer.position_bias", "f32"),
-    ("attn.indexer.compressor.norm.weight", "self_attn.compressor.indexer.kv_norm.weight", "bf16"),
-    ("ffn.gate.weight", "mlp.gate.weight", "bf16"),
-    ("ffn.gate.bias", "mlp.gate.e_score_correction_bias", "f32"),
-    ("ffn.gate.tid2eid", "mlp.gate.tid2eid", "i64"),
-    ("ffn.experts", "mlp.experts.gate_up_proj", "mxfp4_w1w3"),
-    ("ffn.experts", "mlp.experts.down_proj", "mxfp4_w2"),
-    ("ffn.shared_experts.w1", "mlp.shared_experts.gate_proj.weight", "fp8"),
-    ("ffn.shared_experts.w3", "mlp.shared_experts.up_proj.weight", "fp8"),
-    ("ffn.shared_experts.w2", "mlp.shared_experts.down_proj.weight", "fp8"),
-    ("attn_norm.weight", "input_layernorm.weight", "bf16"),
-    ("ffn_norm.weight", "post_attention_layernorm.weight", "bf16"),
-    ("hc_attn_fn", "attn_hc.fn", "f32"),
-    ("hc_attn_base", "attn_hc.base", "f32"),
-    ("hc_attn_scale", "attn_hc.scale", "f32"),
-    ("hc_ffn_fn", "ffn_hc.fn", "f32"),
-    ("hc_ffn_base", "ffn_hc.base", "f32"),
-    ("hc_ffn_scale", "ffn_hc.scale", "f32"),
-]
-TOP_MAP = [
-    ("embed.weight", "model.embed_tokens.weight", "bf16"),
-    ("head.weight", "lm_head.weight", "bf16"),
-    ("norm.weight", "model.norm.weight", "bf16"),
-    ("hc_head_fn", "model.hc_head.hc_fn", "f32"),
-    ("hc_head_base", "model.hc_head.hc_base", "f32"),
-    ("hc_head_scale", "model.hc_head.hc_scale", "f32"),
-]
-MTP_EXTRA_MAP = [  # official (under mtp.0.) -> MTPOracle attribute name
-    ("e_proj", "e_proj.weight", "fp8"),
-    ("h_proj", "h_proj.weight", "fp8"),
-    ("enorm.weight", "enorm.weight", "bf16"),
-    ("hnorm.weight", "hnorm.weight", "bf16"),
-    ("norm.weight", "norm.weight", "bf16"),
-    ("hc_head_fn", "hc_head.hc_fn", "f32"),
-    ("hc_head_base", "hc_head.hc_base", "f32"),
-    ("hc_head_scale", "hc_head.hc_scale", "f32"),
-]
-
-
 def quantise_to_official(official: str, kind: str, arr: np.ndarray, n_experts: int, inter: int):
     """Returns ({official tensor name: torch tensor}, dequantised f32 array with the HF layout)."""
     if kind == "fp8":
@@ -915,37 +861,29 @@ def quantise_to_official(official: str, kind: str, arr: np.ndarray, n_experts: i
     raise ValueError(kind)
 
 
-class MTPOracle(nn.Module):
-    """The MTP block of spec section 9 assembled from transformers' own DeepSeek-V4 modules."""
+def run_mtp_oracle(mtp: MTPOracle, model, cfg, ids: list[int], res: dict, log):
+    """MTP logits [S-1, V] on the prefill's final streams (positions 0..S-2, tokens ids[1:]) and the
+    block's router selection margin (also folded into res["router_min_gap"])."""
+    S = len(ids)
+    mrec_scores = []
+    h = mtp.layer.mlp.gate.register_forward_hook(
+        lambda mod, inp, o: mrec_scores.append(mod.score_fn(o[0]) + mod.e_score_correction_bias))
+    hm = res["final_streams"][: S - 1].unsqueeze(0)
+    with torch.no_grad():
+        mtp_logits = mtp(model, hm, torch.tensor([ids[1:]]))[0]
+    h.remove()
+    mtp_gap = router_margin(mrec_scores, cfg.num_experts_per_tok)
+    res["router_min_gap"] = min(res["router_min_gap"], mtp_gap)
+    log(f"  MTP: logits {tuple(mtp_logits.shape)}, router min gap {mtp_gap:.3g}")
+    return mtp_logits, mtp_gap
 
-    def __init__(self, mcfg: DeepseekV4Config, layer_idx: int):
-        super().__init__()
-        D = mcfg.hidden_size
-        self.e_proj = nn.Linear(D, D, bias=False)
-        self.h_proj = nn.Linear(D, D, bias=False)
-        self.enorm = dsv4.DeepseekV4RMSNorm(D, eps=mcfg.rms_norm_eps)
-        self.hnorm = dsv4.DeepseekV4RMSNorm(D, eps=mcfg.rms_norm_eps)
-        self.norm = dsv4.DeepseekV4RMSNorm(D, eps=mcfg.rms_norm_eps)
-        self.layer = dsv4.DeepseekV4DecoderLayer(mcfg, layer_idx)
-        self.hc_head = dsv4.DeepseekV4HyperHead(mcfg)
-        self.mcfg = mcfg
 
-    @torch.no_grad()
-    def forward(self, main: DeepseekV4ForCausalLM, streams: torch.Tensor, next_ids: torch.Tensor):
-        """streams [1, S', n, D] = main final residual streams at positions 0..S'-1; next_ids [1, S'] = t[s+1]."""
-        Sp = next_ids.shape[1]
-        e = self.enorm(main.model.embed_tokens(next_ids))  # [1, S', D]
-        x = self.e_proj(e).unsqueeze(2) + self.h_proj(self.hnorm(streams))  # [1, S', n, D]
-        pos = torch.arange(Sp).unsqueeze(0)
-        pe = {
-            "main": main.model.rotary_emb(e, position_ids=pos, layer_type="main"),
-            "compress": main.model.rotary_emb(e, position_ids=pos, layer_type="compress"),
-        }
-        mask = create_sliding_window_causal_mask(config=self.mcfg, inputs_embeds=e, attention_mask=None,
-                                                 past_key_values=None, position_ids=pos)
-        y = self.layer(x, position_embeddings=pe, position_ids=pos, attention_mask=mask, input_ids=next_ids,
-                       past_key_values=None)
-        return main.lm_head(self.norm(self.hc_head(y)))[0]
+MTP_NOTE = ("MTP oracle assembled from transformers modules (scripts/dsv4_mtp.py MTPOracle: DeepseekV4DecoderLayer "
+            "with layer type sliding_attention + learned moe at index L, DeepseekV4HyperHead, DeepseekV4RMSNorm "
+            "enorm/hnorm/norm, nn.Linear e_proj/h_proj, shared embed_tokens and lm_head): Hm[s] = main final "
+            "residual streams (input of model.hc_head) at s = 0..S-2, t'[s] = t[s+1]; x[s][k] = "
+            "e_proj(enorm(E[t'[s]])) + h_proj(hnorm(Hm[s][k])); y = layer(x) run stateless over positions "
+            "0..S-2 (sliding-window mask, main rope); logits = lm_head(norm(hc_head_mtp(y)))")
 
 
 def make_tiny_official(out: str, log, allow_ties: bool) -> None:
@@ -999,14 +937,7 @@ def make_tiny_official(out: str, log, allow_ties: bool) -> None:
     rows = fill_module(model, seed, cfg, antisym_indexer=True, transform=main_transform)
 
     # MTP block from transformers modules: layer index L is a sliding-window layer with learned top-k MoE
-    md = cfg.to_dict()
-    for k in ("layer_types", "mlp_layer_types", "num_hidden_layers"):
-        md.pop(k, None)
-    mcfg = DeepseekV4Config(**{**md, "num_hidden_layers": L + 1,
-                               "layer_types": list(cfg.layer_types) + ["sliding_attention"],
-                               "mlp_layer_types": list(cfg.mlp_layer_types) + ["moe"]})
-    prepare_config(mcfg)
-    assert mcfg.layer_types[L] == "sliding_attention" and mcfg.mlp_layer_types[L] == "moe"
+    mcfg = mtp_config(cfg)
     mtp = MTPOracle(mcfg, L).float().eval()
 
     def mtp_transform(gname: str, arr: np.ndarray) -> np.ndarray:
@@ -1023,16 +954,7 @@ def make_tiny_official(out: str, log, allow_ties: bool) -> None:
     ids = gen_prompt(seed, S, cfg.vocab_size)
     res = run_oracle(model, cfg, torch.tensor([ids]), chunks, log)
 
-    # MTP oracle on the prefill's final streams
-    mrec_scores = []
-    h = mtp.layer.mlp.gate.register_forward_hook(
-        lambda mod, inp, o: mrec_scores.append(mod.score_fn(o[0]) + mod.e_score_correction_bias))
-    hm = res["final_streams"][: S - 1].unsqueeze(0)
-    mtp_logits = mtp(model, hm, torch.tensor([ids[1:]]))
-    h.remove()
-    mtp_gap = router_margin(mrec_scores, cfg.num_experts_per_tok)
-    res["router_min_gap"] = min(res["router_min_gap"], mtp_gap)
-    log(f"  MTP: logits {tuple(mtp_logits.shape)}, router min gap {mtp_gap:.3g}")
+    mtp_logits, mtp_gap = run_mtp_oracle(mtp, model, cfg, ids, res, log)
     check_margins(res, name, allow_ties, log)
 
     # Shards: layers 0..2 + embed in shard 1, everything else in shard 2
@@ -1066,12 +988,7 @@ def make_tiny_official(out: str, log, allow_ties: bool) -> None:
         "config": "legacy DeepSeek form (compress_ratios with L+1 entries, num_hash_layers, qk_rope_head_dim, "
                   "rope_scaling type yarn); transformers parses it into layer_types "
                   f"{cfg.layer_types} and mlp_layer_types {cfg.mlp_layer_types}",
-        "mtp": "MTP oracle assembled from transformers modules (DeepseekV4DecoderLayer with layer type "
-               "sliding_attention + learned moe at index L, DeepseekV4HyperHead, DeepseekV4RMSNorm enorm/hnorm/norm, "
-               "nn.Linear e_proj/h_proj, shared embed_tokens and lm_head): Hm[s] = main final residual streams "
-               "(input of model.hc_head) at s = 0..S-2, t'[s] = t[s+1]; x[s][k] = e_proj(enorm(E[t'[s]])) + "
-               "h_proj(hnorm(Hm[s][k])); y = layer(x) run stateless over positions 0..S-2 (sliding-window mask, "
-               "main rope); logits = lm_head(norm(hc_head_mtp(y)))",
+        "mtp": MTP_NOTE,
         "mtp_router_min_selection_gap": mtp_gap,
         "mtp_argmax_min_relative_gap": argmax_margin(mtp_logits),
         "official_name_crosscheck_max_abs_diff": xerr,
@@ -1085,6 +1002,71 @@ def make_tiny_official(out: str, log, allow_ties: bool) -> None:
         names[0]: {"desc": "shard 1"},
         names[1]: {"desc": "shard 2"},
         "tensors.txt": {"desc": "generator manifest of the pre-quantisation values (transformers names)"},
+    })
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixture: tiny_mtp (spec 13.1 + one MTP block, stored as scripts/train_hk_mtp.py stores hk-tiny's)
+# ------------------------------------------------------------------------------------------------
+
+TINY_MTP_SEED = 10
+
+
+def make_tiny_mtp(out: str, log, allow_ties: bool) -> None:
+    """The main model under transformers' names and the MTP block under ClawNet's canonical mtp.0.*
+    names, all f32 in one model.safetensors, config num_nextn_predict_layers 1: the layout of
+    scripts/train_hk_mtp.py's output (both name the block with dsv4_mtp.canonical_state)."""
+    name, seed, S, chunks = "tiny_mtp", TINY_MTP_SEED, 40, (3,)
+    fdir = os.path.join(out, name)
+    os.makedirs(fdir, exist_ok=True)
+    cfg = prepare_config(DeepseekV4Config(**{**tiny_kwargs(), "num_nextn_predict_layers": 1}))
+    model = build_model(cfg)
+    rows = fill_module(model, seed, cfg, antisym_indexer=True)
+    mtp = MTPOracle(mtp_config(cfg), cfg.num_hidden_layers).float().eval()
+    rows += fill_module(mtp, seed, mtp.mcfg, antisym_indexer=True, prefix="mtp.0.")
+    ids = gen_prompt(seed, S, cfg.vocab_size)
+    res = run_oracle(model, cfg, torch.tensor([ids]), chunks, log)
+    mtp_logits, mtp_gap = run_mtp_oracle(mtp, model, cfg, ids, res, log)
+    check_margins(res, name, allow_ties, log)
+
+    tensors = {k: v.detach().clone().contiguous() for k, v in model_tensors(model).items()}
+    tensors.update(canonical_state(mtp))
+    save_safetensors(tensors, os.path.join(fdir, "model.safetensors"))
+    write_hf_config(cfg, os.path.join(fdir, "config.json"))
+
+    # Round trip: transformers loads the files (ignoring mtp.*) and reproduces the prefill logits;
+    # the block reloaded from its canonical names reproduces the MTP logits.
+    re = DeepseekV4ForCausalLM.from_pretrained(fdir, dtype=torch.float32, attn_implementation="eager",
+                                               experts_implementation="eager").eval()
+    again_mtp = MTPOracle(mtp_config(cfg), cfg.num_hidden_layers).float().eval()
+    load_canonical(again_mtp, load_file(os.path.join(fdir, "model.safetensors")))
+    with torch.no_grad():
+        again = re(torch.tensor([ids]), use_cache=False).logits[0]
+    rt = float(rel_err_per_pos(again, res["logits_prefill"]).max())
+    rerun = run_mtp_oracle(again_mtp, model, cfg, ids, res, log)[0]
+    rt_mtp = float(rel_err_per_pos(rerun, mtp_logits).max())
+    log(f"  reload check: main max rel err {rt:.3g}, MTP max rel err {rt_mtp:.3g}")
+    assert rt < 1e-5 and rt_mtp < 1e-5, (rt, rt_mtp)
+
+    write_raw(os.path.join(fdir, "mtp_logits_prefill.f32"), mtp_logits.numpy(), np.float32)
+    notes = common_notes(cfg, res)
+    notes.update({
+        "weights": "model.safetensors, f32 (tid2eid int64): the main model under transformers names, the MTP "
+                   "block under ClawNet's canonical names (mtp.0.attn.wq_a.weight, mtp.0.ffn.experts.w13.weight "
+                   "[E, 2I, D], mtp.0.e_proj.weight, ...: dsv4_mtp.canonical_state); generator recipes in "
+                   "tensors.txt (MTP rows under mtp.0.<module name>)",
+        "mtp": MTP_NOTE,
+        "mtp_router_min_selection_gap": mtp_gap,
+        "mtp_argmax_min_relative_gap": argmax_margin(mtp_logits),
+        "reload_max_rel_err": {"main": rt, "mtp": rt_mtp},
+    })
+    write_manifest_tensors(fdir, rows)
+    write_outputs(fdir, cfg, ids, res, chunks, seed, notes, {
+        "mtp_logits_prefill.f32": {"dtype": "f32", "shape": [S - 1, cfg.vocab_size],
+                                   "desc": "MTP logits for positions 0..S-2 (predicting t[s+2])"},
+        "model.safetensors": {"desc": "weights: transformers names + canonical mtp.0.* names"},
+        "config.json": {"desc": "DeepseekV4Config.to_json_file(use_diff=False), num_nextn_predict_layers 1"},
+        "tensors.txt": {"desc": "generator manifest of model.safetensors (pre-renaming names)"},
     })
 
 
@@ -1180,7 +1162,8 @@ def make_flash_width(out: str, log, allow_ties: bool, prompt_len: int = 140) -> 
 
 # ------------------------------------------------------------------------------------------------
 
-FIXTURES = {"tiny": make_tiny, "tiny_official": make_tiny_official, "flash_width": make_flash_width}
+FIXTURES = {"tiny": make_tiny, "tiny_official": make_tiny_official, "tiny_mtp": make_tiny_mtp,
+            "flash_width": make_flash_width}
 
 
 def main() -> None:

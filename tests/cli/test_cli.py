@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The clawnet command end to end, against transformers' recorded logits.
+"""The clawnet command end to end, against transformers' recorded logits (and MTPOracle's for --mtp).
 
 Usage: test_cli.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
@@ -56,6 +56,34 @@ with tempfile.TemporaryDirectory() as tmp:
         check(outs[0] == outs[1] == outs[2] and len(outs[0]) == ref.size * 4, f"--kv-type {kv}: every split, same bytes")
     r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", os.path.join(tmp, "x.f32"), "--kv-type", "fp4")
     check(r.returncode == 2 and "--kv-type takes f32, bf16 or fp8" in r.stderr, f"bad --kv-type refused: {r.stderr!r}")
+
+# logits --mtp: the MTP block's logits against MTPOracle's (scripts/dsv4_mtp.py) on tiny_mtp, a
+# checkpoint laid out as scripts/train_hk_mtp.py writes one; every split gives the same bytes.
+MTP_FIXTURE = "tests/fixtures/tiny_mtp"
+mtp_prompt = open(f"{MTP_FIXTURE}/prompt.txt").read().split()
+mtp_ids = " ".join(mtp_prompt)
+mtp_ref = np.fromfile(f"{MTP_FIXTURE}/mtp_logits_prefill.f32", dtype="<f4").reshape(len(mtp_prompt) - 1, -1)
+with tempfile.TemporaryDirectory() as tmp:
+    outs = []
+    for chunk in (None, 1, 6):
+        out = os.path.join(tmp, f"mtp{chunk}.f32")
+        extra = ["--chunk", str(chunk)] if chunk else []
+        r = run("logits", "-m", MTP_FIXTURE, "--ids", mtp_ids, "-o", out, "-t", "2", "--mtp", *extra)
+        check(r.returncode == 0, f"logits --mtp --chunk {chunk} exits 0: {r.stderr}")
+        if r.returncode != 0:
+            continue
+        got = np.fromfile(out, dtype="<f4")
+        check(got.size == mtp_ref.size, f"logits --mtp file has {got.size} floats, expected {mtp_ref.size}")
+        if got.size == mtp_ref.size:
+            got = got.reshape(mtp_ref.shape)
+            rel = (np.abs(got - mtp_ref).max(axis=1) / np.abs(mtp_ref).max(axis=1)).max()
+            check(rel <= 1e-4, f"logits --mtp --chunk {chunk}: max relative error {rel:.3g}")
+            check((got.argmax(1) == mtp_ref.argmax(1)).all(), f"logits --mtp --chunk {chunk}: argmax differs")
+        outs.append(open(out, "rb").read())
+    check(len(outs) == 3 and outs[0] == outs[1] == outs[2], "logits --mtp: every split, same bytes")
+    for model, prompt_ids, needle in [(FIXTURE, ids, "has no MTP block"), (MTP_FIXTURE, "5", "at least 2 prompt tokens")]:
+        r = run("logits", "-m", model, "--ids", prompt_ids, "-o", os.path.join(tmp, "x.f32"), "--mtp")
+        check(r.returncode == 1 and needle in r.stderr, f"logits --mtp refused ({needle}): {r.returncode} {r.stderr!r}")
 
 # Greedy generation: the first generated id is the argmax of the last prompt position.
 r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "1")
