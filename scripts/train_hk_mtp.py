@@ -112,9 +112,10 @@ def mtp_logits(mtp, model, hook, x):
 
 def heldout_accuracy(mtp, model, hook, tokenizer, texts, bos, eos, seq_len):
     """Top-1 accuracy of the trunk at t+1 and of the MTP block at t+2 over each held-out record
-    (BOS text EOS, first seq_len tokens), and the MTP's mean cross-entropy in nats."""
+    (BOS text EOS, first seq_len tokens), the MTP's mean cross-entropy in nats, and how often the MTP's
+    top-1 at s equals the trunk's own top-1 at s+1 (what a greedy self-speculative step would accept)."""
     import torch
-    hits = {"trunk": 0, "mtp": 0}
+    hits = {"trunk": 0, "mtp": 0, "agree": 0}
     counts = {"trunk": 0, "mtp": 0}
     nats = 0.0
     mtp.eval()
@@ -130,12 +131,15 @@ def heldout_accuracy(mtp, model, hook, tokenizer, texts, bos, eos, seq_len):
             hits["trunk"] += int((trunk[:-1].argmax(-1) == x[0, 1:]).sum())
             counts["trunk"] += len(ids) - 1
             hits["mtp"] += int((m.argmax(-1) == x[0, 2:]).sum())
+            hits["agree"] += int((m.argmax(-1) == trunk[1:-1].argmax(-1)).sum())
             counts["mtp"] += len(ids) - 2
             nats += torch.nn.functional.cross_entropy(m, x[0, 2:], reduction="sum").item()
     mtp.train()
     return {"trunk_top1_next": round(hits["trunk"] / max(1, counts["trunk"]), 4),
             "mtp_top1_next_but_one": round(hits["mtp"] / max(1, counts["mtp"]), 4),
-            "mtp_nats_per_token": round(nats / max(1, counts["mtp"]), 4), "tokens": counts["mtp"]}
+            "mtp_nats_per_token": round(nats / max(1, counts["mtp"]), 4),
+            "mtp_top1_equals_trunk_top1_at_next": round(hits["agree"] / max(1, counts["mtp"]), 4),
+            "tokens": counts["mtp"]}
 
 
 def evaluate(mtp, model, hook, tokenizer, heldout, bos, eos, seq_len):
@@ -143,7 +147,8 @@ def evaluate(mtp, model, hook, tokenizer, heldout, bos, eos, seq_len):
            for lang, texts in heldout.items()}
     total = sum(r["tokens"] for r in out.values())
     out["all"] = {k: round(sum(r[k] * r["tokens"] for r in out.values()) / max(1, total), 4)
-                  for k in ("trunk_top1_next", "mtp_top1_next_but_one", "mtp_nats_per_token")}
+                  for k in ("trunk_top1_next", "mtp_top1_next_but_one", "mtp_nats_per_token",
+                            "mtp_top1_equals_trunk_top1_at_next")}
     return out
 
 
