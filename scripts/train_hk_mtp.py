@@ -169,6 +169,7 @@ def write_out(args, mtp, log):
     tensors.update(extra)
     tmp = os.path.join(args.out, "model.safetensors.tmp")
     save_file(tensors, tmp, metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)  # save_file's temp file is owner-only
     os.replace(tmp, os.path.join(args.out, "model.safetensors"))
     with open(os.path.join(args.inp, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
