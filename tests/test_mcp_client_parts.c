@@ -129,6 +129,71 @@ static void test_sse(void) {
     }
 }
 
+/* The SDK (mcp 2.3.0, an event store configured) breaking a tools/call reply on purpose
+ * (ctx.close_sse_stream), recorded with curl: the POST's stream holds only the priming event (id,
+ * empty data); the GET with Last-Event-ID: 3 replays the answer, then primes again. */
+static const char recorded_sdk_post[] = "id: 3\r\ndata: \r\n\r\n";
+static const char recorded_sdk_resumed[] =
+    "id: 4\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[{\"text\":\"answered after "
+    "the break\",\"type\":\"text\"}],\"isError\":false,\"structuredContent\":{\"result\":\"answered after the "
+    "break\"}}}\r\n\r\nid: 5\r\ndata: \r\n\r\n";
+
+/* Feeds text split at cut; returns the events. */
+static sse_events feed_split(cn_mcp_sse *p, const char *text, size_t cut) {
+    sse_events e = {0};
+    cn_error err = {0};
+    size_t total = strlen(text);
+    CHECK(cn_mcp_sse_feed(p, text, cut, collect, &e, &err) == CN_OK);
+    CHECK(cn_mcp_sse_feed(p, text + cut, total - cut, collect, &e, &err) == CN_OK);
+    return e;
+}
+
+static void test_sse_resumption(void) {
+    for (size_t cut = 0; cut <= strlen(recorded_sdk_post); cut++) {
+        cn_mcp_sse p;
+        cn_mcp_sse_init(&p, 1 << 20);
+        sse_events e = feed_split(&p, recorded_sdk_post, cut);
+        CHECKF(e.n == 0 && !strcmp(p.last_event_id, "3"), "cut %zu: a priming event moves the id only (%d, %s)", cut,
+               e.n, p.last_event_id);
+        /* The resumed stream at every split (after the first POST split; one pass otherwise). */
+        for (size_t cut2 = 0; cut2 <= strlen(recorded_sdk_resumed); cut2 += cut ? strlen(recorded_sdk_resumed) + 1 : 1) {
+            cn_mcp_sse q = p;
+            q.lines = (cn_mcp_lines){0};
+            q.data = NULL;
+            q.data_len = q.data_cap = 0;
+            cn_mcp_sse_restart(&q);
+            CHECK(!strcmp(q.last_event_id, "3"));
+            sse_events r = feed_split(&q, recorded_sdk_resumed, cut2);
+            CHECKF(r.n == 1 && strstr(r.events[0], "\"id\":2,\"result\"") && !strcmp(q.last_event_id, "5"),
+                   "resumed cut %zu: %d events, last id %s", cut2, r.n, q.last_event_id);
+            cn_mcp_sse_free(&q);
+        }
+        cn_mcp_sse_free(&p);
+    }
+    /* A stream cut inside an event: its id must not become the last event id (the event is
+     * discarded; a reconnection has to replay it), at every cut point inside it. */
+    static const char two[] = "id: a1\r\ndata: {\"n\":1}\r\n\r\nid: a2\r\nretry: 250\r\ndata: {\"n\":2}\r\n\r\n";
+    size_t first_end = strstr(two, "id: a2") - two, total = strlen(two);
+    for (size_t cut = 0; cut <= total; cut++) {
+        cn_mcp_sse p;
+        cn_mcp_sse_init(&p, 1 << 20);
+        sse_events e = {0};
+        cn_error err = {0};
+        CHECK(cn_mcp_sse_feed(&p, two, cut, collect, &e, &err) == CN_OK);
+        const char *want = cut < first_end ? "" : cut < total ? "a1" : "a2";
+        CHECKF(!strcmp(p.last_event_id, want) && e.n == (cut < first_end ? 0 : cut < total ? 1 : 2),
+               "cut %zu: last id %s want %s, %d events", cut, p.last_event_id, want, e.n);
+        CHECKF(p.retry_ms == (cut >= first_end + 20 ? 250 : -1), "cut %zu: retry %ld", cut, p.retry_ms);
+        cn_mcp_sse_free(&p);
+    }
+    cn_mcp_sse p;
+    cn_mcp_sse_init(&p, 1 << 20);
+    sse_events e = {0};
+    cn_error err = {0};
+    CHECK(cn_mcp_sse_feed(&p, "retry: 15x\n\nretry:\n\n", 20, collect, &e, &err) == CN_OK && p.retry_ms == -1);
+    cn_mcp_sse_free(&p);
+}
+
 static void expect_config_error(const char *json, const char *needle) {
     cn_mcp_config c;
     cn_error err = {0};
@@ -229,6 +294,7 @@ static void test_schema(void) {
 int main(void) {
     test_lines_and_messages();
     test_sse();
+    test_sse_resumption();
     test_config();
     test_names();
     test_schema();

@@ -15,15 +15,15 @@ static cn_status connect_server(cn_mcp_server *srv, cn_mcp_fail *fail, cn_error 
     cn_status s = cfg->command ? cn_mcp_stdio_open(cfg, srv->progress, &t, err)
                                : cn_mcp_http_open(cfg, srv->progress, &t, err);
     if (s != CN_OK) return s;
-    s = cn_mcp_session_open(&srv->session, t, cfg->name, srv->progress, cn_mcp_now() + cfg->timeout_s, fail, err);
+    s = cn_mcp_session_open(&srv->session, t, cfg->name, srv->workspace, srv->progress, cn_mcp_now() + cfg->timeout_s, fail, err);
     if (s != CN_OK) return s;
     srv->up = true;
     return CN_OK;
 }
 
-cn_status cn_mcp_server_start(cn_mcp_server *srv, const cn_mcp_server_config *cfg, FILE *progress, cJSON **tools,
-                              cn_error *err) {
-    *srv = (cn_mcp_server){.cfg = cfg, .progress = progress};
+cn_status cn_mcp_server_start(cn_mcp_server *srv, const cn_mcp_server_config *cfg, const char *workspace,
+                              FILE *progress, cJSON **tools, cn_error *err) {
+    *srv = (cn_mcp_server){.cfg = cfg, .workspace = workspace, .progress = progress};
     cn_mcp_fail fail;
     cn_status s = connect_server(srv, &fail, err);
     if (s == CN_OK) s = cn_mcp_session_list_tools(&srv->session, cn_mcp_now() + cfg->timeout_s, tools, &fail, err);

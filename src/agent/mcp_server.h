@@ -20,6 +20,7 @@
 
 typedef struct {
     const cn_mcp_server_config *cfg; /* not owned */
+    const char *workspace;           /* offered as the session's root; not owned, may be NULL */
     FILE *progress;
     cn_mcp_session session;
     bool up;
@@ -31,8 +32,8 @@ typedef struct {
 
 /* First start: connect, initialize, list every tool (*tools: a cJSON array). On failure nothing is
  * left running and err names the server. */
-cn_status cn_mcp_server_start(cn_mcp_server *srv, const cn_mcp_server_config *cfg, FILE *progress, cJSON **tools,
-                              cn_error *err);
+cn_status cn_mcp_server_start(cn_mcp_server *srv, const cn_mcp_server_config *cfg, const char *workspace,
+                              FILE *progress, cJSON **tools, cn_error *err);
 void cn_mcp_server_stop(cn_mcp_server *srv);
 
 /* Calls a tool. *result gets the CallToolResult, or stays NULL and problem says, for the model,

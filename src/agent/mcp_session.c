@@ -35,6 +35,42 @@ static cn_status send_text(cn_mcp_session *s, char *text, double deadline, cn_mc
     return st;
 }
 
+char *cn_mcp_file_uri(const char *path) {
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = malloc(7 + 3 * strlen(path) + 1), *o = out;
+    if (!out) return NULL;
+    memcpy(o, "file://", 7);
+    o += 7;
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("-._~/", *c)) {
+            *o++ = (char)*c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*c >> 4];
+            *o++ = hex[*c & 15];
+        }
+    }
+    *o = 0;
+    return out;
+}
+
+/* The roots/list result (MCP client features, roots): the workspace, the one place the run's
+ * tools may write. */
+static char *roots_result(const cn_mcp_session *s, const cJSON *id) {
+    cJSON *result = cJSON_CreateObject(), *roots = cJSON_AddArrayToObject(result, "roots"), *root = cJSON_CreateObject();
+    if (!result || !roots || !root) {
+        cJSON_Delete(result);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON_AddItemToArray(roots, root);
+    if (!cJSON_AddStringToObject(root, "uri", s->root_uri) || !cJSON_AddStringToObject(root, "name", "workspace")) {
+        cJSON_Delete(result);
+        return NULL;
+    }
+    return cn_mcp_result(id, result);
+}
+
 /* Something the server sent while we wait for response id: everything but that response. */
 static cn_status handle_other(cn_mcp_session *s, const cn_mcp_msg *m, const char *text, double deadline,
                               cn_mcp_fail *fail, cn_error *err) {
@@ -42,13 +78,15 @@ static cn_status handle_other(cn_mcp_session *s, const cn_mcp_msg *m, const char
     case CN_MCP_MSG_REQUEST:
         s->server_requests++;
         if (!strcmp(m->method, "ping")) return send_text(s, cn_mcp_result(m->id, NULL), deadline, fail, err);
+        if (!strcmp(m->method, "roots/list") && s->root_uri)
+            return send_text(s, roots_result(s, m->id), deadline, fail, err);
         cn_mcp_note(s->progress, s->name, "answered server request \"%.80s\" with method-not-found", m->method);
-        return send_text(s, cn_mcp_error_reply(m->id, CN_MCP_METHOD_NOT_FOUND, "method not supported by this client"),
-                         deadline, fail, err);
+        char why[200];
+        snprintf(why, sizeof why, "%.80s is not supported by this client (capability not declared)", m->method);
+        return send_text(s, cn_mcp_error_reply(m->id, CN_MCP_METHOD_NOT_FOUND, why), deadline, fail, err);
     case CN_MCP_MSG_NOTIFICATION:
         s->notifications++;
-        if (!strcmp(m->method, "notifications/tools/list_changed"))
-            cn_mcp_note(s->progress, s->name, "the server's tool list changed; this run keeps the tools it started with");
+        if (!strcmp(m->method, "notifications/tools/list_changed")) s->tools_changed = true;
         return CN_OK;
     case CN_MCP_MSG_RESPONSE:
     case CN_MCP_MSG_ERROR:
@@ -125,13 +163,20 @@ static cn_status protocol_error(cn_mcp_fail *fail, cn_error *err, const char *na
     return cn_fail(err, CN_ERR_FORMAT, "MCP server \"%s\": %s", name, what);
 }
 
-cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, const char *name, FILE *progress,
-                              double deadline, cn_mcp_fail *fail, cn_error *err) {
+cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, const char *name, const char *workspace,
+                              FILE *progress, double deadline, cn_mcp_fail *fail, cn_error *err) {
     *s = (cn_mcp_session){.transport = transport, .name = name, .progress = progress, .next_id = 1};
     cJSON *params = cJSON_CreateObject(), *result = NULL;
-    if (!params) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    if (!params || (workspace && !(s->root_uri = cn_mcp_file_uri(workspace)))) {
+        cJSON_Delete(params);
+        cn_mcp_session_close(s);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    }
     cJSON_AddStringToObject(params, "protocolVersion", CN_MCP_PROTOCOL_VERSION);
-    cJSON_AddObjectToObject(params, "capabilities"); /* no roots, sampling or elicitation */
+    /* Declared: roots (the workspace; the list never changes during a run). Not declared, so
+     * refused when asked: sampling, elicitation. */
+    cJSON *caps = cJSON_AddObjectToObject(params, "capabilities");
+    if (s->root_uri) cJSON_AddFalseToObject(cJSON_AddObjectToObject(caps, "roots"), "listChanged");
     cJSON *info = cJSON_AddObjectToObject(params, "clientInfo");
     cJSON_AddStringToObject(info, "name", "clawnet-agent");
     cJSON_AddStringToObject(info, "version", "0.1");
@@ -154,8 +199,8 @@ cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, con
         goto done;
     }
     snprintf(s->protocol_version, sizeof s->protocol_version, "%s", version->valuestring);
-    const cJSON *caps = cJSON_GetObjectItemCaseSensitive(result, "capabilities");
-    if (caps && !cJSON_GetObjectItemCaseSensitive(caps, "tools"))
+    const cJSON *server_caps = cJSON_GetObjectItemCaseSensitive(result, "capabilities");
+    if (server_caps && !cJSON_GetObjectItemCaseSensitive(server_caps, "tools"))
         cn_mcp_note(progress, name, "the server does not declare the tools capability; listing anyway");
     const cJSON *si = cJSON_GetObjectItemCaseSensitive(result, "serverInfo");
     const cJSON *si_name = cJSON_GetObjectItemCaseSensitive(si, "name");
@@ -173,6 +218,8 @@ done:
 void cn_mcp_session_close(cn_mcp_session *s) {
     if (s->transport.ops) s->transport.ops->close(s->transport.impl);
     s->transport = (cn_mcp_transport){0};
+    free(s->root_uri);
+    s->root_uri = NULL;
 }
 
 cn_status cn_mcp_session_list_tools(cn_mcp_session *s, double deadline, cJSON **tools, cn_mcp_fail *fail,

@@ -1,14 +1,18 @@
 /* One MCP client session over a transport (specs/protocols.md 3.1, 3.3): the initialize handshake
  * with protocol version negotiation, notifications/initialized, paginated tools/list and
  * tools/call with a deadline and cancellation. While waiting for a response, whatever else the
- * server sends is handled in arrival order: notifications are noted, server requests are answered
- * (ping with an empty result, anything else with JSON-RPC error -32601), responses to ids no one
- * waits for any more (a call cancelled on timeout) are dropped, and lines that are not JSON-RPC are
- * reported on progress and skipped. */
+ * server sends is handled in arrival order: notifications are noted (notifications/tools/
+ * list_changed sets tools_changed), server requests are answered at once (ping with an empty
+ * result; roots/list with the workspace as the one file:// root, the only client capability
+ * declared; sampling/createMessage, elicitation/create and anything else with JSON-RPC error
+ * -32601, as those capabilities are not declared), responses to ids no one waits for any more (a
+ * call cancelled on timeout) are dropped, and lines that are not JSON-RPC are reported on progress
+ * and skipped. */
 #ifndef CN_AGENT_MCP_SESSION_H
 #define CN_AGENT_MCP_SESSION_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -36,12 +40,18 @@ typedef struct {
     char server_info[160]; /* "name version" from initialize */
     uint64_t stray_lines;  /* lines that were not JSON-RPC */
     uint64_t notifications, server_requests, dropped_responses;
+    char *root_uri;     /* "file:///..." of the workspace, owned; NULL: the roots capability is not declared */
+    bool tools_changed; /* a notifications/tools/list_changed came; the owner clears it after re-listing */
 } cn_mcp_session;
 
 /* Takes ownership of transport (closed by cn_mcp_session_close, also on failure here). Runs
- * initialize and notifications/initialized. */
-cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, const char *name, FILE *progress,
-                              double deadline, cn_mcp_fail *fail, cn_error *err);
+ * initialize and notifications/initialized. workspace (may be NULL) is offered as the root. */
+cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, const char *name, const char *workspace,
+                              FILE *progress, double deadline, cn_mcp_fail *fail, cn_error *err);
+
+/* An absolute path as a file:// URI (RFC 8089): every byte outside the RFC 3986 unreserved set
+ * and "/" percent-encoded. NULL when out of memory. */
+char *cn_mcp_file_uri(const char *path);
 void cn_mcp_session_close(cn_mcp_session *s);
 
 /* Every tool, following nextCursor (bounded: 1000 pages); *tools is a cJSON array. */

@@ -15,6 +15,7 @@ typedef struct {
 
 typedef struct {
     cn_mcp_config cfg;
+    char *workspace;
     cn_mcp_server *servers; /* cfg.n; started ones have cfg set */
     mcp_tool **tools;
     size_t n_tools, cap_tools;
@@ -31,6 +32,7 @@ static void provider_destroy(void *ctx) {
     free(p->tools);
     free(p->servers);
     cn_mcp_config_free(&p->cfg);
+    free(p->workspace);
     free(p);
 }
 
@@ -220,11 +222,17 @@ static cn_status add_server_tools(cn_toolbox *tb, mcp_provider *p, cn_mcp_server
     return CN_OK;
 }
 
-cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, FILE *progress, cn_error *err) {
+cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, const char *workspace, FILE *progress,
+                           cn_error *err) {
     mcp_provider *p = calloc(1, sizeof *p);
     if (!p) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    if (workspace && !(p->workspace = strdup(workspace))) {
+        free(p);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    }
     cn_status s = cn_mcp_config_parse(config_json, &p->cfg, err);
     if (s != CN_OK) {
+        free(p->workspace);
         free(p);
         return s;
     }
@@ -236,7 +244,7 @@ cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, FILE *progre
     if ((s = cn_toolbox_on_destroy(tb, provider_destroy, p, err)) != CN_OK) return s;
     for (size_t i = 0; i < p->cfg.n; i++) {
         cJSON *tools = NULL;
-        if ((s = cn_mcp_server_start(&p->servers[i], &p->cfg.servers[i], progress, &tools, err)) != CN_OK) {
+        if ((s = cn_mcp_server_start(&p->servers[i], &p->cfg.servers[i], p->workspace, progress, &tools, err)) != CN_OK) {
             p->servers[i].cfg = NULL;
             return s;
         }

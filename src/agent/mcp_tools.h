@@ -17,8 +17,10 @@
 #define CN_MCP_RESULT_LIMIT (1u << 20)
 
 /* Starts every configured server, lists its tools and adds them. The servers are stopped by the
- * toolbox's destroy hook. On failure err names the server or key at fault. */
-cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, FILE *progress, cn_error *err);
+ * toolbox's destroy hook. workspace (absolute, may be NULL) is each session's root (roots/list).
+ * On failure err names the server or key at fault. */
+cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, const char *workspace, FILE *progress,
+                           cn_error *err);
 
 /* "<server>__<tool>" made a valid tool name (exposed for tests). */
 void cn_mcp_tool_name(const char *server, const char *tool, char out[65]);

@@ -20,7 +20,7 @@ typedef struct {
     /* Sends one message. An error means the transport is unusable (the server is gone);
      * CN_ERR_BUSY means the server refused it unprocessed because our session is no longer
      * known (HTTP 404 with an Mcp-Session-Id): a new session may safely send it again. For HTTP
-     * the reply arrives here too and is queued for recv. */
+     * a request's reply is then read by recv as it arrives. */
     cn_status (*send)(void *impl, const char *json, double deadline, cn_error *err);
     /* Next message from the server; CLOSED and its reason in err, or TIMEOUT. Only out of memory
      * is a returned error. */

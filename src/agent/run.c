@@ -817,7 +817,7 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
     if (!c->tools) { /* else handed over by the caller, built from the same settings */
         char *policy = get_setting(c->j, "policy", err), *mcp = policy ? get_setting(c->j, "mcp_config", err) : NULL;
         s = mcp ? cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp,
-                                                            .progress = c->progress,
+                                                            .workspace = c->ws.root, .progress = c->progress,
                                                             .call_timeout_s = &c->call_timeout_s},
                                      &c->tools, err)
                 : err->code;

@@ -35,7 +35,7 @@ cn_status cn_run_tools_build(const cn_run_tools_config *cfg, cn_toolbox **out, c
     if (s == CN_OK) s = add_policy_tools(tb, cfg, err);
     /* MCP servers (mcp_tools.h): started here, stopped by the toolbox's destroy hook. */
     if (s == CN_OK && cfg->mcp_config_json && cfg->mcp_config_json[0])
-        s = cn_mcp_add_tools(tb, cfg->mcp_config_json, cfg->progress, err);
+        s = cn_mcp_add_tools(tb, cfg->mcp_config_json, cfg->workspace, cfg->progress, err);
     if (s != CN_OK) {
         cn_toolbox_destroy(tb);
         return s;

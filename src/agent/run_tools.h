@@ -13,6 +13,7 @@
 typedef struct {
     const char *policy_json;     /* the --policy file's text; NULL or "" = the default policy */
     const char *mcp_config_json; /* the --mcp-config file's text; NULL or "" = no MCP servers */
+    const char *workspace;       /* the workspace's real path: MCP servers get it as their root; may be NULL */
     FILE *progress;              /* provider start-up messages; may be NULL */
     int64_t *call_timeout_s;     /* out, may be NULL: the policy's per-call time limit (limits.timeout_s) */
 } cn_run_tools_config;

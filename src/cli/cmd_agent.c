@@ -228,11 +228,15 @@ static bool read_setting_file(const char *flag, const char *path, char **text) {
 /* Builds the run's tool set before anything is created, so a bad policy or MCP configuration is
  * reported now rather than by the first step; the run then uses this toolbox (its MCP servers
  * started once, not again). */
-static bool check_tools(const char *policy, const char *mcp, FILE *progress, cn_toolbox **tb, int64_t *call_timeout_s) {
+static bool check_tools(const char *policy, const char *mcp, const char *workspace, FILE *progress, cn_toolbox **tb,
+                        int64_t *call_timeout_s) {
     cn_error err = {0};
     *tb = NULL;
-    if (cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp, .progress = progress,
-                                                  .call_timeout_s = call_timeout_s},
+    /* MCP servers get the workspace as their root (roots/list); a bad one is reported below. */
+    char ws_real[PATH_MAX];
+    const char *root = workspace && realpath(workspace, ws_real) ? ws_real : NULL;
+    if (cn_run_tools_build(&(cn_run_tools_config){.policy_json = policy, .mcp_config_json = mcp, .workspace = root,
+                                                  .progress = progress, .call_timeout_s = call_timeout_s},
                            tb, &err) != CN_OK) {
         fprintf(stderr, "clawnet agent run: %s\n", err.msg);
         return false;
@@ -310,7 +314,7 @@ static int cmd_run(int argc, char **argv) {
     cn_toolbox *tools = NULL;
     int64_t call_timeout_s = 0;
     if (!read_setting_file("--policy", policy_path, &policy) || !read_setting_file("--mcp-config", mcp_path, &mcp) ||
-        !check_tools(policy, mcp, co.quiet ? NULL : stderr, &tools, &call_timeout_s))
+        !check_tools(policy, mcp, workspace, co.quiet ? NULL : stderr, &tools, &call_timeout_s))
         goto fail;
     ro.policy_json = policy;
     ro.mcp_config_json = mcp;

@@ -17,7 +17,11 @@ Misbehaviour on purpose:
     first, then stalls);
   - tool "mixed": text + image + resource content; tool "fails": isError true;
   - tool "expire" (HTTP): every session is forgotten after its answer (the next POST gets 404);
-  - tool "bump": counts its executions in LOG + ".bumps" (fsync'd), side effect.
+  - tool "bump": counts its executions in LOG + ".bumps" (fsync'd), side effect;
+  - tool "cut" (HTTP): its SSE reply gives event ids, sends one whole event, then the id and first
+    line of a second and drops the connection; a GET with Last-Event-ID replays every event after
+    that id (the cut one whole, then the answer). A GET without Last-Event-ID gets 405 (no
+    server-push stream offered).
 
 Usage: mcp_fault_server.py stdio LOG [SLOW_S]
        mcp_fault_server.py http LOG PORT_FILE [SLOW_S [PORT]]   (PORT default: any free port)
@@ -53,6 +57,8 @@ TOOLS = [
      "inputSchema": {"type": "object"}},
     {"name": "expire", "description": "HTTP: forget every session after answering.",
      "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": True}},
+    {"name": "cut", "description": "HTTP: the reply stream breaks; resume it.", "inputSchema": {"type": "object"},
+     "annotations": {"readOnlyHint": True}},
 ]
 
 
@@ -90,6 +96,8 @@ def tool_result(name, args):
         return text("odd ok")
     if name == "expire":
         return text("sessions forgotten")
+    if name == "cut":
+        return text("cut ok")
     return None
 
 
@@ -176,6 +184,7 @@ def run_stdio():
 def run_http():
     port_file = sys.argv[3]
     sessions = {}
+    replays = {}  # last event id -> the SSE bytes that follow it (tool "cut")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -189,6 +198,22 @@ def run_http():
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+        def do_GET(self):
+            last = self.headers.get("Last-Event-ID")
+            log({"http": "GET", "last_event_id": last}, dict(self.headers))
+            if last is None or last not in replays:
+                self.send_response(405 if last is None else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(replays[last])
+            self.wfile.flush()
+            self.close_connection = True
 
         def do_POST(self):
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -207,6 +232,9 @@ def run_http():
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            if msg["method"] == "tools/call" and msg["params"]["name"] == "cut":
+                self.cut(msg)
+                return
             if msg["method"] == "tools/call":
                 self.sse(msg)
                 return
@@ -222,6 +250,22 @@ def run_http():
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def cut(self, msg):
+            log(msg)
+            prefix = uuid.uuid4().hex[:6]
+            note = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "cut"}}
+            whole = f"id: {prefix}-1\ndata: {json.dumps(note)}\n\n".encode()
+            second = f"id: {prefix}-2\ndata: {json.dumps(note)}\n\n".encode()
+            answer = f"id: {prefix}-3\ndata: {json.dumps(result(msg['id'], text('cut ok')))}\n\n".encode()
+            replays[f"{prefix}-1"] = second + answer
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(whole + second[:len(second) // 2])  # cut inside the second event
+            self.wfile.flush()
+            self.close_connection = True
 
         def sse(self, msg):
             self.send_response(200)

@@ -232,7 +232,7 @@ def check_fault_run(r, log, what, stdio):
         return
     names = [n for n in r.offered() if n.startswith("fault__")]
     check(names == ["fault__echo", "fault__bump", "fault__crash", "fault__slow", "fault__mixed", "fault__fails",
-                    "fault__odd_name_with_spaces", "fault__expire"], f"{what}: all 8 pages of tools/list, in order: {names}")
+                    "fault__odd_name_with_spaces", "fault__expire", "fault__cut"], f"{what}: all 9 pages of tools/list, in order: {names}")
     res = r.tool_results()
     check(len(res) == 9, f"{what}: 9 results: {res}")
     if len(res) != 9:

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""clawnet agent's MCP client, the parts beyond plain tools/call (docs/agent.md, "MCP servers"),
+against servers built with the official SDK (PyPI mcp 2.3.0, tests/cli/mcp_sdk_server.py) over
+stdio and streamable HTTP, and the fault-injecting server (tests/cli/mcp_fault_server.py):
+  - server requests in the middle of a call, on the call's own reply stream: the SDK server's
+    tool sends a ping, sampling/createMessage and elicitation/create and waits for the answers
+    before it answers the call (over HTTP the answers must be POSTed while the reply stream is
+    still open); the SDK reports what the client declared (roots only) and the refusal codes;
+  - roots/list: answered with the workspace as a file:// URI (Python's pathlib as_uri is the
+    oracle), over HTTP through the GET stream, where the SDK sends requests unrelated to a call;
+  - a reply stream broken by the server (SDK ctx.close_sse_stream with an event store; the fault
+    server cutting the connection inside an event) resumed with GET + Last-Event-ID, which must
+    name the last event received whole; a GET stream refused with 405 is fine;
+  - notifications/tools/list_changed: the toolbox follows the server's new tool list from the
+    next step on, each change of the offered tool set is a `tools` event in the journal, and a
+    resumed run re-lists the servers: with a server whose tools persist, every model request after
+    a kill -9 at any journal commit offers the same tools as the uninterrupted run; with one that
+    forgets them, the difference is journaled and the vanished tool is a structured error.
+Every subprocess and wait is bounded in time.
+
+Usage: test_agent_mcp_features.py CLAWNET_BINARY
+"""
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from agent_test_support import Case, Failures, agent, call  # noqa: E402
+
+CLAWNET = sys.argv[1]
+PY = sys.executable
+F = Failures()
+check = F.check
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class SdkHttp:
+    """The SDK server over streamable HTTP on a free port, for the duration of a with-block."""
+
+    def __init__(self, root, name, state=None):
+        self.port = free_port()
+        args = [PY, os.path.join(HERE, "mcp_sdk_server.py"), "http", os.path.join(root, name + ".ledger"),
+                str(self.port)] + ([state] if state else [])
+        self.stderr = os.path.join(root, name + ".stderr")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.stderr, "w"))
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+
+    def __enter__(self):
+        check(wait_port(self.port, self.proc), "sdk http server listens")
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def sdk_stdio(root, name, state=None):
+    return {"command": PY, "args": [os.path.join(HERE, "mcp_sdk_server.py"), "stdio",
+                                    os.path.join(root, name + ".ledger")] + ([state] if state else [])}
+
+
+def run_case(root, name, turns, servers, ws_name="ws", extra=()):
+    c = Case(root, name, turns)
+    if ws_name != "ws":
+        c.ws = os.path.join(c.dir, ws_name)
+        os.makedirs(c.ws)
+    cfg = os.path.join(c.dir, "mcp.json")
+    with open(cfg, "w") as f:
+        json.dump({"mcpServers": servers}, f)
+    c.cfg = cfg
+    c.proc = agent(CLAWNET, *c.run_args("--mcp-config", cfg, *extra), timeout=120)
+    return c
+
+
+def tool_results(c):
+    reqs = c.requests()
+    return [m["content"] for m in reqs[-1]["body"]["messages"] if m["role"] == "tool"] if reqs else []
+
+
+def offered(req):
+    return sorted(t["function"]["name"] for t in req["body"]["tools"])
+
+
+def test_server_requests(root, transport):
+    """ping / sampling / elicitation on the call's stream, roots/list (GET stream over HTTP)."""
+    name = f"requests-{transport}"
+    turns = [{"content": None, "tool_calls": [call("sdk__handshake"), call("sdk__where"), call("sdk__shout", text="x")]},
+             {"content": "done"}]
+    ws_name = "wörk space#1"  # non-ASCII, a space and a '#': percent-encoded in the URI
+    if transport == "stdio":
+        c = run_case(root, name, turns, {"sdk": {**sdk_stdio(root, name), "timeout_s": 20}}, ws_name)
+    else:
+        with SdkHttp(root, name) as srv:
+            c = run_case(root, name, turns, {"sdk": {"url": srv.url, "timeout_s": 20}}, ws_name)
+    try:
+        what = f"server requests ({transport})"
+        check(c.proc.returncode == 0 and c.status()[0] == "finished",
+              f"{what}: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
+        res = tool_results(c)
+        if not check(len(res) == 3, f"{what}: 3 results: {res}"):
+            return
+        parts = res[0].split("; ")
+        check(parts[:3] == ["ping answered", "sampling refused -32601", "elicitation refused -32601"],
+              f"{what}: ping answered, sampling and elicitation refused with -32601 mid-call: {res[0]}")
+        caps = json.loads(parts[3][len("capabilities "):]) if len(parts) == 4 else None
+        check(caps == {"roots": {"listChanged": False}}, f"{what}: the SDK saw only the roots capability: {parts[3:]}")
+        want = "workspace=" + pathlib.Path(os.path.realpath(c.ws)).as_uri()
+        check(res[1] == want, f"{what}: roots/list gives the workspace as a file URI: {res[1]!r} want {want!r}")
+        check(res[2] == "X", f"{what}: the next call works: {res[2]}")
+    finally:
+        c.close()
+
+
+def test_sdk_resume(root):
+    """The SDK closes the call's reply stream (event store: ids and a priming event); the client
+    reconnects with GET + Last-Event-ID and gets the answer."""
+    turns = [{"content": None, "tool_calls": [call("sdk__pause"), call("sdk__pause"), call("sdk__shout", text="y")]},
+             {"content": "done"}]
+    with SdkHttp(root, "sdk-resume") as srv:
+        c = run_case(root, "sdk-resume", turns, {"sdk": {"url": srv.url, "timeout_s": 20}})
+    try:
+        check(c.proc.returncode == 0, f"sdk resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
+        res = tool_results(c)
+        check(res == ["answered after the break", "answered after the break", "Y"],
+              f"sdk resume: the answers arrive through the resumed stream: {res}")
+    finally:
+        c.close()
+
+
+def test_fault_resume(root):
+    """The fault server cuts its reply inside an event; the GET must carry the id of the last whole
+    event, and the replay (the cut event whole, then the answer) completes the call."""
+    log = os.path.join(root, "fault-resume.log")
+    port_file = os.path.join(root, "fault-resume.port")
+    srv = subprocess.Popen([PY, os.path.join(HERE, "mcp_fault_server.py"), "http", log, port_file, "3"])
+    try:
+        end = time.time() + 30
+        while not os.path.exists(port_file) and time.time() < end and srv.poll() is None:
+            time.sleep(0.05)
+        if not check(os.path.exists(port_file), "fault resume: server started"):
+            return
+        url = f"http://127.0.0.1:{int(open(port_file).read())}/mcp"
+        turns = [{"content": None, "tool_calls": [call("fault__cut"), call("fault__echo", text="after")]},
+                 {"content": "done"}]
+        c = run_case(root, "fault-resume", turns, {"fault": {"url": url, "timeout_s": 10}})
+        try:
+            check(c.proc.returncode == 0, f"fault resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
+            res = tool_results(c)
+            check(res == ["cut ok", "echo: after"], f"fault resume: the call completes after the cut: {res}")
+            msgs = [json.loads(line) for line in open(log)]
+            gets = [m for m in msgs if m["msg"].get("http") == "GET"]
+            plain = [m for m in gets if m["msg"]["last_event_id"] is None]
+            resumed = [m for m in gets if m["msg"]["last_event_id"] is not None]
+            inits = [m for m in msgs if m["msg"].get("http_headers_for") == "initialize"]
+            check(len(plain) == len(inits) == 2,
+                  f"fault resume: the GET stream tried once per session (the check and the run), 405 accepted: "
+                  f"{len(plain)} GETs, {len(inits)} sessions")
+            check(len(resumed) == 1 and resumed[0]["msg"]["last_event_id"].endswith("-1"),
+                  f"fault resume: one GET with Last-Event-ID of the last whole event: {resumed}")
+            if resumed:
+                h = resumed[0]["headers"]
+                check(h.get("Accept") == "text/event-stream" and "Mcp-Session-Id" in h,
+                      f"fault resume: the resuming GET's headers: {h}")
+            cuts = [m for m in msgs if m["msg"].get("method") == "tools/call" and m["msg"]["params"]["name"] == "cut"]
+            check(len(cuts) == 1, f"fault resume: the call was sent once: {len(cuts)}")
+        finally:
+            c.close()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    test_server_requests(tmp, "stdio")
+    test_server_requests(tmp, "http")
+    test_sdk_resume(tmp)
+    test_fault_resume(tmp)
+
+if F.items:
+    print(f"{len(F.items)} failure(s)", file=sys.stderr)
+    sys.exit(1)
+print("test_agent_mcp_features: all checks passed")
