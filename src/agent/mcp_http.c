@@ -491,7 +491,24 @@ static void http_close(void *impl) {
     free(h);
 }
 
-static const cn_mcp_transport_ops http_ops = {http_send, http_recv, http_negotiated, http_close};
+static cn_status http_poll(void *impl, cn_mcp_recv_kind *kind, char **text, cn_error *err) {
+    (void)err;
+    http_conn *h = impl;
+    if (!h->q_len) {
+        pump(h, cn_mcp_now());
+        tend_get_stream(h);
+    }
+    if (!h->q_len) {
+        *kind = CN_MCP_RECV_TIMEOUT;
+        return CN_OK;
+    }
+    *text = h->queue[h->q_head++];
+    h->q_len--;
+    *kind = CN_MCP_RECV_MESSAGE;
+    return CN_OK;
+}
+
+static const cn_mcp_transport_ops http_ops = {http_send, http_recv, http_poll, http_negotiated, http_close};
 
 cn_status cn_mcp_http_open(const cn_mcp_server_config *cfg, FILE *progress, cn_mcp_transport *out, cn_error *err) {
     http_conn *h = calloc(1, sizeof *h);

@@ -77,7 +77,39 @@ static bool restart(cn_mcp_server *srv, double deadline, char *problem, size_t s
     }
     cn_mcp_note(srv->progress, name, "restarted: %s, protocol %s", srv->session.server_info,
                 srv->session.protocol_version);
+    srv->relist = true; /* a new process or session may offer other tools */
     return true;
+}
+
+cn_status cn_mcp_server_refresh(cn_mcp_server *srv, cJSON **tools, cn_error *err) {
+    *tools = NULL;
+    if (!srv->up) return CN_OK;
+    cn_mcp_fail fail = CN_MCP_FAIL_NONE;
+    cn_error e = {0};
+    cn_status s = cn_mcp_session_poll(&srv->session, &fail, &e);
+    if (s == CN_ERR_NOMEM) {
+        *err = e;
+        return s;
+    }
+    if (s != CN_OK) {
+        went_down(srv, e.msg);
+        return CN_OK;
+    }
+    if (!srv->session.tools_changed && !srv->relist) return CN_OK;
+    srv->session.tools_changed = false;
+    srv->relist = false;
+    cn_mcp_note(srv->progress, srv->cfg->name, "listing tools again (%s)",
+                srv->restarts ? "changed, or restarted" : "the server says they changed");
+    s = cn_mcp_session_list_tools(&srv->session, cn_mcp_now() + srv->cfg->timeout_s, tools, &fail, &e);
+    if (s == CN_ERR_NOMEM) {
+        *err = e;
+        return s;
+    }
+    if (s != CN_OK) {
+        cn_mcp_note(srv->progress, srv->cfg->name, "could not list tools again, keeping the previous list: %s", e.msg);
+        if (fail != CN_MCP_FAIL_RPC && fail != CN_MCP_FAIL_TIMEOUT) went_down(srv, e.msg);
+    }
+    return CN_OK;
 }
 
 cn_status cn_mcp_server_call(cn_mcp_server *srv, const char *tool, const cJSON *args, double deadline, cJSON **result,

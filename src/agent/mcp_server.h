@@ -26,6 +26,7 @@ typedef struct {
     bool up;
     int consecutive; /* restart attempts since the last successful call */
     int restarts;    /* in all */
+    bool relist;     /* restarted since its tools were last listed */
     double down_since;
     char last_error[400];
 } cn_mcp_server;
@@ -35,6 +36,13 @@ typedef struct {
 cn_status cn_mcp_server_start(cn_mcp_server *srv, const cn_mcp_server_config *cfg, const char *workspace,
                               FILE *progress, cJSON **tools, cn_error *err);
 void cn_mcp_server_stop(cn_mcp_server *srv);
+
+/* Between calls: handles what the server sent since the last one (cn_mcp_session_poll) and, when
+ * it announced a new tool list (notifications/tools/list_changed) or was restarted since its
+ * tools were last listed, lists them again (paginated): *tools gets the new list, or stays NULL
+ * (nothing to do, the server is down, or listing failed: said on progress, the caller keeps the
+ * old list). Only out of memory is an error. */
+cn_status cn_mcp_server_refresh(cn_mcp_server *srv, cJSON **tools, cn_error *err);
 
 /* Calls a tool. *result gets the CallToolResult, or stays NULL and problem says, for the model,
  * why there is none (server down, died during the call, timed out and cancelled, JSON-RPC error).

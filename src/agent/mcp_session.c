@@ -158,6 +158,28 @@ static cn_status request(cn_mcp_session *s, const char *method, cJSON *params, d
     }
 }
 
+cn_status cn_mcp_session_poll(cn_mcp_session *s, cn_mcp_fail *fail, cn_error *err) {
+    *fail = CN_MCP_FAIL_NONE;
+    for (int n = 0; n < 10000; n++) { /* bounded: a server flooding us is handled at the next call */
+        cn_mcp_recv_kind kind;
+        char *text = NULL;
+        cn_status st = s->transport.ops->poll(s->transport.impl, &kind, &text, err);
+        if (st != CN_OK) return st;
+        if (kind == CN_MCP_RECV_TIMEOUT) return CN_OK;
+        if (kind == CN_MCP_RECV_CLOSED) {
+            *fail = CN_MCP_FAIL_TRANSPORT;
+            return CN_ERR_IO;
+        }
+        cn_mcp_msg m;
+        cn_mcp_msg_parse(text, strlen(text), &m);
+        st = handle_other(s, &m, text, cn_mcp_now() + 5, fail, err);
+        cn_mcp_msg_free(&m);
+        free(text);
+        if (st != CN_OK) return st;
+    }
+    return CN_OK;
+}
+
 static cn_status protocol_error(cn_mcp_fail *fail, cn_error *err, const char *name, const char *what) {
     *fail = CN_MCP_FAIL_PROTOCOL;
     return cn_fail(err, CN_ERR_FORMAT, "MCP server \"%s\": %s", name, what);
@@ -226,6 +248,7 @@ cn_status cn_mcp_session_list_tools(cn_mcp_session *s, double deadline, cJSON **
                                     cn_error *err) {
     *tools = cJSON_CreateArray();
     if (!*tools) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    s->tools_changed = false; /* a change announced before this listing is in it */
     char *cursor = NULL;
     cn_status st = CN_OK;
     for (int page = 0;; page++) {

@@ -54,6 +54,11 @@ cn_status cn_mcp_session_open(cn_mcp_session *s, cn_mcp_transport transport, con
 char *cn_mcp_file_uri(const char *path);
 void cn_mcp_session_close(cn_mcp_session *s);
 
+/* Handles what the server sent outside any request and is already here (a notification or a
+ * server request that came after the last answer): answered or noted as while waiting, without
+ * waiting for more. CN_MCP_FAIL_TRANSPORT in fail when the server turned out to be gone. */
+cn_status cn_mcp_session_poll(cn_mcp_session *s, cn_mcp_fail *fail, cn_error *err);
+
 /* Every tool, following nextCursor (bounded: 1000 pages); *tools is a cJSON array. */
 cn_status cn_mcp_session_list_tools(cn_mcp_session *s, double deadline, cJSON **tools, cn_mcp_fail *fail,
                                     cn_error *err);

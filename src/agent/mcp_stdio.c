@@ -155,6 +155,7 @@ static cn_status stdio_send(void *impl, const char *json, double deadline, cn_er
 
 static cn_status stdio_recv(void *impl, double deadline, cn_mcp_recv_kind *kind, char **text, cn_error *err) {
     stdio_conn *c = impl;
+    bool late_poll_done = false; /* past the deadline, what is already in the pipes is still read, once */
     for (;;) {
         size_t len;
         if (cn_mcp_lines_take(&c->out, text, &len)) {
@@ -167,12 +168,13 @@ static cn_status stdio_recv(void *impl, double deadline, cn_mcp_recv_kind *kind,
             return CN_OK;
         }
         double left = deadline - cn_mcp_now();
-        if (left <= 0) {
+        if (left <= 0 && late_poll_done) {
             *kind = CN_MCP_RECV_TIMEOUT;
             return CN_OK;
         }
+        late_poll_done = left <= 0;
         struct pollfd p[2] = {{.fd = c->out_fd, .events = POLLIN}, {.fd = c->err_fd, .events = POLLIN}};
-        int r = poll(p, c->err_fd >= 0 ? 2 : 1, left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1);
+        int r = poll(p, c->err_fd >= 0 ? 2 : 1, left <= 0 ? 0 : left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1);
         if (r < 0 && errno != EINTR) return cn_fail(err, CN_ERR_IO, "poll: %s", strerror(errno));
         if (r <= 0) continue;
         bool overflow = false;
@@ -243,7 +245,11 @@ static void stdio_close(void *impl) {
     free(c);
 }
 
-static const cn_mcp_transport_ops stdio_ops = {stdio_send, stdio_recv, stdio_negotiated, stdio_close};
+static cn_status stdio_poll(void *impl, cn_mcp_recv_kind *kind, char **text, cn_error *err) {
+    return stdio_recv(impl, cn_mcp_now(), kind, text, err);
+}
+
+static const cn_mcp_transport_ops stdio_ops = {stdio_send, stdio_recv, stdio_poll, stdio_negotiated, stdio_close};
 
 cn_status cn_mcp_stdio_open(const cn_mcp_server_config *cfg, FILE *progress, cn_mcp_transport *out, cn_error *err) {
     stdio_conn *c = calloc(1, sizeof *c);

@@ -16,20 +16,33 @@ typedef struct {
 typedef struct {
     cn_mcp_config cfg;
     char *workspace;
+    FILE *progress;
     cn_mcp_server *servers; /* cfg.n; started ones have cfg set */
+    cJSON **listings;       /* cfg.n: each server's last tools/list (a cJSON array), what its tools come from */
+    /* The MCP tools, in toolbox order: one block from toolbox position base, servers in
+     * configuration order, each server's tools in its listing's order. */
     mcp_tool **tools;
     size_t n_tools, cap_tools;
+    size_t base;
 } mcp_provider;
 
-static void provider_destroy(void *ctx) {
-    mcp_provider *p = ctx;
-    for (size_t i = 0; i < p->cfg.n; i++)
-        if (p->servers[i].cfg) cn_mcp_server_stop(&p->servers[i]);
+static void free_tools(mcp_provider *p) {
     for (size_t i = 0; i < p->n_tools; i++) {
         free(p->tools[i]->tool);
         free(p->tools[i]);
     }
+    p->n_tools = 0;
+}
+
+static void provider_destroy(void *ctx) {
+    mcp_provider *p = ctx;
+    for (size_t i = 0; i < p->cfg.n; i++) {
+        if (p->servers && p->servers[i].cfg) cn_mcp_server_stop(&p->servers[i]);
+        if (p->listings) cJSON_Delete(p->listings[i]);
+    }
+    free_tools(p);
     free(p->tools);
+    free(p->listings);
     free(p->servers);
     cn_mcp_config_free(&p->cfg);
     free(p->workspace);
@@ -213,11 +226,48 @@ static cn_status add_server_tools(cn_toolbox *tb, mcp_provider *p, cn_mcp_server
             return cn_fail(err, CN_ERR_NOMEM, "out of memory");
         }
         t->server = srv;
-        p->tools[p->n_tools++] = t;
         const char *description = str_field(tool, "description", str_field(tool, "title", ""));
-        cn_status s = cn_toolbox_add(tb, full, description, params, tool_class(tool), run_mcp_tool, t, err);
+        cn_status s = cn_toolbox_insert(tb, p->base + p->n_tools, full, description, params, tool_class(tool),
+                                        run_mcp_tool, t, err);
         free(params);
-        if (s != CN_OK) return cn_error_prefix(err, "MCP server \"%s\"", server);
+        if (s != CN_OK) {
+            free(t->tool);
+            free(t);
+            return cn_error_prefix(err, "MCP server \"%s\"", server);
+        }
+        p->tools[p->n_tools++] = t;
+    }
+    return CN_OK;
+}
+
+/* The toolbox's refresh hook: servers that announced a new tool list (or were restarted) are
+ * listed again; if any listing differs from the last, the whole MCP block is rebuilt in place
+ * from the listings, so the order is the one a fresh start with the same listings gives. */
+static cn_status provider_refresh(void *ctx, cn_toolbox *tb, cn_error *err) {
+    mcp_provider *p = ctx;
+    bool changed = false;
+    for (size_t i = 0; i < p->cfg.n; i++) {
+        if (!p->servers[i].cfg) continue;
+        cJSON *tools = NULL;
+        cn_status s = cn_mcp_server_refresh(&p->servers[i], &tools, err);
+        if (s != CN_OK) return s;
+        if (!tools) continue;
+        if (cJSON_Compare(tools, p->listings[i], true)) {
+            cJSON_Delete(tools);
+            continue;
+        }
+        cJSON_Delete(p->listings[i]);
+        p->listings[i] = tools;
+        changed = true;
+        cn_mcp_note(p->progress, p->cfg.servers[i].name, "now offers %d tool(s)", cJSON_GetArraySize(tools));
+    }
+    if (!changed) return CN_OK;
+    for (size_t i = 0; i < p->n_tools; i++) cn_toolbox_remove_at(tb, p->base);
+    free_tools(p);
+    for (size_t i = 0; i < p->cfg.n; i++) {
+        if (!p->servers[i].cfg) continue;
+        cn_status s = add_server_tools(tb, p, &p->servers[i], p->listings[i], p->progress, err);
+        if (s != CN_OK) return s;
     }
     return CN_OK;
 }
@@ -236,21 +286,23 @@ cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, const char *
         free(p);
         return s;
     }
-    if (p->cfg.n && !(p->servers = calloc(p->cfg.n, sizeof *p->servers))) {
+    p->progress = progress;
+    p->base = cn_toolbox_count(tb);
+    if (p->cfg.n && (!(p->servers = calloc(p->cfg.n, sizeof *p->servers)) ||
+                     !(p->listings = calloc(p->cfg.n, sizeof *p->listings)))) {
         provider_destroy(p);
         return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     }
     /* From here the toolbox owns the provider: whatever fails below, destroying it stops the servers. */
     if ((s = cn_toolbox_on_destroy(tb, provider_destroy, p, err)) != CN_OK) return s;
+    if ((s = cn_toolbox_on_refresh(tb, provider_refresh, p, err)) != CN_OK) return s;
     for (size_t i = 0; i < p->cfg.n; i++) {
-        cJSON *tools = NULL;
-        if ((s = cn_mcp_server_start(&p->servers[i], &p->cfg.servers[i], p->workspace, progress, &tools, err)) != CN_OK) {
+        if ((s = cn_mcp_server_start(&p->servers[i], &p->cfg.servers[i], p->workspace, progress, &p->listings[i],
+                                     err)) != CN_OK) {
             p->servers[i].cfg = NULL;
             return s;
         }
-        s = add_server_tools(tb, p, &p->servers[i], tools, progress, err);
-        cJSON_Delete(tools);
-        if (s != CN_OK) return s;
+        if ((s = add_server_tools(tb, p, &p->servers[i], p->listings[i], progress, err)) != CN_OK) return s;
     }
     return CN_OK;
 }

@@ -5,7 +5,9 @@
  * idempotent, else side_effect (hints from the server, trusted as the run's configuration;
  * specs/protocols.md 3.3). A result's text content blocks are joined with newlines; other blocks
  * are summarised ("[image: image/png, 1234 bytes base64]"); structuredContent is used when there is
- * no content; isError makes it a tool error for the model. */
+ * no content; isError makes it a tool error for the model. The toolbox's refresh hook (run between
+ * steps) lists a server's tools again after its notifications/tools/list_changed or a restart and
+ * rebuilds the MCP tools in place when the listing changed (docs/agent.md, "Tool list changes"). */
 #ifndef CN_AGENT_MCP_TOOLS_H
 #define CN_AGENT_MCP_TOOLS_H
 

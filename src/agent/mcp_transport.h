@@ -25,6 +25,10 @@ typedef struct {
     /* Next message from the server; CLOSED and its reason in err, or TIMEOUT. Only out of memory
      * is a returned error. */
     cn_status (*recv)(void *impl, double deadline, cn_mcp_recv_kind *kind, char **text, cn_error *err);
+    /* A message that has already arrived outside any request (stdio: in the pipe; HTTP: on the
+     * GET stream), without waiting: MESSAGE, or TIMEOUT when there is none, CLOSED when the
+     * server is known to be gone. Only out of memory is a returned error. */
+    cn_status (*poll)(void *impl, cn_mcp_recv_kind *kind, char **text, cn_error *err);
     /* The negotiated protocol version (HTTP sends it as MCP-Protocol-Version from then on). */
     void (*negotiated)(void *impl, const char *protocol_version);
     /* Ends the connection (stdio: close stdin, wait, SIGTERM, SIGKILL) and frees impl. */

@@ -61,6 +61,10 @@ typedef struct {
     const char *run_dir;
     int64_t request_messages_bytes; /* of the request being answered (context accounting) */
     int64_t call_timeout_s; /* the policy's limits.timeout_s: every tool call's deadline */
+    bool resuming;
+    bool has_mcp;           /* MCP servers configured: the tool set can change during the run */
+    bool tools_synced;      /* sync_tools ran in this process */
+    char tools_sha256[65];  /* of the tool set the journal last recorded ("" before the first) */
 } run_ctx;
 
 static void run_row_free(run_row *r) {
@@ -473,6 +477,85 @@ static cn_status handle_call(run_ctx *c, const call_row *call, cn_error *err) {
 
 /* ---- model step ---- */
 
+/* The tools offered to the model: the request's "tools" array (OpenAI function format). */
+static cJSON *tools_array(const cn_toolbox *tb) {
+    cJSON *tools = cJSON_CreateArray();
+    for (size_t i = 0; tools && i < cn_toolbox_count(tb); i++) {
+        const cn_tool *tool = cn_toolbox_at(tb, i);
+        cJSON *t = cJSON_CreateObject(), *fn = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "type", "function");
+        cJSON_AddStringToObject(fn, "name", tool->name);
+        cJSON_AddStringToObject(fn, "description", tool->description);
+        cJSON_AddItemToObject(fn, "parameters", cJSON_Parse(tool->parameters));
+        cJSON_AddItemToObject(t, "function", fn);
+        cJSON_AddItemToArray(tools, t);
+    }
+    return tools;
+}
+
+/* Brings the tool set up to date before a model request (an MCP server's
+ * notifications/tools/list_changed, or a restart, may have changed it: toolbox.h refresh) and,
+ * in a run with MCP servers, journals it as a `tools` event whenever it differs from the set the
+ * journal last recorded: at the first request ("start"), after a change during the run
+ * ("list_changed"), and when a resumed run's servers offer other tools than the journal says
+ * ("resumed": the model sees the servers' real tools from the next request on; steps already
+ * answered are never asked again). So the journal names the tools behind every model request:
+ * those of the last `tools` event before its model_response. Without MCP servers the set is
+ * fixed by the stored policy and is not journaled. */
+static cn_status sync_tools(run_ctx *c, cn_error *err) {
+    cn_status s = cn_toolbox_refresh(c->tools, err);
+    if (s != CN_OK || !c->has_mcp) return s;
+    cJSON *tools = tools_array(c->tools);
+    char *json = tools ? cJSON_PrintUnformatted(tools) : NULL;
+    if (!json) {
+        cJSON_Delete(tools);
+        return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    }
+    unsigned char hash[CN_AUDIT_HASH_BYTES];
+    crypto_hash_sha256(hash, (const unsigned char *)json, strlen(json));
+    free(json);
+    char hex[2 * CN_AUDIT_HASH_BYTES + 1];
+    cn_audit_hex(hash, CN_AUDIT_HASH_BYTES, hex);
+    bool first = !c->tools_synced;
+    c->tools_synced = true;
+    if (!strcmp(hex, c->tools_sha256)) {
+        cJSON_Delete(tools);
+        return CN_OK;
+    }
+    const char *reason = !c->tools_sha256[0] ? "start" : first && c->resuming ? "resumed" : "list_changed";
+    if (c->progress && c->tools_sha256[0])
+        fprintf(c->progress, "tool set changed (%s): %d tool(s)\n", reason, cJSON_GetArraySize(tools));
+    cJSON *ev = cJSON_CreateObject();
+    cJSON_AddStringToObject(ev, "reason", reason);
+    cJSON_AddStringToObject(ev, "sha256", hex);
+    cJSON_AddItemToObject(ev, "tools", tools);
+    if ((s = cn_journal_begin(c->j, err)) == CN_OK) {
+        s = append_json(c, "tools", ev, NULL, 0, err);
+        if (s == CN_OK) s = cn_journal_commit(c->j, err);
+        else cn_journal_rollback(c->j);
+    }
+    cJSON_Delete(ev);
+    if (s == CN_OK) memcpy(c->tools_sha256, hex, sizeof hex);
+    return s;
+}
+
+/* The sha256 of the tool set the journal recorded last ("" when none). */
+static cn_status load_tools_digest(run_ctx *c, cn_error *err) {
+    sqlite3_stmt *st;
+    c->tools_sha256[0] = 0;
+    if (cn_journal_prepare(c->j, "SELECT payload FROM events WHERE kind = 'tools' ORDER BY seq DESC LIMIT 1", &st,
+                           err) != CN_OK)
+        return err->code;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *ev = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        const cJSON *sha = cJSON_GetObjectItemCaseSensitive(ev, "sha256");
+        if (cJSON_IsString(sha)) snprintf(c->tools_sha256, sizeof c->tools_sha256, "%s", sha->valuestring);
+        cJSON_Delete(ev);
+    }
+    sqlite3_finalize(st);
+    return CN_OK;
+}
+
 static char *build_request(run_ctx *c, unsigned char hash[CN_AUDIT_HASH_BYTES], cn_error *err) {
     cJSON *req = cJSON_CreateObject();
     cJSON_AddStringToObject(req, "model", c->row.model);
@@ -489,17 +572,7 @@ static char *build_request(run_ctx *c, unsigned char hash[CN_AUDIT_HASH_BYTES], 
         if (m) cJSON_AddItemToArray(messages, m);
     }
     sqlite3_finalize(st);
-    cJSON *tools = cJSON_AddArrayToObject(req, "tools");
-    for (size_t i = 0; i < cn_toolbox_count(c->tools); i++) {
-        const cn_tool *tool = cn_toolbox_at(c->tools, i);
-        cJSON *t = cJSON_CreateObject(), *fn = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "type", "function");
-        cJSON_AddStringToObject(fn, "name", tool->name);
-        cJSON_AddStringToObject(fn, "description", tool->description);
-        cJSON_AddItemToObject(fn, "parameters", cJSON_Parse(tool->parameters));
-        cJSON_AddItemToObject(t, "function", fn);
-        cJSON_AddItemToArray(tools, t);
-    }
+    cJSON_AddItemToObject(req, "tools", tools_array(c->tools));
     cJSON_AddStringToObject(req, "tool_choice", "auto");
     char *body = cJSON_PrintUnformatted(req);
     cJSON_Delete(req);
@@ -799,7 +872,8 @@ static cn_status loop(run_ctx *c, cn_error *err) {
         if (why) return end_run(c, why, reason, err);
         bool done = false;
         s = CN_OK;
-        if (c->context_tokens > 0 && cn_context_estimate(c->j) > c->context_tokens) s = compact(c, err);
+        s = sync_tools(c, err);
+        if (s == CN_OK && c->context_tokens > 0 && cn_context_estimate(c->j) > c->context_tokens) s = compact(c, err);
         if (s == CN_OK) s = model_step(c, &done, err);
         if (s != CN_OK) {
             cn_error e2 = {0};
@@ -813,6 +887,10 @@ static cn_status loop(run_ctx *c, cn_error *err) {
 }
 
 static cn_status build_tools(run_ctx *c, cn_error *err) {
+    char *mcp_setting = get_setting(c->j, "mcp_config", err);
+    if (!mcp_setting) return err->code;
+    c->has_mcp = mcp_setting[0] != 0;
+    free(mcp_setting);
     cn_status s = CN_OK;
     if (!c->tools) { /* else handed over by the caller, built from the same settings */
         char *policy = get_setting(c->j, "policy", err), *mcp = policy ? get_setting(c->j, "mcp_config", err) : NULL;
@@ -824,6 +902,7 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
         free(policy);
         free(mcp);
     }
+    if (s == CN_OK) s = load_tools_digest(c, err);
     /* The runtime's own tools come after the configured ones, in a fixed order. */
     if (s == CN_OK) s = cn_plan_add_tool(c->tools, err);
     if (s == CN_OK) s = cn_artifacts_add_tool(c->tools, c->run_dir, err);
@@ -849,7 +928,7 @@ static cn_status build_tools(run_ctx *c, cn_error *err) {
 cn_status cn_agent_run_execute(const char *run_dir, const char *run_id, bool resuming, const cn_agent_exec_options *o,
                                char status[CN_AGENT_STATUS_MAX], cn_error *err) {
     run_ctx c = {.progress = o->progress, .ws.root_fd = -1, .run_dir = run_dir, .tools = o->tools,
-                 .call_timeout_s = o->tools_call_timeout_s};
+                 .call_timeout_s = o->tools_call_timeout_s, .resuming = resuming};
     int lock_fd = -1;
     cn_status s = cn_runner_lock(run_dir, run_id, &lock_fd, err);
     if (s != CN_OK) {

@@ -11,11 +11,18 @@ typedef struct {
     void *ctx;
 } destroy_hook;
 
+typedef struct {
+    cn_status (*fn)(void *ctx, cn_toolbox *tb, cn_error *err);
+    void *ctx;
+} refresh_hook;
+
 struct cn_toolbox {
     cn_tool *tools;
     size_t n, cap;
     destroy_hook *hooks;
     size_t n_hooks, cap_hooks;
+    refresh_hook *refresh;
+    size_t n_refresh;
 };
 
 cn_status cn_toolbox_create(cn_toolbox **out, cn_error *err) {
@@ -35,11 +42,18 @@ void cn_toolbox_destroy(cn_toolbox *tb) {
     for (size_t i = 0; i < tb->n; i++) tool_free(&tb->tools[i]);
     free(tb->tools);
     free(tb->hooks);
+    free(tb->refresh);
     free(tb);
 }
 
 cn_status cn_toolbox_add(cn_toolbox *tb, const char *name, const char *description, const char *parameters,
                          cn_tool_class cls, cn_tool_run_fn run, void *impl, cn_error *err) {
+    return cn_toolbox_insert(tb, tb->n, name, description, parameters, cls, run, impl, err);
+}
+
+cn_status cn_toolbox_insert(cn_toolbox *tb, size_t pos, const char *name, const char *description,
+                            const char *parameters, cn_tool_class cls, cn_tool_run_fn run, void *impl, cn_error *err) {
+    if (pos > tb->n) return cn_fail(err, CN_ERR_ARG, "tool position %zu is past the end (%zu tools)", pos, tb->n);
     if (!cn_function_name_valid(name))
         return cn_fail(err, CN_ERR_ARG, "tool name \"%.80s\" is not 1-64 characters of [A-Za-z0-9_-]", name);
     if (cn_toolbox_find(tb, name)) return cn_fail(err, CN_ERR_ARG, "two tools are named \"%s\"", name);
@@ -60,7 +74,33 @@ cn_status cn_toolbox_add(cn_toolbox *tb, const char *name, const char *descripti
         tool_free(&t);
         return cn_fail(err, CN_ERR_NOMEM, "out of memory");
     }
-    tb->tools[tb->n++] = t;
+    memmove(tb->tools + pos + 1, tb->tools + pos, (tb->n - pos) * sizeof *tb->tools);
+    tb->tools[pos] = t;
+    tb->n++;
+    return CN_OK;
+}
+
+void cn_toolbox_remove_at(cn_toolbox *tb, size_t pos) {
+    if (pos >= tb->n) return;
+    tool_free(&tb->tools[pos]);
+    memmove(tb->tools + pos, tb->tools + pos + 1, (tb->n - pos - 1) * sizeof *tb->tools);
+    tb->n--;
+}
+
+cn_status cn_toolbox_on_refresh(cn_toolbox *tb, cn_status (*fn)(void *ctx, cn_toolbox *tb, cn_error *err), void *ctx,
+                                cn_error *err) {
+    refresh_hook *grown = realloc(tb->refresh, (tb->n_refresh + 1) * sizeof *grown);
+    if (!grown) return cn_fail(err, CN_ERR_NOMEM, "out of memory");
+    tb->refresh = grown;
+    tb->refresh[tb->n_refresh++] = (refresh_hook){fn, ctx};
+    return CN_OK;
+}
+
+cn_status cn_toolbox_refresh(cn_toolbox *tb, cn_error *err) {
+    for (size_t i = 0; i < tb->n_refresh; i++) {
+        cn_status s = tb->refresh[i].fn(tb->refresh[i].ctx, tb, err);
+        if (s != CN_OK) return s;
+    }
     return CN_OK;
 }
 

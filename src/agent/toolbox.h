@@ -3,7 +3,9 @@
  * Providers add tools when the run starts; the step loop finds them by name, lists them in every
  * model request (in insertion order, so the request bytes are stable) and dispatches through
  * cn_tool.run. The toolbox owns the name/description/schema strings; a provider's state (impl)
- * is released by the hook it registers with cn_toolbox_on_destroy. */
+ * is released by the hook it registers with cn_toolbox_on_destroy. A provider whose tools can
+ * change while the run goes on (an MCP server's notifications/tools/list_changed) registers a
+ * refresh hook; the step loop calls cn_toolbox_refresh between steps, never during a call. */
 #ifndef CN_AGENT_TOOLBOX_H
 #define CN_AGENT_TOOLBOX_H
 
@@ -21,6 +23,19 @@ void cn_toolbox_destroy(cn_toolbox *tb);
  * name rule), a duplicate name, and parameters that are not a JSON object. */
 cn_status cn_toolbox_add(cn_toolbox *tb, const char *name, const char *description, const char *parameters,
                          cn_tool_class cls, cn_tool_run_fn run, void *impl, cn_error *err);
+
+/* Adds a tool at position pos (<= count), the later ones moving up. Same checks as cn_toolbox_add. */
+cn_status cn_toolbox_insert(cn_toolbox *tb, size_t pos, const char *name, const char *description,
+                            const char *parameters, cn_tool_class cls, cn_tool_run_fn run, void *impl, cn_error *err);
+/* Removes the tool at pos (its impl stays the provider's), the later ones moving down. */
+void cn_toolbox_remove_at(cn_toolbox *tb, size_t pos);
+
+/* Registers fn(ctx, tb, err) to bring a provider's tools up to date (cn_toolbox_refresh). */
+cn_status cn_toolbox_on_refresh(cn_toolbox *tb, cn_status (*fn)(void *ctx, cn_toolbox *tb, cn_error *err), void *ctx,
+                                cn_error *err);
+/* Runs every refresh hook in registration order. Only what the run cannot go on without (out of
+ * memory) is an error: a provider that cannot refresh keeps its tools and says so on progress. */
+cn_status cn_toolbox_refresh(cn_toolbox *tb, cn_error *err);
 
 /* Registers fn(ctx) to run at cn_toolbox_destroy (a provider's connections, processes, policy). */
 cn_status cn_toolbox_on_destroy(cn_toolbox *tb, void (*fn)(void *ctx), void *ctx, cn_error *err);

@@ -143,3 +143,51 @@ class Case:
 
     def close(self):
         self.model.stop()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=60):
+    """True once something listens on port (False if proc exits first or the time runs out)."""
+    import socket
+    import time
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class SdkHttpServer:
+    """tests/cli/mcp_sdk_server.py over streamable HTTP on a free port, for a with-block;
+    .ok says whether it came up."""
+
+    def __init__(self, python, root, name, state=None):
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.port = free_port()
+        args = [python, os.path.join(here, "mcp_sdk_server.py"), "http", os.path.join(root, name + ".ledger"),
+                str(self.port)] + ([state] if state else [])
+        self.stderr = open(os.path.join(root, name + ".stderr"), "w")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.ok = False
+
+    def __enter__(self):
+        self.ok = wait_port(self.port, self.proc)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.stderr.close()

@@ -112,10 +112,10 @@ def test_server_requests(root, transport):
              {"content": "done"}]
     ws_name = "wörk space#1"  # non-ASCII, a space and a '#': percent-encoded in the URI
     if transport == "stdio":
-        c = run_case(root, name, turns, {"sdk": {**sdk_stdio(root, name), "timeout_s": 20}}, ws_name)
+        c = run_case(root, name, turns, {"sdk": {**sdk_stdio(root, name), "timeout_s": 120}}, ws_name)
     else:
         with SdkHttp(root, name) as srv:
-            c = run_case(root, name, turns, {"sdk": {"url": srv.url, "timeout_s": 20}}, ws_name)
+            c = run_case(root, name, turns, {"sdk": {"url": srv.url, "timeout_s": 120}}, ws_name)
     try:
         what = f"server requests ({transport})"
         check(c.proc.returncode == 0 and c.status()[0] == "finished",
@@ -141,7 +141,7 @@ def test_sdk_resume(root):
     turns = [{"content": None, "tool_calls": [call("sdk__pause"), call("sdk__pause"), call("sdk__shout", text="y")]},
              {"content": "done"}]
     with SdkHttp(root, "sdk-resume") as srv:
-        c = run_case(root, "sdk-resume", turns, {"sdk": {"url": srv.url, "timeout_s": 20}})
+        c = run_case(root, "sdk-resume", turns, {"sdk": {"url": srv.url, "timeout_s": 120}})
     try:
         check(c.proc.returncode == 0, f"sdk resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
         res = tool_results(c)
@@ -166,7 +166,7 @@ def test_fault_resume(root):
         url = f"http://127.0.0.1:{int(open(port_file).read())}/mcp"
         turns = [{"content": None, "tool_calls": [call("fault__cut"), call("fault__echo", text="after")]},
                  {"content": "done"}]
-        c = run_case(root, "fault-resume", turns, {"fault": {"url": url, "timeout_s": 10}})
+        c = run_case(root, "fault-resume", turns, {"fault": {"url": url, "timeout_s": 60}})
         try:
             check(c.proc.returncode == 0, f"fault resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
             res = tool_results(c)
