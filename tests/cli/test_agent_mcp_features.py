@@ -23,7 +23,6 @@ Usage: test_agent_mcp_features.py CLAWNET_BINARY
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,51 +30,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from agent_test_support import Case, Failures, agent, call  # noqa: E402
+from agent_test_support import Case, Failures, SdkHttpServer, agent, call  # noqa: E402
 
 CLAWNET = sys.argv[1]
 PY = sys.executable
 F = Failures()
 check = F.check
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-class SdkHttp:
-    """The SDK server over streamable HTTP on a free port, for the duration of a with-block."""
-
-    def __init__(self, root, name, state=None):
-        self.port = free_port()
-        args = [PY, os.path.join(HERE, "mcp_sdk_server.py"), "http", os.path.join(root, name + ".ledger"),
-                str(self.port)] + ([state] if state else [])
-        self.stderr = os.path.join(root, name + ".stderr")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(self.stderr, "w"))
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-
-    def __enter__(self):
-        check(wait_port(self.port, self.proc), "sdk http server listens")
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def sdk_stdio(root, name, state=None):
@@ -114,7 +74,8 @@ def test_server_requests(root, transport):
     if transport == "stdio":
         c = run_case(root, name, turns, {"sdk": {**sdk_stdio(root, name), "timeout_s": 120}}, ws_name)
     else:
-        with SdkHttp(root, name) as srv:
+        with SdkHttpServer(PY, root, name) as srv:
+            check(srv.ok, "sdk http server listens")
             c = run_case(root, name, turns, {"sdk": {"url": srv.url, "timeout_s": 120}}, ws_name)
     try:
         what = f"server requests ({transport})"
@@ -140,7 +101,8 @@ def test_sdk_resume(root):
     reconnects with GET + Last-Event-ID and gets the answer."""
     turns = [{"content": None, "tool_calls": [call("sdk__pause"), call("sdk__pause"), call("sdk__shout", text="y")]},
              {"content": "done"}]
-    with SdkHttp(root, "sdk-resume") as srv:
+    with SdkHttpServer(PY, root, "sdk-resume") as srv:
+        check(srv.ok, "sdk http server listens")
         c = run_case(root, "sdk-resume", turns, {"sdk": {"url": srv.url, "timeout_s": 120}})
     try:
         check(c.proc.returncode == 0, f"sdk resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
