@@ -481,7 +481,7 @@ def test_started_once(root):
     msgs = [e["msg"] for e in fault_log(log)]
     inits = [m for m in msgs if m.get("method") == "initialize"]
     lists = [m for m in msgs if m.get("method") == "tools/list"]
-    check(len(inits) == 1 and len(lists) == 8, f"once: one initialize, one paginated tools/list: {len(inits)} {len(lists)}")
+    check(len(inits) == 1 and len(lists) == 9, f"once: one initialize, one paginated tools/list (9 pages): {len(inits)} {len(lists)}")
     check(r.tool_results() == ["echo: one", "echo: two"], f"once: calls through the checked session: {r.tool_results()}")
     res = r.resume()
     check(res.returncode == 0 and len(open(log + ".starts").read().split()) == 1,
