@@ -842,11 +842,28 @@ bool cn_agent_last_runner(cn_journal *j, cn_runner_identity *id) {
     return found;
 }
 
+/* True when the last journaled step is a final answer (a model reply with no tool calls): only a
+ * runner killed between that commit and its run_end leaves a running run in this state. */
+static bool last_step_was_final_answer(run_ctx *c) {
+    if (c->row.steps == 0) return false;
+    sqlite3_stmt *st;
+    cn_error e = {0};
+    if (cn_journal_prepare(c->j, "SELECT COUNT(*) FROM tool_calls WHERE step = ?", &st, &e) != CN_OK) return false;
+    sqlite3_bind_int64(st, 1, c->row.steps);
+    bool final = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0;
+    sqlite3_finalize(st);
+    return final;
+}
+
 static cn_status loop(run_ctx *c, cn_error *err) {
     char reason[400];
-    for (;;) {
+    for (bool first = true;; first = false) {
         cn_status s = load_run_row(c->j, &c->row, err);
         if (s != CN_OK) return s;
+        /* Resumed after a final answer was committed: end as the uninterrupted run did, without
+         * asking the model for another step (spec: an answered step is never asked again). */
+        if (first && !strcmp(c->row.status, "running") && last_step_was_final_answer(c))
+            return end_run(c, "finished", "the model answered without tool calls", err);
         if (strcmp(c->row.status, "running") != 0) {
             /* Stopped from outside: sign what this process appended after the stop event. */
             if ((s = cn_journal_begin(c->j, err)) != CN_OK) return s;

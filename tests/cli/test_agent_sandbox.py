@@ -539,7 +539,10 @@ def test_runner_killed(root):
     while processes_matching("sleep 535353") and time.monotonic() - t0 < 5:
         time.sleep(0.05)
     check(not processes_matching("sleep 535353"), f"the sandbox died with the runner: {processes_matching('sleep 535353')}")
-    check(call_cgroup is None or os.path.isdir(call_cgroup), f"the kill leaves the call's cgroup behind: {call_cgroup}")
+    # The kill leaves the call's cgroup behind (nothing of ours runs to remove it), but any other
+    # runner's start-up sweep removes cgroups of dead runners, and CTest runs other agent tests
+    # beside this one: so it is not asserted here that the cgroup is still there.
+    left_behind = call_cgroup is not None and os.path.isdir(call_cgroup)
     r = subprocess.run([CLAWNET, "agent", "resume", "killed", *args], capture_output=True, text=True, timeout=60)
     model.stop()
     check(r.returncode == 0, f"resume finishes: {r.stdout} {r.stderr}")
@@ -551,7 +554,8 @@ def test_runner_killed(root):
     check(call_cgroup is None or not os.path.exists(call_cgroup),
           f"the killed runner's call cgroup removed by the resume: {call_cgroup}")
     if call_cgroup:
-        print(f"killed runner's cgroup {call_cgroup}: removed by the resume")
+        print(f"killed runner's cgroup {call_cgroup}: " +
+              ("left by the kill, removed by the resume" if left_behind else "already swept by another runner"))
 
 
 def test_loop_guard_progress(root):
