@@ -305,7 +305,9 @@ def main():
         print(f"step {step} held-out bits/byte {bpb}", file=sys.stderr, flush=True)
 
     decay_start = (args.until_minutes - args.decay_minutes) * 60
-    stable_saved = os.path.exists(os.path.join(args.ckpt, "stable.pt"))
+    # A run resumed before its decay starts saves the state at the decay start again (a longer run
+    # moves the decay later); one resumed mid-decay keeps the stable.pt it already wrote.
+    stable_saved = elapsed >= decay_start
     last_ckpt = last_eval = elapsed
     model.train()
     while elapsed < args.until_minutes * 60:
