@@ -16,6 +16,13 @@ Training is resumable and time-budgeted, because on a 2-core CPU it spans sessio
   - CKPT/last.pt (model, optimiser, step, elapsed seconds, RNG states, log) is written every
     --checkpoint-minutes by temp file and rename; the run resumes from it when it exists.
 
+The lightning indexer only returns top-k indices, so the LM loss leaves its parameters untrained.
+--indexer-kl WEIGHT adds DeepSeek-V3.2's indexer loss (scripts/dsv4_indexer_kl.py, docs/hk_indexer.md):
+loss = LM loss + WEIGHT * mean over the CSA layers of KL(main attention || indexer), the indexer's
+inputs detached, so the two terms train disjoint parameters; the two parameter sets are gradient-clipped
+separately, so the trunk's update is the one it would get without the flag. A checkpoint written
+without the flag resumes with it (the indexer's parameters just have no optimiser state yet).
+
     /work/oracle-venv/bin/pip install -r scripts/requirements-oracle.txt -r scripts/requirements-train.txt
     python scripts/hk_corpus.py --out /work/train/hk_corpus
     python scripts/train_hk_model.py --corpus /work/train/hk_corpus --ckpt /work/train/ckpt \\
@@ -248,6 +255,8 @@ def main():
     ap.add_argument("--heldout-records", type=int, default=150, help="per language, for the curve")
     ap.add_argument("--balance-rate", type=float, default=1e-2,
                     help="correction-bias step per update (DeepSeek-V3 used 1e-3 over far more steps)")
+    ap.add_argument("--indexer-kl", type=float, default=0.0, metavar="WEIGHT",
+                    help="train the lightning indexers with WEIGHT * KL(main attention || indexer) (0: off)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--export-only", action="store_true", help="write OUT from the checkpoint (or a fresh model)")
@@ -269,6 +278,13 @@ def main():
     model = DeepseekV4ForCausalLM(cfg)
     fill_tid2eid(model, args.seed)
     balancer = BiasBalancer(model, args.balance_rate)
+    indexer_kl, indexer_ids = None, set()
+    if args.indexer_kl > 0:
+        from dsv4_indexer_kl import IndexerKL, indexer_parameters
+        indexer_kl = IndexerKL(model)
+        indexer_ids = {id(p) for p in indexer_parameters(model)}
+    trunk_params = [p for p in model.parameters() if id(p) not in indexer_ids]
+    indexer_params = [p for p in model.parameters() if id(p) in indexer_ids]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     log = {"config": cfg.to_dict(), "args": vars(args), "steps": [], "heldout_bpb": [], "resumes": []}
     step, elapsed = 0, 0.0
@@ -326,18 +342,32 @@ def main():
         y = torch.tensor([r[1] for r in rows])
         for group in opt.param_groups:
             group["lr"] = learning_rate(args, step, elapsed)
-        loss = model(input_ids=x, labels=y).loss  # ForCausalLMLoss shifts the labels
+        kl = None
+        if indexer_kl is not None:
+            with indexer_kl.capture():
+                loss = model(input_ids=x, labels=y).loss  # ForCausalLMLoss shifts the labels
+            kl = indexer_kl.loss()
+            total = loss + args.indexer_kl * kl
+        else:
+            loss = model(input_ids=x, labels=y).loss
+            total = loss
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(trunk_params, 1.0)
+        if indexer_params:  # clipped on their own: the KL's gradient norm does not scale the trunk's step
+            torch.nn.utils.clip_grad_norm_(indexer_params, 1.0)
         opt.step()
         step += 1
         elapsed += time.time() - t0
         if step % 25 == 0:
             imbalance = balancer.imbalance()
-            log["steps"].append({"step": step, "loss": round(loss.item(), 4), "minutes": round(elapsed / 60, 2),
-                                 "lr": opt.param_groups[0]["lr"], "decay": in_decay, "expert_imbalance": imbalance})
-            print(f"step {step} loss {loss.item():.3f} lr {opt.param_groups[0]['lr']:.2e} "
+            entry = {"step": step, "loss": round(loss.item(), 4), "minutes": round(elapsed / 60, 2),
+                     "lr": opt.param_groups[0]["lr"], "decay": in_decay, "expert_imbalance": imbalance}
+            if kl is not None:
+                entry["indexer_kl"] = round(kl.item(), 4)
+            log["steps"].append(entry)
+            kl_text = f" indexer_kl {kl.item():.3f}" if kl is not None else ""
+            print(f"step {step} loss {loss.item():.3f}{kl_text} lr {opt.param_groups[0]['lr']:.2e} "
                   f"{elapsed / 60:.1f} min imbalance {imbalance}", file=sys.stderr, flush=True)
         balancer.step()
         if elapsed - last_eval >= args.eval_minutes * 60:
