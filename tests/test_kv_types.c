@@ -109,7 +109,8 @@ static void test_fp8_rows(void) {
     cn_kv_type ty;
     CHECK(cn_kv_type_parse("fp8", &ty) && ty == CN_KV_FP8);
     CHECK(cn_kv_type_parse("bf16", &ty) && ty == CN_KV_BF16);
-    CHECK(!cn_kv_type_parse("fp4", &ty));
+    CHECK(cn_kv_type_parse("fp4", &ty) && ty == CN_KV_FP4);
+    CHECK(!cn_kv_type_parse("fp6", &ty));
 }
 
 static void forward(cn_model *m, cn_kv_state *st, const int32_t *ids, int64_t n, float *logits) {

@@ -42,6 +42,7 @@ static void bench_usage(FILE *f) {
           "                       one call at a time: aggregate tokens/s and the speedup\n"
           "  --kv-type T          storage of the KV rows: f32 (default), bf16, fp8; the report gives\n"
           "                       KV bytes per token of context\n"
+          "  --kv-index-type T    storage of the indexer keys: f32, bf16, fp8, fp4 (default: --kv-type)\n"
           "  --act-q8             8-bit activations against Q4_K/Q5_K/Q6_K/Q8_0 weights (integer\n"
           "                       dot products; see clawnet eval --act-q8 for what it costs)\n"
           "  --json FILE          also write the results as JSON\n"
@@ -203,8 +204,8 @@ int cn_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *json_path = NULL;
     int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0}, batches[MAX_DEPTHS];
     int n_depths = 1, n_batches = 0;
-    cn_kv_type kv_type = CN_KV_F32;
-    bool act_q8 = false;
+    cn_kv_type kv_type = CN_KV_F32, kv_index_type = CN_KV_F32;
+    bool act_q8 = false, kv_index_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -226,6 +227,9 @@ int cn_cmd_bench(int argc, char **argv) {
             if (!cn_parse_int(a, v, 1, 1024, &threads)) return 2;
         } else if (!strcmp(a, "--kv-type")) {
             if (!prompt_args_kv_type("bench", v, &kv_type)) return 2;
+        } else if (!strcmp(a, "--kv-index-type")) {
+            if (!prompt_args_kv_index_type("bench", v, &kv_index_type)) return 2;
+            kv_index_set = true;
         } else if (!strcmp(a, "--depths")) {
             if (!parse_list(a, v, 0, 1 << 20, depths, &n_depths)) return 2;
         } else if (!strcmp(a, "--batch")) {
@@ -285,7 +289,7 @@ int cn_cmd_bench(int argc, char **argv) {
     printf("| test | tokens/s (median) | min | max | of ceiling | CPU ms/token |\n|---|---:|---:|---:|---:|---:|\n");
     int status = 0;
     cn_kv_state st;
-    const cn_kv_options kv_opts = {kv_type, kv_type};
+    const cn_kv_options kv_opts = {kv_type, kv_index_set ? kv_index_type : kv_type};
     if (cn_model_state_init_opts(model, &st, &kv_opts, &err)) goto fail;
     const size_t kv_fixed = cn_kv_state_bytes(&st); /* window rings and compressor buffers */
     size_t kv_deepest = kv_fixed;
@@ -354,10 +358,11 @@ int cn_cmd_bench(int argc, char **argv) {
     printf("\npeak resident memory: %.1f MB (weights are memory-mapped: resident pages count)\n", (double)ru.ru_maxrss / 1024.0);
     printf("KV state: %.1f KB fixed (windows, compressor buffers)", (double)kv_fixed / 1024.0);
     if (max_depth > 0)
-        printf(", %.1f bytes/token of growth (%s rows)", (double)(kv_deepest - kv_fixed) / (double)max_depth,
-               cn_kv_type_name(kv_type));
+        printf(", %.1f bytes/token of growth (%s rows, %s indexer keys)", (double)(kv_deepest - kv_fixed) / (double)max_depth,
+               cn_kv_type_name(kv_type), cn_kv_type_name(kv_opts.index));
     putchar('\n');
     cJSON_AddStringToObject(json, "kv_type", cn_kv_type_name(kv_type));
+    cJSON_AddStringToObject(json, "kv_index_type", cn_kv_type_name(kv_opts.index));
     cJSON_AddBoolToObject(json, "act_q8", act_q8);
     cJSON_AddNumberToObject(json, "kv_fixed_bytes", (double)kv_fixed);
     if (max_depth > 0) cJSON_AddNumberToObject(json, "kv_bytes_per_token", (double)(kv_deepest - kv_fixed) / (double)max_depth);

@@ -27,13 +27,17 @@ cn_status cn_kv_state_init(cn_kv_state *st, int n_layers, const cn_kv_layer_shap
     return cn_kv_state_init_opts(st, n_layers, shapes, &f32, err);
 }
 
-static bool valid_type(cn_kv_type t) { return t == CN_KV_F32 || t == CN_KV_BF16 || t == CN_KV_FP8; }
+static bool valid_type(cn_kv_type t) { return t >= CN_KV_F32 && t <= CN_KV_TYPE_LAST; }
 
 cn_status cn_kv_state_init_opts(cn_kv_state *st, int n_layers, const cn_kv_layer_shape *shapes,
                                 const cn_kv_options *opts, cn_error *err) {
     memset(st, 0, sizeof *st);
     if (!valid_type(opts->rows) || !valid_type(opts->index))
         return cn_fail(err, CN_ERR_ARG, "unknown KV storage type");
+    /* FP4 is the official storage of indexer keys only (specs/kv-store.md 4.1); FP4 attention rows
+     * are the lossy "cold" variant, a non-goal for now (7.6). */
+    if (opts->rows == CN_KV_FP4)
+        return cn_fail(err, CN_ERR_ARG, "fp4 storage is for indexer keys only; window and compressed rows take f32, bf16 or fp8");
     st->layers = calloc((size_t)n_layers, sizeof *st->layers);
     if (!st->layers) return cn_fail(err, CN_ERR_NOMEM, "out of memory for KV state");
     st->n_layers = n_layers;
@@ -192,7 +196,12 @@ size_t cn_kv_state_bytes(const cn_kv_state *st) {
 
 /* ---- serialisation ---------------------------------------------------------------------- */
 
-static const char kv_magic[8] = {'C', 'N', 'K', 'V', 'S', 'T', '0', '2'};
+/* Version 3 (FP4 indexer keys) adds each codec's block and row size to the layer header, so a
+ * later change of an encoding's layout is refused by name rather than misread. Version 2 files
+ * (F32 / BF16 / FP8, whose layouts are unchanged) still load; an older binary refuses a version 3
+ * file as "not a ClawNet KV snapshot". */
+static const char kv_magic[8] = {'C', 'N', 'K', 'V', 'S', 'T', '0', '3'};
+static const char kv_magic_v2[8] = {'C', 'N', 'K', 'V', 'S', 'T', '0', '2'};
 
 typedef struct {
     uint8_t *buf;
@@ -225,8 +234,13 @@ static uint64_t fnv1a64(const uint8_t *p, size_t n) {
     return h;
 }
 
-/* The fields that fix a layer's shape, written and checked in this order; the row counts last. */
-#define LAYER_FIELDS 13
+/* The fields that fix a layer's shape, written and checked in this order; the row counts last.
+ * Version 2 had fields 0..10 and the two counts (13 in all). */
+#define LAYER_FIELDS 19
+#define LAYER_FIELDS_V2 13
+#define FIELD_TYPES 8      /* 8..10: the three codecs' types */
+#define FIELD_CODECS 11    /* 11..16: block and row bytes of each codec (version 3) */
+#define FIELD_COUNTS (LAYER_FIELDS - 2)
 static void layer_header(const cn_kv_layer *ly, int64_t out[LAYER_FIELDS]) {
     out[0] = ly->ratio;
     out[1] = ly->has_indexer;
@@ -239,8 +253,13 @@ static void layer_header(const cn_kv_layer *ly, int64_t out[LAYER_FIELDS]) {
     out[8] = ly->window_codec.type;
     out[9] = ly->compressed.codec.type;
     out[10] = ly->indexer_keys.codec.type;
-    out[11] = ly->compressed.count;
-    out[12] = ly->indexer_keys.count;
+    const cn_kv_codec *codecs[3] = {&ly->window_codec, &ly->compressed.codec, &ly->indexer_keys.codec};
+    for (int k = 0; k < 3; k++) {
+        out[FIELD_CODECS + 2 * k] = codecs[k]->block;
+        out[FIELD_CODECS + 2 * k + 1] = (int64_t)codecs[k]->row_bytes;
+    }
+    out[FIELD_COUNTS] = ly->compressed.count;
+    out[FIELD_COUNTS + 1] = ly->indexer_keys.count;
 }
 
 cn_status cn_kv_state_serialize(const cn_kv_state *st, uint8_t **out, size_t *size, cn_error *err) {
@@ -306,8 +325,15 @@ static cn_status read_rows(reader *r, cn_kv_rows *rows, int64_t count, cn_error 
 }
 
 cn_status cn_kv_state_deserialize(cn_kv_state *st, const uint8_t *data, size_t size, cn_error *err) {
-    if (size < sizeof kv_magic + 3 * sizeof(int64_t) || memcmp(data, kv_magic, sizeof kv_magic) != 0)
+    if (size < sizeof kv_magic + 3 * sizeof(int64_t))
         return cn_fail(err, CN_ERR_FORMAT, "not a ClawNet KV snapshot");
+    const bool v2 = memcmp(data, kv_magic_v2, sizeof kv_magic_v2) == 0;
+    if (!v2 && memcmp(data, kv_magic, sizeof kv_magic) != 0) {
+        if (memcmp(data, kv_magic, 6) == 0)
+            return cn_fail(err, CN_ERR_FORMAT, "KV snapshot format version %.2s; this build reads versions 02 and 03",
+                           (const char *)data + 6);
+        return cn_fail(err, CN_ERR_FORMAT, "not a ClawNet KV snapshot");
+    }
     uint64_t stored;
     memcpy(&stored, data + size - sizeof stored, sizeof stored);
     if (fnv1a64(data, size - sizeof stored) != stored)
@@ -318,23 +344,38 @@ cn_status cn_kv_state_deserialize(cn_kv_state *st, const uint8_t *data, size_t s
     take(&r, &n_tokens, sizeof n_tokens);
     if (n_layers != st->n_layers || n_tokens < 0)
         return cn_fail(err, CN_ERR_SHAPE, "KV snapshot has %lld layers, the model %d", (long long)n_layers, st->n_layers);
+    const int n_fields = v2 ? LAYER_FIELDS_V2 : LAYER_FIELDS;
     int64_t counts[CN_KV_MAX_SNAPSHOT_LAYERS][2];
     for (int l = 0; l < st->n_layers; l++) {
         int64_t h[LAYER_FIELDS], want[LAYER_FIELDS];
-        if (!take(&r, h, sizeof h)) return cn_fail(err, CN_ERR_FORMAT, "KV snapshot is truncated");
+        if (!take(&r, h, (size_t)n_fields * sizeof h[0])) return cn_fail(err, CN_ERR_FORMAT, "KV snapshot is truncated");
+        if (v2) { /* version 2 had no codec fields: its layouts are today's for its types */
+            h[FIELD_COUNTS] = h[LAYER_FIELDS_V2 - 2];
+            h[FIELD_COUNTS + 1] = h[LAYER_FIELDS_V2 - 1];
+        }
         layer_header(&st->layers[l], want);
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < FIELD_TYPES; k++)
             if (h[k] != want[k]) return cn_fail(err, CN_ERR_SHAPE, "KV snapshot layer %d does not match this model", l);
-        for (int k = 8; k < 11; k++)
+        for (int k = FIELD_TYPES; k < FIELD_CODECS; k++)
             if (h[k] != want[k]) {
-                const char *got = h[k] >= 0 && h[k] <= CN_KV_FP8 ? cn_kv_type_name((cn_kv_type)h[k]) : "unknown";
-                return cn_fail(err, CN_ERR_SHAPE, "KV snapshot layer %d stores %s rows, this state %s", l, got,
-                               cn_kv_type_name((cn_kv_type)want[k]));
+                static const char *const what[3] = {"window", "compressed", "indexer-key"};
+                const char *got = h[k] >= 0 && h[k] <= CN_KV_TYPE_LAST ? cn_kv_type_name((cn_kv_type)h[k]) : "unknown";
+                return cn_fail(err, CN_ERR_SHAPE, "KV snapshot layer %d stores %s %s rows, this state %s", l, got,
+                               what[k - FIELD_TYPES], cn_kv_type_name((cn_kv_type)want[k]));
             }
-        if (h[11] < 0 || h[12] < 0 || h[11] > n_tokens || h[12] > n_tokens || l >= CN_KV_MAX_SNAPSHOT_LAYERS)
+        if (v2 && (h[FIELD_TYPES] > CN_KV_FP8 || h[FIELD_TYPES + 1] > CN_KV_FP8 || h[FIELD_TYPES + 2] > CN_KV_FP8))
+            return cn_fail(err, CN_ERR_FORMAT, "KV snapshot layer %d: version 02 has no fp4 rows", l);
+        if (!v2)
+            for (int k = FIELD_CODECS; k < FIELD_COUNTS; k++)
+                if (h[k] != want[k])
+                    return cn_fail(err, CN_ERR_SHAPE,
+                                   "KV snapshot layer %d encodes its rows with another block or row size than this build",
+                                   l);
+        if (h[FIELD_COUNTS] < 0 || h[FIELD_COUNTS + 1] < 0 || h[FIELD_COUNTS] > n_tokens ||
+            h[FIELD_COUNTS + 1] > n_tokens || l >= CN_KV_MAX_SNAPSHOT_LAYERS)
             return cn_fail(err, CN_ERR_FORMAT, "KV snapshot layer %d has invalid row counts", l);
-        counts[l][0] = h[11];
-        counts[l][1] = h[12];
+        counts[l][0] = h[FIELD_COUNTS];
+        counts[l][1] = h[FIELD_COUNTS + 1];
     }
     for (int l = 0; l < st->n_layers; l++) {
         cn_kv_layer *ly = &st->layers[l];

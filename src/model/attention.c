@@ -145,11 +145,13 @@ static cn_status compress_and_select(const cn_attention_ctx *ctx, const cn_atten
     const cn_model_config *cfg = ctx->cfg;
     cn_kv_layer *kv = sq->kv;
     const float *sa = a + sq->row0 * cfg->hidden_size;
-    cn_status s = cn_compressor_feed(ctx->pool, cfg, &w->compressor, ctx->rope, kv->ratio, cfg->head_dim, &kv->compressor,
-                                     &kv->compressed, sa, sq->n, sq->p0, err);
+    cn_status s = cn_compressor_feed(ctx->pool, cfg, &w->compressor, ctx->rope, kv->ratio, cfg->head_dim, false,
+                                     &kv->compressor, &kv->compressed, sa, sq->n, sq->p0, err);
     if (s || !kv->has_indexer) return s;
+    /* FP4 keys follow the official indexer: Hadamard, then the FP4 encoding (5.3, 5.5). */
     s = cn_compressor_feed(ctx->pool, cfg, &w->indexer.compressor, ctx->rope, kv->ratio, cfg->index_head_dim,
-                           &kv->indexer_compressor, &kv->indexer_keys, sa, sq->n, sq->p0, err);
+                           kv->indexer_keys.codec.type == CN_KV_FP4, &kv->indexer_compressor, &kv->indexer_keys, sa,
+                           sq->n, sq->p0, err);
     if (s) return s;
     cn_indexer_select(ctx->pool, cfg, &w->indexer, ctx->rope, kv->ratio, &kv->indexer_keys, qr + sq->row0 * cfg->q_lora_rank,
                       sa, sq->n, sq->p0, selected, n_selected);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "tensor/hadamard.h"
 #include "tensor/matmul.h"
 #include "tensor/vec.h"
 
@@ -31,8 +32,8 @@ static void pool_window(const cn_kv_compressor *st, int64_t m, bool overlap, int
 }
 
 cn_status cn_compressor_feed(cn_threadpool *pool, const cn_model_config *cfg, const cn_compressor_weights *w,
-                             const cn_rope *rope, int ratio, int64_t dc, cn_kv_compressor *state, cn_kv_rows *rows,
-                             const float *a, int64_t S, int64_t p0, cn_error *err) {
+                             const cn_rope *rope, int ratio, int64_t dc, bool hadamard, cn_kv_compressor *state,
+                             cn_kv_rows *rows, const float *a, int64_t S, int64_t p0, cn_error *err) {
     const int64_t D = cfg->hidden_size, m = ratio, width = w->wkv.rows;
     const bool overlap = width == 2 * dc; /* CSA: coff = 2 */
     float *C = cn_scratch_alloc((size_t)(S * width) * sizeof(float));
@@ -52,6 +53,7 @@ cn_status cn_compressor_feed(cn_threadpool *pool, const cn_model_config *cfg, co
         pool_window(state, m, overlap, dc, weights, entry);
         cn_vec_rms_norm(entry, entry, w->norm, dc, cfg->rms_norm_eps);
         cn_rope_apply(rope, entry, dc, p + 1 - m, false); /* position of the window's first token */
+        if (hadamard) cn_hadamard_rotate(entry, dc);
         s = cn_kv_rows_append(rows, entry, err);
         if (overlap) { /* the current window becomes the previous one */
             memcpy(state->kv, state->kv + m * width, (size_t)(m * width) * sizeof(float));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "tensor/hadamard.h"
 #include "tensor/matmul.h"
 #include "tensor/vec.h"
 
@@ -19,8 +20,11 @@ typedef struct {
 } select_job;
 
 /* The best `cap` (score, entry) pairs seen so far, in a min-heap whose root is the worst.
- * "Better" = higher score, then lower index: a fixed total order, so the selection never
- * depends on thread timing or sort stability (specs/kv-store.md 6.1). */
+ * "Better" = higher score, then lower index (specs/kv-store.md 6.1 and 7.3: "lower index wins
+ * ties"; the reference's torch.topk leaves tie order unspecified, spec 5.5): a fixed total
+ * order, since entry_score maps NaN to -inf and -0 == +0, so the selected set is a function of
+ * the scores alone, never of thread timing, of how the queries were split into calls, or of sort
+ * stability. */
 typedef struct {
     float *score;
     int32_t *index;
@@ -71,7 +75,7 @@ static float entry_score(const float *q, const float *w, const float *key, int64
         float dot = cn_vec_dot(q + h * di, key, di);
         score += (dot > 0.0f ? dot : 0.0f) * softmax_scale * w[h];
     }
-    return score;
+    return isnan(score) ? -INFINITY : score; /* NaN ranks last, keeping the order total */
 }
 
 static void select_queries(void *p, int64_t begin, int64_t end) {
@@ -110,10 +114,22 @@ void cn_indexer_select(cn_threadpool *pool, const cn_model_config *cfg, const cn
     cn_matmul(pool, &w->wq_b, qr, cfg->q_lora_rank, S, q, Hi * di);
     cn_matmul(pool, &w->weights_proj, a, cfg->hidden_size, S, weights, Hi);
     const float weight_scale = 1.0f / sqrtf((float)Hi);
+    /* FP4 keys were stored as FP4(Hadamard(k)); the official query gets the same treatment,
+     * FP4RoundTrip(Hadamard(q)) (5.5), each head a row of di in blocks of 32 like a key. */
+    const bool fp4 = keys->codec.type == CN_KV_FP4;
+    uint8_t *q_enc = fp4 ? cn_scratch_alloc(keys->codec.row_bytes) : NULL;
     for (int64_t s = 0; s < S; s++) {
-        for (int64_t h = 0; h < Hi; h++) cn_rope_apply(rope, q + (s * Hi + h) * di, di, p0 + s, false);
+        for (int64_t h = 0; h < Hi; h++) {
+            float *qh = q + (s * Hi + h) * di;
+            cn_rope_apply(rope, qh, di, p0 + s, false);
+            if (!fp4) continue;
+            cn_hadamard_rotate(qh, di);
+            cn_kv_row_encode(&keys->codec, qh, q_enc);
+            cn_kv_row_decode(&keys->codec, q_enc, qh);
+        }
         for (int64_t h = 0; h < Hi; h++) weights[s * Hi + h] *= weight_scale;
     }
+    free(q_enc);
     select_job job = {cfg, keys, q, weights, ratio, p0, selected, n_selected};
     cn_parallel_for(pool, S, select_queries, &job);
     free(q);

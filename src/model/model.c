@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "model/block.h"
 #include "model/mhc.h"
+#include "tensor/hadamard.h"
 #include "tensor/matmul.h"
 #include "tensor/vec.h"
 
@@ -81,6 +82,10 @@ cn_status cn_model_state_init(const cn_model *m, cn_kv_state *st, cn_error *err)
 }
 
 cn_status cn_model_state_init_opts(const cn_model *m, cn_kv_state *st, const cn_kv_options *opts, cn_error *err) {
+    /* FP4 keys are Hadamard-rotated first (5.3), which needs a power-of-two key width (128 in V4). */
+    if (opts->index == CN_KV_FP4 && !cn_hadamard_size_ok(m->cfg->index_head_dim))
+        return cn_fail(err, CN_ERR_ARG, "fp4 indexer keys need a power-of-two index_head_dim for the Hadamard rotation, not %lld",
+                       (long long)m->cfg->index_head_dim);
     cn_kv_layer_shape shapes[CN_MAX_LAYERS];
     for (int l = 0; l < m->cfg->n_layers; l++) shapes[l] = layer_shape(m->cfg, l);
     return cn_kv_state_init_opts(st, m->cfg->n_layers, shapes, opts, err);

@@ -28,6 +28,20 @@ uint16_t cn_f32_to_f16(float f) {
     return sign | (uint16_t)((r >> 13) - (112u << 10));
 }
 
+uint8_t cn_f32_to_e2m1(float f) {
+    const uint8_t sign = signbit(f) ? 8 : 0;
+    float a = fabsf(f);
+    if (!(a <= 6.0f)) a = 6.0f; /* saturate; NaN too */
+    /* Codes 0..7 are {0, .5, 1, 1.5, 2, 3, 4, 6}: below 2 the code is a / 0.5, between 2 and 4
+     * it is 2 + a, above 4 it is 4 + a / 2. rintf rounds halves to even, and on every step the
+     * even integer is the even code. */
+    float q;
+    if (a < 2.0f) q = rintf(a * 2.0f);                /* 0..4 (4 = the code of 2.0) */
+    else if (a < 4.0f) q = 2.0f + rintf(a);           /* 4..6, 3.5 -> 4 -> code 6 */
+    else q = 4.0f + rintf(a * 0.5f);                  /* 6..7, 5 -> 2.5 -> 2 -> code 6 */
+    return sign | (uint8_t)q;
+}
+
 uint8_t cn_f32_to_e4m3(float f) {
     if (isnan(f)) return 0x7f;
     uint8_t sign = signbit(f) ? 0x80 : 0;

@@ -56,5 +56,9 @@ static inline float cn_e2m1_to_f32(uint8_t code) {
                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
     return values[code & 15u];
 }
+/* Saturating round-to-nearest-even to E2M1 (spec 13.4: step 0.5 below 2, 1 below 4, 2 above;
+ * halfway cases go to the even code). |f| > 6 gives +-6, NaN gives +-6 with its sign bit (E2M1
+ * has no NaN; callers scale so that |f| <= 6). -0 keeps its sign. */
+uint8_t cn_f32_to_e2m1(float f);
 
 #endif

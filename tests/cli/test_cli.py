@@ -54,8 +54,24 @@ with tempfile.TemporaryDirectory() as tmp:
             check(r.returncode == 0, f"logits --kv-type {kv} --chunk {chunk} exits 0: {r.stderr}")
             outs.append(open(out, "rb").read() if r.returncode == 0 else b"")
         check(outs[0] == outs[1] == outs[2] and len(outs[0]) == ref.size * 4, f"--kv-type {kv}: every split, same bytes")
+    # --kv-index-type fp4: FP4 indexer keys (test_kv_fp4 measures the effect), every split the same
+    # bytes; the logits differ from f32 keys' only through the top-k selection.
+    outs = []
+    for chunk in (None, 1, 3):
+        out = os.path.join(tmp, f"logits_fp4idx_{chunk}.f32")
+        extra = ["--chunk", str(chunk)] if chunk else []
+        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--kv-index-type", "fp4", *extra)
+        check(r.returncode == 0, f"logits --kv-index-type fp4 --chunk {chunk} exits 0: {r.stderr}")
+        outs.append(open(out, "rb").read() if r.returncode == 0 else b"")
+    check(outs[0] == outs[1] == outs[2] and len(outs[0]) == ref.size * 4, "--kv-index-type fp4: every split, same bytes")
     r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", os.path.join(tmp, "x.f32"), "--kv-type", "fp4")
+    check(r.returncode == 2 and "fp4 is for indexer keys only; use --kv-index-type fp4" in r.stderr,
+          f"--kv-type fp4 refused: {r.stderr!r}")
+    r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", os.path.join(tmp, "x.f32"), "--kv-type", "fp6")
     check(r.returncode == 2 and "--kv-type takes f32, bf16 or fp8" in r.stderr, f"bad --kv-type refused: {r.stderr!r}")
+    r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", os.path.join(tmp, "x.f32"), "--kv-index-type", "int4")
+    check(r.returncode == 2 and "--kv-index-type takes f32, bf16, fp8 or fp4" in r.stderr,
+          f"bad --kv-index-type refused: {r.stderr!r}")
 
 # logits --mtp: the MTP block's logits against MTPOracle's (scripts/dsv4_mtp.py) on tiny_mtp, a
 # checkpoint laid out as scripts/train_hk_mtp.py writes one; every split gives the same bytes.
