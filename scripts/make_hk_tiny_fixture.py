@@ -3,7 +3,9 @@
 scripts/train_hk_model.py exports) for tests/cli/test_hk_tiny.py, which checks that the GGUF shipped
 in models/hk-tiny (converted by `clawnet quantize`) still predicts what the trained model predicts.
 
-For a few prompts (a text in each language and a chat turn) it stores the prompt ids (HF tokenizers),
+For a few prompts (a text in each language, a chat turn, and one long held-out text so that the CSA
+layers' lightning indexer chooses index_topk of more compressed entries than that) it stores the
+prompt ids (HF tokenizers),
 and per position the log-sum-exp of the logits and the 16 most likely ids with their logits, from
 `DeepseekV4ForCausalLM` in float32 with eager attention. The float32 checkpoint (114 MB) is not
 committed; the fixture names its sha256 and the GGUF's, so a test run against a different GGUF says so.
@@ -22,7 +24,24 @@ PROMPTS = {
     "zh_hant": "香港是一個國際城市，",
     "yue": "佢哋琴日喺度食咗飯，",
     "chat": "<｜begin▁of▁sentence｜><｜User｜>你係邊個？<｜Assistant｜></think>",
+    # A held-out Cantonese record of the corpus (docs/hk_corpus.md; yue.heldout.jsonl record 5209,
+    # pycantonese CTCPC), 333 tokens with BOS: a CSA layer (compress rate 4) has up to 83 compressed
+    # entries and the indexer picks 16 of them for every position from 67 on.
+    "long_yue": (
+        "黃竹坑道，一條位於黃竹坑的主要道路，部分路段屬香港1號幹線。黃竹坑站，港鐵南港島綫的一個中途車站，"
+        "位於黃竹坑工業區旁。黃竹坑車廠（港鐵），港鐵南港島綫的車廠，前身為黃竹坑邨。黃竹坑車廠（城巴／新巴），"
+        "城巴及新巴共用的車廠。黃竹坑明渠，位於香葉道旁的一條主要明渠，源於班納山附近。黃竹坑選區，"
+        "南區區議會下轄的一個選區，現任區議員為徐遠華。黃竹坑舊圍，古時亦稱香港村、香港圍，"
+        "位於香港仔隧道黃竹坑入口附近的一條鄉村。黃竹坑新圍，是黃竹坑舊圍嘅擴建部分，"
+        "位於香港仔隧道黃竹坑入口東南方的一條鄉村。黃竹坑新圍舊民居，位於黃竹坑新圍10號，"
+        "於2009年被正式列為咗二級歷史建築。黃竹坑醫院，由醫院管理局管理嘅一間醫院，"
+        "屬於黃竹坑老人服務綜合大樓嘅一部分，位於南風道西方入口附近。黃竹坑巴士總站，"
+        "位於南朗山道同警校道交界處附近嘅一個露天巴士總站。黃竹坑谷，即係壽臣山，一座位於深水灣附近嘅小山丘。"
+        "黃竹坑石刻，由史前時期遺留低嘅石刻，近南風道，已被列為法定古蹟。黃竹坑天主教小學，"
+        "係昔日嘅一間政府資助學校，因香港政府於2005年宣佈清拆黃竹坑邨而被迫停辦。"
+    ),
 }
+LONG_MIN_TOKENS = 300  # the long prompt must give the indexer more than index_topk candidates
 TOP = 16
 
 
@@ -55,6 +74,8 @@ def main():
         ids = tokenizer.encode(text, add_special_tokens=False).ids
         if name != "chat":
             ids = [bos] + ids
+        if name.startswith("long") and len(ids) < LONG_MIN_TOKENS:
+            raise SystemExit(f"{name}: {len(ids)} tokens, fewer than {LONG_MIN_TOKENS}")
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([ids])).logits[0].double()
         top = logits.topk(TOP, dim=-1)

@@ -14,7 +14,12 @@ DeepseekV4ForCausalLM run in float32 on the checkpoint it was converted from
    for the same prompt (greedy; the EOS that ends the run is not printed), and `clawnet chat` answers
    a piped message.
 
-Usage: test_hk_tiny.py CLAWNET_BINARY   (run from the repository root; CTest does this)
+The cases are whatever the fixture records (currently a text per language, a chat turn and one long
+held-out text, long enough that the CSA indexer selects among more than index_topk entries).
+
+Usage: test_hk_tiny.py CLAWNET_BINARY [FIXTURE]   (run from the repository root; CTest does this;
+FIXTURE defaults to tests/fixtures/hk_tiny/reference.json, another one checks a fixture before it is
+committed)
 """
 import hashlib
 import json
@@ -30,7 +35,7 @@ from tokenizers import Tokenizer
 
 CLAWNET = sys.argv[1]
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-FIXTURE = os.path.join(ROOT, "tests", "fixtures", "hk_tiny", "reference.json")
+FIXTURE = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "tests", "fixtures", "hk_tiny", "reference.json")
 failures = []
 
 
