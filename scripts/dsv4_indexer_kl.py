@@ -237,6 +237,24 @@ class IndexerKL:
                 total += want.numel()
         return hits, total
 
+    def ties_at_k(self, k):
+        """Over the last capture, for queries with more than k visible entries: how many have the
+        indexer's k-th and (k+1)-th best visible scores exactly equal (a tie at the cut, which two
+        implementations may break differently: ReLU scores of an untrained indexer are often 0).
+        Returns (ties, queries)."""
+        torch = self._torch
+        ties = total = 0
+        with torch.no_grad():
+            for scores, _, visible in self.results:
+                many = visible.sum(dim=-1) > k
+                if not bool(many.any()):
+                    continue
+                s = scores[many].float().masked_fill(~visible[many], float("-inf"))
+                top = s.topk(k + 1, dim=-1).values
+                ties += int((top[:, k - 1] == top[:, k]).sum())
+                total += top.shape[0]
+        return ties, total
+
 
 # -- self-check ---------------------------------------------------------------------------------
 
