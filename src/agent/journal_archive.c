@@ -174,7 +174,7 @@ static cn_status write_archive(cn_journal *j, const char *tmp_path, archive_resu
     }
     write_line(&w, head);
     sqlite3_stmt *ev = NULL, *cp = NULL;
-    cn_status s = cn_journal_prepare(j, "SELECT seq, run_id, kind, payload, prev_hash, hash FROM events"
+    cn_status s = cn_journal_prepare(j, "SELECT " CN_ARCHIVE_EVENT_COLUMNS " FROM events"
                                         " WHERE seq BETWEEN ? AND ? ORDER BY seq", &ev, err);
     if (s == CN_OK)
         s = cn_journal_prepare(j, "SELECT seq, head, signature FROM checkpoints WHERE seq BETWEEN ? AND ? ORDER BY seq",
@@ -490,6 +490,20 @@ static bool filter_event(void *ctx, const cn_archive_event *ev) {
     return ev->seq <= a->after || a->outer->event(a->outer->ctx, ev);
 }
 
+void cn_archive_event_from_row(sqlite3_stmt *st, cn_archive_event *ev) {
+    *ev = (cn_archive_event){.seq = sqlite3_column_int64(st, 0),
+                             .run_id = (const char *)sqlite3_column_text(st, 1),
+                             .kind = (const char *)sqlite3_column_text(st, 2),
+                             .payload = sqlite3_column_blob(st, 3),
+                             .payload_len = (size_t)sqlite3_column_bytes(st, 3),
+                             .prev_hash = sqlite3_column_blob(st, 4),
+                             .prev_hash_len = (size_t)sqlite3_column_bytes(st, 4),
+                             .hash = sqlite3_column_blob(st, 5),
+                             .hash_len = (size_t)sqlite3_column_bytes(st, 5)};
+    if (!ev->run_id) ev->run_id = "";
+    if (!ev->kind) ev->kind = "";
+}
+
 cn_status cn_archive_foreach_event(sqlite3 *db, const char *run_dir, int64_t after, const cn_archive_visitor *v,
                                    cn_error *err) {
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
@@ -513,23 +527,14 @@ cn_status cn_archive_foreach_event(sqlite3 *db, const char *run_dir, int64_t aft
         sqlite3_finalize(st);
     }
     if (s == CN_OK && go_on) {
-        if (sqlite3_prepare_v2(db, "SELECT seq, run_id, kind, payload, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq",
+        if (sqlite3_prepare_v2(db, "SELECT " CN_ARCHIVE_EVENT_COLUMNS " FROM events WHERE seq > ? ORDER BY seq",
                                -1, &st, NULL) != SQLITE_OK) {
             s = cn_fail(err, CN_ERR_FORMAT, "journal: no events table: %s", sqlite3_errmsg(db));
         } else {
             sqlite3_bind_int64(st, 1, after);
             while (sqlite3_step(st) == SQLITE_ROW) {
-                cn_archive_event ev = {.seq = sqlite3_column_int64(st, 0),
-                                       .run_id = (const char *)sqlite3_column_text(st, 1),
-                                       .kind = (const char *)sqlite3_column_text(st, 2),
-                                       .payload = sqlite3_column_blob(st, 3),
-                                       .payload_len = (size_t)sqlite3_column_bytes(st, 3),
-                                       .prev_hash = sqlite3_column_blob(st, 4),
-                                       .prev_hash_len = (size_t)sqlite3_column_bytes(st, 4),
-                                       .hash = sqlite3_column_blob(st, 5),
-                                       .hash_len = (size_t)sqlite3_column_bytes(st, 5)};
-                if (!ev.run_id) ev.run_id = "";
-                if (!ev.kind) ev.kind = "";
+                cn_archive_event ev;
+                cn_archive_event_from_row(st, &ev);
                 if (!v->event(v->ctx, &ev)) break;
             }
             sqlite3_finalize(st);

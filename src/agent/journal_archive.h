@@ -60,6 +60,14 @@ typedef struct {
     size_t payload_len, prev_hash_len, hash_len;
 } cn_archive_event;
 
+/* The live events table's columns in the order cn_archive_event_from_row reads them: select
+ * them first ("SELECT " CN_ARCHIVE_EVENT_COLUMNS " FROM events ..."). */
+#define CN_ARCHIVE_EVENT_COLUMNS "seq, run_id, kind, payload, prev_hash, hash"
+
+/* The event in the current row of a statement selecting CN_ARCHIVE_EVENT_COLUMNS (a NULL run_id
+ * or kind reads as ""); its pointers are valid until the statement steps again. */
+void cn_archive_event_from_row(sqlite3_stmt *st, cn_archive_event *ev);
+
 /* One checkpoint line of an archive. */
 typedef struct {
     int64_t seq;

@@ -249,22 +249,13 @@ static cn_status walk_archive(walker *w, const char *run_dir, archive_row *row, 
 
 static cn_status walk_live(sqlite3 *db, walker *w, cn_error *err) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT seq, run_id, kind, payload, prev_hash, hash FROM events ORDER BY seq", -1, &st,
+    if (sqlite3_prepare_v2(db, "SELECT " CN_ARCHIVE_EVENT_COLUMNS " FROM events ORDER BY seq", -1, &st,
                            NULL) != SQLITE_OK)
         return cn_fail(err, CN_ERR_FORMAT, "verify: no events table: %s", sqlite3_errmsg(db));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cn_archive_event ev = {.seq = sqlite3_column_int64(st, 0),
-                               .run_id = (const char *)sqlite3_column_text(st, 1),
-                               .kind = (const char *)sqlite3_column_text(st, 2),
-                               .payload = sqlite3_column_blob(st, 3),
-                               .payload_len = (size_t)sqlite3_column_bytes(st, 3),
-                               .prev_hash = sqlite3_column_blob(st, 4),
-                               .prev_hash_len = (size_t)sqlite3_column_bytes(st, 4),
-                               .hash = sqlite3_column_blob(st, 5),
-                               .hash_len = (size_t)sqlite3_column_bytes(st, 5)};
-        if (!ev.run_id) ev.run_id = "";
-        if (!ev.kind) ev.kind = "";
+        cn_archive_event ev;
+        cn_archive_event_from_row(st, &ev);
         if (!walk_event(w, &ev)) break;
     }
     sqlite3_finalize(st);
