@@ -96,43 +96,24 @@ static float f16_at(const uint8_t *p) {
     return cn_f16_to_f32(h);
 }
 
-float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+/* block_q4_K: f16 d, f16 dmin, 12 scale bytes, 128 bytes of nibbles; element 32g + l is the
+ * nibble of byte 32·(g/2) + l (low for even g). block_q5_K (fifth_bit): the same with 32 bytes qh
+ * before the nibbles, and bit g of qh[l] added to element 32g + l as 16. */
+static float k4_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n, bool fifth_bit) {
+    const int64_t block_bytes = fifth_bit ? 176 : 144;
+    const int codes_at = fifth_bit ? 48 : 16;
     float acc = 0.0f;
     for (int64_t b = 0; b < n / 256; b++) {
-        const uint8_t *blk = row + 144 * b;
+        const uint8_t *blk = row + block_bytes * b;
         const cn_q8_block *xb = x + b;
         int32_t sumi = 0, summ = 0;
         for (int g = 0; g < 8; g++) {
             int sc, m;
             cn_k4_scale_min(blk + 4, g, &sc, &m);
-            const uint8_t *q = blk + 16 + 32 * (g / 2);
-            int32_t isum = 0;
-            for (int l = 0; l < 32; l++) isum += ((q[l] >> (4 * (g & 1))) & 0xf) * xb->q[32 * g + l];
-            sumi += sc * isum;
-            summ += m * (xb->sum16[2 * g] + xb->sum16[2 * g + 1]);
-        }
-        const float dd = xb->d * f16_at(blk), dm = xb->d * f16_at(blk + 2);
-        const float t = dd * (float)sumi - dm * (float)summ;
-        acc = acc + t;
-    }
-    return acc;
-}
-
-/* block_q5_K: f16 d, f16 dmin, 12 scale bytes, 32 bytes qh, 128 bytes of nibbles; element
- * 32g + l is the nibble of byte 32·(g/2) + l (low for even g) plus bit g of qh[l] as 16. */
-float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
-    float acc = 0.0f;
-    for (int64_t b = 0; b < n / 256; b++) {
-        const uint8_t *blk = row + 176 * b;
-        const cn_q8_block *xb = x + b;
-        int32_t sumi = 0, summ = 0;
-        for (int g = 0; g < 8; g++) {
-            int sc, m;
-            cn_k4_scale_min(blk + 4, g, &sc, &m);
-            const uint8_t *qh = blk + 16, *q = blk + 48 + 32 * (g / 2);
+            const uint8_t *qh = blk + 16, *q = blk + codes_at + 32 * (g / 2);
             int32_t isum = 0;
             for (int l = 0; l < 32; l++) {
-                const int v = ((q[l] >> (4 * (g & 1))) & 0xf) | ((qh[l] >> g) & 1) << 4;
+                const int v = ((q[l] >> (4 * (g & 1))) & 0xf) | (fifth_bit ? ((qh[l] >> g) & 1) << 4 : 0);
                 isum += v * xb->q[32 * g + l];
             }
             sumi += sc * isum;
@@ -143,6 +124,14 @@ float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
         acc = acc + t;
     }
     return acc;
+}
+
+float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return k4_q8_dot_ref(row, x, n, false);
+}
+
+float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return k4_q8_dot_ref(row, x, n, true);
 }
 
 float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {

@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #ifdef __clang__
@@ -41,65 +42,33 @@ KERNEL static void k4_scales_mins(const uint8_t *s, uint64_t *scales, uint64_t *
 /* int16 lanes all equal to scale g of the eight int16 scales in both halves of `s16`. */
 #define SCALE_OF(s16, g) _mm256_shuffle_epi8((s16), _mm256_set1_epi16((short)(0x0100 + 0x0202 * (g))))
 
-KERNEL float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
-    const __m256i low_mask = _mm256_set1_epi8(0x0f);
-    float acc = 0.0f;
-    for (int64_t b = 0; b < n / 256; b++) {
-        const uint8_t *blk = row + 144 * b;
-        const cn_q8_block *xb = x + b;
-        uint64_t sc8, m8;
-        k4_scales_mins(blk + 4, &sc8, &m8);
-        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
-        __m256i sumi = _mm256_setzero_si256();
-#define PAIR(j)                                                                                                  \
-    do {                                                                                                         \
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16 + 32 * (j)));               \
-        const __m256i lo = _mm256_and_si256(q, low_mask), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask); \
-        const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j)));             \
-        const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j) + 32));        \
-        const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), SCALE_OF(sc16, 2 * (j)));       \
-        const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), SCALE_OF(sc16, 2 * (j) + 1));   \
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));                                           \
-    } while (0)
-        PAIR(0);
-        PAIR(1);
-        PAIR(2);
-        PAIR(3);
-#undef PAIR
-        /* Σ_g m_g·(sum16_2g + sum16_2g+1): each min twice, sixteen int16 products added in pairs */
-        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
-        const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
-        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
-        const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
-        uint16_t d_bits, dmin_bits;
-        memcpy(&d_bits, blk, 2);
-        memcpy(&dmin_bits, blk + 2, 2);
-        const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
-        const float t = dd * (float)hsum_i32(sumi) - dm * (float)summ;
-        acc = acc + t;
-    }
-    return acc;
-}
-
-/* Q5_K: Q4_K with the fifth bit ORed into each code (0..31; maddubs pairs at most 2·31·127). */
-KERNEL float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+/* Q4_K, and Q5_K when fifth_bit: its block (176 bytes) holds 32 bytes qh at 16 and the nibbles at
+ * 48, and bit g of qh[l] is ORed into each code of group g as 16 (codes 0..31; maddubs pairs at
+ * most 2·31·127). Always inlined with fifth_bit a constant, so each kernel below is its own loop. */
+KERNEL __attribute__((always_inline)) static inline float k4_q8_dot(const uint8_t *row, const cn_q8_block *x,
+                                                                    int64_t n, bool fifth_bit) {
     const __m256i low_mask = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const int64_t block_bytes = fifth_bit ? 176 : 144;
+    const int codes_at = fifth_bit ? 48 : 16;
     float acc = 0.0f;
     for (int64_t b = 0; b < n / 256; b++) {
-        const uint8_t *blk = row + 176 * b;
+        const uint8_t *blk = row + block_bytes * b;
         const cn_q8_block *xb = x + b;
         uint64_t sc8, m8;
         k4_scales_mins(blk + 4, &sc8, &m8);
         const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
+        const __m256i qh = fifth_bit ? _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16)) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         /* bit g of qh[l] moved to bit 4 of each byte (a byte holds only bit 0 before the shift) */
 #define FIFTH(g) _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, (g)), one), 4)
 #define PAIR(j)                                                                                                  \
     do {                                                                                                         \
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 48 + 32 * (j)));               \
-        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low_mask), FIFTH(2 * (j)));                       \
-        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask), FIFTH(2 * (j) + 1)); \
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + codes_at + 32 * (j)));         \
+        __m256i lo = _mm256_and_si256(q, low_mask), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);   \
+        if (fifth_bit) {                                                                                         \
+            lo = _mm256_or_si256(lo, FIFTH(2 * (j)));                                                            \
+            hi = _mm256_or_si256(hi, FIFTH(2 * (j) + 1));                                                        \
+        }                                                                                                        \
         const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j)));             \
         const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * (j) + 32));        \
         const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), SCALE_OF(sc16, 2 * (j)));       \
@@ -125,6 +94,14 @@ KERNEL float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
         acc = acc + t;
     }
     return acc;
+}
+
+KERNEL float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return k4_q8_dot(row, x, n, false);
+}
+
+KERNEL float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    return k4_q8_dot(row, x, n, true);
 }
 
 /* Q6_K: the unsigned 6-bit codes (0..63) against int8 activations in maddubs (2·63·127 < 2^15),
