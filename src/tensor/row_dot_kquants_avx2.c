@@ -5,6 +5,7 @@
 
 #include "tensor/dot_chain_avx2.h"
 #include "tensor/element.h"
+#include "tensor/kquant_block_scales.h"
 #include "tensor/kquants.h"
 
 /* The scalar scale products here must round as kquants.c's do (no FMA contraction; the
@@ -51,22 +52,8 @@ KERNEL_INLINE weights32 unsigned_times_minus(__m256i q, float s0, float m0, floa
     return w;
 }
 
-/* ---- Q4_K / Q5_K: one 6-bit scale and min per group of 32 (cn_k4_scale_min) ---- */
-typedef struct {
-    float d[8], m[8];
-} k4_block;
-
-KERNEL_INLINE void k4_prepare(const uint8_t *b, k4_block *s) {
-    const float d = f16_at(b), dmin = f16_at(b + 2);
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        cn_k4_scale_min(b + 4, j, &sc, &m);
-        s->d[j] = d * (float)sc;
-        s->m[j] = dmin * (float)m;
-    }
-}
-typedef k4_block q4_k_block;
-typedef k4_block q5_k_block;
+/* ---- Q4_K / Q5_K: one 6-bit scale and min per group of 32 (kquant_block_scales.h) ---- */
+KERNEL_INLINE void k4_prepare(const uint8_t *b, k4_block *s) { k4_block_scales(b, f16_at(b), f16_at(b + 2), s); }
 #define q4_k_prepare k4_prepare
 #define q5_k_prepare k4_prepare
 
@@ -86,14 +73,7 @@ KERNEL_INLINE weights32 q5_k_group(const uint8_t *b, const k4_block *s, int g) {
 }
 
 /* ---- Q6_K: 16 int8 scales (one per 16 elements) times the f16 d at 208 ---- */
-typedef struct {
-    float ds[16];
-} q6_k_block;
-
-KERNEL_INLINE void q6_k_prepare(const uint8_t *b, q6_k_block *s) {
-    const float d = f16_at(b + 208);
-    for (int j = 0; j < 16; j++) s->ds[j] = d * (float)(int8_t)b[192 + j];
-}
+KERNEL_INLINE void q6_k_prepare(const uint8_t *b, q6_k_block *s) { q6_k_block_scales(b, f16_at(b + 208), s); }
 
 /* Half h = g/4 of the block, k = g%4: low (k < 2) or high nibble of ql[64h + 32(k&1) + l],
  * bits 2k, 2k+1 of qh[32h + l] above them, minus 32. */
@@ -106,19 +86,7 @@ KERNEL_INLINE weights32 q6_k_group(const uint8_t *b, const q6_k_block *s, int g)
 }
 
 /* ---- Q3_K: sixteen 6-bit scales biased by 32, times the f16 d at 108 ---- */
-typedef struct {
-    float dl[16];
-} q3_k_block;
-
-KERNEL_INLINE void q3_k_prepare(const uint8_t *b, q3_k_block *s) {
-    const uint8_t *sc = b + 96;
-    const float d = f16_at(b + 108);
-    for (int i = 0; i < 16; i++) {
-        const int low = i < 8 ? sc[i] & 0xf : sc[i - 8] >> 4;
-        const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
-        s->dl[i] = d * (float)((low | (high << 4)) - 32);
-    }
-}
+KERNEL_INLINE void q3_k_prepare(const uint8_t *b, q3_k_block *s) { q3_k_block_scales(b, f16_at(b + 108), s); }
 
 /* g = 4h + k: bits 2k, 2k+1 of qs[32h + l] (bytes 32..95); a clear bit g of hmask[l] (bytes
  * 0..31) subtracts 4, i.e. the value is q2 + 4·bit − 4. */
@@ -131,17 +99,7 @@ KERNEL_INLINE weights32 q3_k_group(const uint8_t *b, const q3_k_block *s, int g)
 }
 
 /* ---- Q2_K: per 16 elements a 4-bit scale (low nibble) and min (high nibble) ---- */
-typedef struct {
-    float dl[16], ml[16];
-} q2_k_block;
-
-KERNEL_INLINE void q2_k_prepare(const uint8_t *b, q2_k_block *s) {
-    const float d = f16_at(b + 80), dmin = f16_at(b + 82);
-    for (int j = 0; j < 16; j++) {
-        s->dl[j] = d * (float)(b[j] & 0xf);
-        s->ml[j] = dmin * (float)(b[j] >> 4);
-    }
-}
+KERNEL_INLINE void q2_k_prepare(const uint8_t *b, q2_k_block *s) { q2_k_block_scales(b, f16_at(b + 80), f16_at(b + 82), s); }
 
 /* g = 4h + k: bits 2k, 2k+1 of qs[32h + l] (bytes 16..79). */
 KERNEL_INLINE weights32 q2_k_group(const uint8_t *b, const q2_k_block *s, int g) {
@@ -153,10 +111,6 @@ KERNEL_INLINE weights32 q2_k_group(const uint8_t *b, const q2_k_block *s, int g)
 /* ---- IQ2_XXS: f16 d, then per group four grid indices and a u32 of four 7-bit sign indices
  * and a 4-bit scale. Element e of the group is magnitude field e%8 of grid row q[e/8] (2 bits
  * each, {8, 25, 43}), negated by bit e%8 of sign byte e/8, times ((d·(0.5 + s))·0.25). ---- */
-typedef struct {
-    float d;
-} iq2_xxs_block;
-
 KERNEL_INLINE void iq2_xxs_prepare(const uint8_t *b, iq2_xxs_block *s) { s->d = f16_at(b); }
 
 KERNEL_INLINE weights32 iq2_xxs_group(const uint8_t *b, const iq2_xxs_block *s, int g) {
