@@ -7,6 +7,7 @@
 
 #include "agent/mcp_config.h"
 #include "agent/mcp_server.h"
+#include "text/function_name.h"
 
 typedef struct {
     cn_mcp_server *server;
@@ -53,10 +54,7 @@ void cn_mcp_tool_name(const char *server, const char *tool, char out[65]) {
     size_t n = 0;
     for (const char *parts[] = {server, "__", tool}, **p = parts; p < parts + 3; p++)
         for (const char *c = *p; *c && n < 64; c++)
-            out[n++] = ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                        *c == '_' || *c == '-')
-                           ? *c
-                           : '_';
+            out[n++] = cn_function_name_char(*c) ? *c : '_';
     out[n] = 0;
 }
 

@@ -24,7 +24,8 @@
 cn_status cn_mcp_add_tools(cn_toolbox *tb, const char *config_json, const char *workspace, FILE *progress,
                            cn_error *err);
 
-/* "<server>__<tool>" made a valid tool name (exposed for tests). */
+/* "<server>__<tool>" made a valid tool name: each character the rule of text/function_name.h
+ * refuses becomes '_', and the name is cut at 64 (exposed for tests). */
 void cn_mcp_tool_name(const char *server, const char *tool, char out[65]);
 
 #endif

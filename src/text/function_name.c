@@ -6,10 +6,7 @@
 bool cn_function_name_valid(const char *name) {
     size_t n = strlen(name);
     if (n == 0 || n > 64) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!cn_function_name_char(name[i])) return false;
     return true;
 }

@@ -7,6 +7,11 @@
 
 #include <stdbool.h>
 
+/* One character the rule allows. */
+static inline bool cn_function_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
 bool cn_function_name_valid(const char *name);
 
 #endif
