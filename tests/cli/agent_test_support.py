@@ -122,6 +122,11 @@ class Case:
             return []
         return [json.loads(line) for line in open(self.log)]
 
+    def tool_results(self):
+        """The tool messages of the last model request, in order: what the model last received."""
+        reqs = self.requests()
+        return [m["content"] for m in reqs[-1]["body"]["messages"] if m["role"] == "tool"] if reqs else []
+
     def db(self):
         return sqlite3.connect(os.path.join(self.run_dir, "journal.db"))
 
@@ -167,6 +172,41 @@ def wait_port(port, proc, timeout=60):
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def wait_port_file(port_file, proc, timeout=30):
+    """The port a server wrote to port_file (mcp_fault_server.py http) once the file is there; None
+    if proc exits first or the time runs out."""
+    import time
+    end = time.time() + timeout
+    while not os.path.exists(port_file) and time.time() < end and proc.poll() is None:
+        time.sleep(0.05)
+    return int(open(port_file).read()) if os.path.exists(port_file) else None
+
+
+def sdk_stdio_server(python, root, name, state=None, timeout_s=None):
+    """The mcpServers entry that starts tests/cli/mcp_sdk_server.py over stdio with its ledger at
+    ROOT/NAME.ledger (and its grown-tools state file, if any)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    entry = {"command": python, "args": [os.path.join(here, "mcp_sdk_server.py"), "stdio",
+                                         os.path.join(root, name + ".ledger")] + ([state] if state else [])}
+    if timeout_s is not None:
+        entry["timeout_s"] = timeout_s
+    return entry
+
+
+def run_mcp_case(clawnet, root, name, turns, servers, *extra, ws_name="ws", env=None, timeout=120):
+    """A Case run to its end (.proc) with {"mcpServers": servers} as its --mcp-config (.cfg) and
+    the extra arguments; ws_name other than "ws" makes the workspace that folder of the case."""
+    c = Case(root, name, turns)
+    if ws_name != "ws":
+        c.ws = os.path.join(c.dir, ws_name)
+        os.makedirs(c.ws)
+    c.cfg = os.path.join(c.dir, "mcp.json")
+    with open(c.cfg, "w") as f:
+        json.dump({"mcpServers": servers}, f)
+    c.proc = agent(clawnet, *c.run_args("--mcp-config", c.cfg, *extra), env=env, timeout=timeout)
+    return c
 
 
 class SdkHttpServer:

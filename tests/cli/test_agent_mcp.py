@@ -19,7 +19,6 @@ Usage: test_agent_mcp.py CLAWNET_BINARY   (run from the repository root; CTest d
 import asyncio
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import jsonschema
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from agent_scripted_model import ScriptedModel  # noqa: E402
+from agent_test_support import SdkHttpServer, call, free_port, sdk_stdio_server, wait_port, wait_port_file  # noqa: E402
 
 CLAWNET = sys.argv[1]
 PY = sys.executable
@@ -44,10 +44,6 @@ def check(cond, what):
         failures.append(what)
         print("FAIL:", what, file=sys.stderr)
     return cond
-
-
-def call(name, **args):
-    return {"name": name, "arguments": args}
 
 
 class Run:
@@ -101,25 +97,6 @@ class Run:
         with sqlite3.connect(os.path.join(self.home, self.id, "journal.db")) as c:
             return [json.loads(p) for (p,) in c.execute("SELECT payload FROM events WHERE kind = ? ORDER BY seq",
                                                         (kind,))]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 def sdk_oracle():
@@ -190,25 +167,17 @@ def check_sdk_run(r, ledger, what):
 
 def test_sdk_stdio(root):
     ledger = os.path.join(root, "sdk-stdio.ledger")
-    r = Run(root, "sdk-stdio", SDK_TURNS,
-            {"sdk": {"command": PY, "args": [os.path.join(HERE, "mcp_sdk_server.py"), "stdio", ledger]}})
+    r = Run(root, "sdk-stdio", SDK_TURNS, {"sdk": sdk_stdio_server(PY, root, "sdk-stdio")})
     check_sdk_run(r, ledger, "sdk stdio")
 
 
 def test_sdk_http(root):
     ledger = os.path.join(root, "sdk-http.ledger")
-    port = free_port()
-    srv = subprocess.Popen([PY, os.path.join(HERE, "mcp_sdk_server.py"), "http", ledger, str(port)],
-                           stdout=subprocess.DEVNULL, stderr=open(os.path.join(root, "sdk-http.stderr"), "w"))
-    try:
-        if not check(wait_port(port, srv), "sdk http server listens"):
+    with SdkHttpServer(PY, root, "sdk-http") as srv:
+        if not check(srv.ok, "sdk http server listens"):
             return
-        r = Run(root, "sdk-http", SDK_TURNS,
-                {"sdk": {"url": f"http://127.0.0.1:{port}/mcp", "headers": {"X-Test": "1"}}})
+        r = Run(root, "sdk-http", SDK_TURNS, {"sdk": {"url": srv.url, "headers": {"X-Test": "1"}}})
         check_sdk_run(r, ledger, "sdk http")
-    finally:
-        srv.terminate()
-        srv.wait(timeout=30)
 
 
 FAULT_TURNS = [
@@ -296,12 +265,9 @@ def test_fault_http(root):
     port_file = os.path.join(root, "fault-http.port")
     srv = subprocess.Popen([PY, os.path.join(HERE, "mcp_fault_server.py"), "http", log, port_file, "3"])
     try:
-        end = time.time() + 30
-        while not os.path.exists(port_file) and time.time() < end and srv.poll() is None:
-            time.sleep(0.05)
-        if not check(os.path.exists(port_file), "fault http server started"):
+        port = wait_port_file(port_file, srv)
+        if not check(port is not None, "fault http server started"):
             return
-        port = int(open(port_file).read())
         # "crash" over HTTP kills the whole server: a second one takes the same port is not
         # possible here, so the crash turn is answered by a connection error: restart fails
         # once, then... keep the HTTP run to the calls that make sense for a remote server.
@@ -363,7 +329,7 @@ def test_http_server_restart(root):
 
     t = threading.Thread(target=watcher, daemon=True)
     try:
-        if not check(wait_port(port, procs[0]), "fault http (restart) server listens"):
+        if not check(wait_port(port, procs[0], timeout=30), "fault http (restart) server listens"):
             return
         t.start()
         # Until the new server listens, a restart attempt fails ("could not be restarted", a

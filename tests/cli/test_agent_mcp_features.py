@@ -26,11 +26,10 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from agent_test_support import Case, Failures, SdkHttpServer, agent, call  # noqa: E402
+from agent_test_support import Failures, SdkHttpServer, call, run_mcp_case, sdk_stdio_server, wait_port_file  # noqa: E402
 
 CLAWNET = sys.argv[1]
 PY = sys.executable
@@ -38,27 +37,8 @@ F = Failures()
 check = F.check
 
 
-def sdk_stdio(root, name, state=None):
-    return {"command": PY, "args": [os.path.join(HERE, "mcp_sdk_server.py"), "stdio",
-                                    os.path.join(root, name + ".ledger")] + ([state] if state else [])}
-
-
-def run_case(root, name, turns, servers, ws_name="ws", extra=()):
-    c = Case(root, name, turns)
-    if ws_name != "ws":
-        c.ws = os.path.join(c.dir, ws_name)
-        os.makedirs(c.ws)
-    cfg = os.path.join(c.dir, "mcp.json")
-    with open(cfg, "w") as f:
-        json.dump({"mcpServers": servers}, f)
-    c.cfg = cfg
-    c.proc = agent(CLAWNET, *c.run_args("--mcp-config", cfg, *extra), timeout=120)
-    return c
-
-
-def tool_results(c):
-    reqs = c.requests()
-    return [m["content"] for m in reqs[-1]["body"]["messages"] if m["role"] == "tool"] if reqs else []
+def run_case(root, name, turns, servers, ws_name="ws"):
+    return run_mcp_case(CLAWNET, root, name, turns, servers, ws_name=ws_name)
 
 
 def offered(req):
@@ -72,7 +52,7 @@ def test_server_requests(root, transport):
              {"content": "done"}]
     ws_name = "wörk space#1"  # non-ASCII, a space and a '#': percent-encoded in the URI
     if transport == "stdio":
-        c = run_case(root, name, turns, {"sdk": {**sdk_stdio(root, name), "timeout_s": 120}}, ws_name)
+        c = run_case(root, name, turns, {"sdk": sdk_stdio_server(PY, root, name, timeout_s=120)}, ws_name)
     else:
         with SdkHttpServer(PY, root, name) as srv:
             check(srv.ok, "sdk http server listens")
@@ -81,7 +61,7 @@ def test_server_requests(root, transport):
         what = f"server requests ({transport})"
         check(c.proc.returncode == 0 and c.status()[0] == "finished",
               f"{what}: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
-        res = tool_results(c)
+        res = c.tool_results()
         if not check(len(res) == 3, f"{what}: 3 results: {res}"):
             return
         parts = res[0].split("; ")
@@ -106,7 +86,7 @@ def test_sdk_resume(root):
         c = run_case(root, "sdk-resume", turns, {"sdk": {"url": srv.url, "timeout_s": 120}})
     try:
         check(c.proc.returncode == 0, f"sdk resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
-        res = tool_results(c)
+        res = c.tool_results()
         check(res == ["answered after the break", "answered after the break", "Y"],
               f"sdk resume: the answers arrive through the resumed stream: {res}")
     finally:
@@ -120,18 +100,16 @@ def test_fault_resume(root):
     port_file = os.path.join(root, "fault-resume.port")
     srv = subprocess.Popen([PY, os.path.join(HERE, "mcp_fault_server.py"), "http", log, port_file, "3"])
     try:
-        end = time.time() + 30
-        while not os.path.exists(port_file) and time.time() < end and srv.poll() is None:
-            time.sleep(0.05)
-        if not check(os.path.exists(port_file), "fault resume: server started"):
+        port = wait_port_file(port_file, srv)
+        if not check(port is not None, "fault resume: server started"):
             return
-        url = f"http://127.0.0.1:{int(open(port_file).read())}/mcp"
+        url = f"http://127.0.0.1:{port}/mcp"
         turns = [{"content": None, "tool_calls": [call("fault__cut"), call("fault__echo", text="after")]},
                  {"content": "done"}]
         c = run_case(root, "fault-resume", turns, {"fault": {"url": url, "timeout_s": 60}})
         try:
             check(c.proc.returncode == 0, f"fault resume: run finishes: {c.proc.stdout} {c.proc.stderr[-2000:]}")
-            res = tool_results(c)
+            res = c.tool_results()
             check(res == ["cut ok", "echo: after"], f"fault resume: the call completes after the cut: {res}")
             msgs = [json.loads(line) for line in open(log)]
             gets = [m for m in msgs if m["msg"].get("http") == "GET"]

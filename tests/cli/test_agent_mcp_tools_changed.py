@@ -20,13 +20,12 @@ Usage: test_agent_mcp_tools_changed.py CLAWNET_BINARY
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from agent_test_support import Case, Failures, SdkHttpServer, agent, call  # noqa: E402
+from agent_test_support import Failures, SdkHttpServer, agent, call, run_mcp_case, sdk_stdio_server  # noqa: E402
 
 CLAWNET = sys.argv[1]
 PY = sys.executable
@@ -46,24 +45,11 @@ def extra_oracle():
 
 
 def stdio_server(root, name, state=None):
-    return {"command": PY, "args": [os.path.join(HERE, "mcp_sdk_server.py"), "stdio",
-                                    os.path.join(root, name + ".ledger")] + ([state] if state else []),
-            "timeout_s": 120}
+    return sdk_stdio_server(PY, root, name, state, timeout_s=120)
 
 
 def start(root, name, turns, servers, env=None):
-    c = Case(root, name, turns)
-    c.cfg = os.path.join(c.dir, "mcp.json")
-    with open(c.cfg, "w") as f:
-        json.dump({"mcpServers": servers}, f)
-    c.proc = agent(CLAWNET, *c.run_args("--mcp-config", c.cfg), env=env, timeout=180)
-    return c
-
-
-def tool_results(c):
-    reqs = c.requests()
-    return [m["content"] for m in reqs[-1]["body"]["messages"] if m["role"] == "tool"] if reqs else []
-
+    return run_mcp_case(CLAWNET, root, name, turns, servers, env=env, timeout=180)
 
 def names(req):
     return [t["function"]["name"] for t in req["body"]["tools"]]
@@ -107,7 +93,7 @@ def test_list_changed(root, transport):
         check(names(reqs[1]) == names(reqs[0])[:names(reqs[0]).index("sdk__pause") + 1] + ["sdk__extra"] +
               names(reqs[0])[names(reqs[0]).index("sdk__pause") + 1:],
               f"{what}: sdk__extra joins the MCP block after the server's other tools: {names(reqs[1])}")
-        check(tool_results(c) == ["grown", "extra 7"], f"{what}: results {tool_results(c)}")
+        check(c.tool_results() == ["grown", "extra 7"], f"{what}: results {c.tool_results()}")
         evs = tools_events(c)
         check([e["reason"] for e in evs] == ["start", "list_changed"], f"{what}: tools events {[e['reason'] for e in evs]}")
         if len(evs) == 2:
@@ -137,7 +123,7 @@ def test_resume_same_tools(root):
     the resumed runs ask the model exactly what the uninterrupted run asked."""
     ref = start(root, "persist-ref", PERSIST, {"sdk": stdio_server(root, "persist-ref", os.path.join(root, "ref.state"))})
     ref_view = {r["step"]: request_view(r) for r in ref.requests()}
-    ref_results = tool_results(ref)
+    ref_results = ref.tool_results()
     n_events = len(ref.events())
     ref.close()
     if not check(ref.proc.returncode == 0 and len(ref_view) == 3 and ref_results == ["grown", "extra 1", "A"],
@@ -160,7 +146,7 @@ def test_resume_same_tools(root):
             for q in c.requests():
                 check(ref_view.get(q["step"]) == request_view(q),
                       f"persist crash {k}: the request for step {q['step']} differs from the uninterrupted run's")
-            check(tool_results(c) == ref_results, f"persist crash {k}: results {tool_results(c)}")
+            check(c.tool_results() == ref_results, f"persist crash {k}: results {c.tool_results()}")
             reasons |= {e["reason"] for e in tools_events(c)}
             check(verify(c), f"persist crash {k}: verify")
         finally:
@@ -196,7 +182,7 @@ def test_resume_forgetful(root):
         step2 = [q for q in reqs if q["step"] == 2]
         check(step2 and all("sdk__extra" not in names(q) for q in step2),
               f"forget: the request after the resume does not offer sdk__extra")
-        res = tool_results(c)
+        res = c.tool_results()
         err = json.loads(res[1]) if len(res) == 2 and res[1].startswith("{") else {}
         check(res[:1] == ["grown"] and err.get("error") == "unknown_tool",
               f"forget: the vanished tool is an unknown_tool error for the model: {res}")
