@@ -30,13 +30,14 @@ test-asan:
 
 # The dependency-free core (base, tensor, GGUF reader) cross-built for aarch64 with Debian's
 # gcc-aarch64-linux-gnu, its tests run by qemu-aarch64 (docs/arm.md): once on qemu's default CPU
-# ("max": NEON and the dot-product instructions), once as a Cortex-A53 (armv8.0: NEON only).
+# ("max": NEON and the dot-product instructions), once as a Cortex-A53 (armv8.0: NEON only);
+# test_q8_activations checks that the 8-bit-activation dots take SDOT on the first, not the second.
 test-aarch64:
 	cmake -S . -B $(ARM_BUILD) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DCLAWNET_CORE_ONLY=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLAWNET_WERROR=ON
 	cmake --build $(ARM_BUILD) -j $(JOBS)
-	ctest --test-dir $(ARM_BUILD) --output-on-failure
-	QEMU_CPU=cortex-a53 ctest --test-dir $(ARM_BUILD) --output-on-failure
+	CLAWNET_TEST_Q8_KERNEL=neon-sdot ctest --test-dir $(ARM_BUILD) --output-on-failure
+	QEMU_CPU=cortex-a53 CLAWNET_TEST_Q8_KERNEL=neon ctest --test-dir $(ARM_BUILD) --output-on-failure
 
 # The same tests on this machine with the SIMD kernels compiled out: the scalar fallback that
 # cn_matmul takes on CPUs without AVX2+FMA.

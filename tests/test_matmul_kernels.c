@@ -257,9 +257,9 @@ static void check_act_q8(cn_threadpool *pool, cn_dtype dtype, int64_t cols) {
     } else {
         void *xq = malloc(cn_q8_row_bytes(layout, cols));
         for (int64_t t = 0; t < MAX_TOKENS; t++) {
-            cn_q8_quantize(layout, x + t * x_stride, cols, xq, false);
+            cn_q8_quantize(layout, x + t * x_stride, cols, xq, CN_Q8_SCALAR);
             for (int64_t r = 0; r < rows; r++) {
-                const float want = cn_q8_dot(dtype, m.data + (size_t)r * m.row_bytes, xq, cols, false);
+                const float want = cn_q8_dot(dtype, m.data + (size_t)r * m.row_bytes, xq, cols, CN_Q8_SCALAR);
                 bad += memcmp(&want, &all[t * y_stride + r], sizeof want) != 0;
                 double abs_sum;
                 changed += reference_dot(&m, r, x + t * x_stride, &abs_sum) != (double)want;

@@ -1,5 +1,8 @@
 /* 8-bit activations (q8_activations.h): the quantisers' rounding bound and per-16 sums, the
- * AVX2 Q4_K, Q5_K, Q6_K and Q8_0 x Q8 kernels against their scalar references bit for bit, and
+ * AVX2 and NEON (widening and SDOT) Q4_K, Q5_K, Q6_K and Q8_0 x Q8 kernels, each where this CPU
+ * has it, against their scalar references bit for bit (NEON under qemu-aarch64: make
+ * test-aarch64 runs this on qemu's default CPU, which has SDOT, and as a Cortex-A53, which has
+ * not; CLAWNET_TEST_Q8_KERNEL names the kernels cn_q8_kernel_best must pick there), and
  * each reference against two independent computations from the dequantised weights
  * (cn_matrix_row_to_f32, itself held to the gguf package by test_kquants), in double:
  *  - the dot with the dequantised activations dx·qx: only f32 rounding separates them (1e-5 of
@@ -19,6 +22,7 @@
 #include "tensor/matrix.h"
 #include "tensor/q8_activations.h"
 #include "tensor/row_dot_avx2.h"
+#include "tensor/row_dot_neon.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3u;
 static uint32_t rng_next(void) {
@@ -48,12 +52,16 @@ static float dot_ref(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
     default: return cn_q8_0_q8_dot_ref(row, q, n);
     }
 }
-static float dot_avx2(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
-    switch (t) {
-    case CN_DTYPE_Q4_K: return cn_q4_k_q8_dot_avx2(row, q, n);
-    case CN_DTYPE_Q5_K: return cn_q5_k_q8_dot_avx2(row, q, n);
-    case CN_DTYPE_Q6_K: return cn_q6_k_q8_dot_avx2(row, q, n);
-    default: return cn_q8_0_q8_dot_avx2(row, q, n);
+
+/* The SIMD kernels this CPU can run (through cn_q8_dot, which the matmul calls). */
+static const cn_q8_kernel simd_kernels[] = {CN_Q8_AVX2, CN_Q8_NEON, CN_Q8_NEON_SDOT};
+#define N_SIMD (sizeof simd_kernels / sizeof *simd_kernels)
+static bool kernel_runs_here(cn_q8_kernel k) {
+    switch (k) {
+    case CN_Q8_AVX2: return cn_cpu_has_avx2_fma();
+    case CN_Q8_NEON: return cn_cpu_has_neon();
+    case CN_Q8_NEON_SDOT: return cn_q8_has_neon_sdot();
+    default: return true;
     }
 }
 
@@ -110,7 +118,7 @@ static void check_avx2_quantiser(cn_q8_layout layout, const float *x, int64_t n,
     const size_t bytes = cn_q8_row_bytes(layout, n);
     void *fast = malloc(bytes);
     memset(fast, 0x5a, bytes);
-    cn_q8_quantize(layout, x, n, fast, true);
+    cn_q8_quantize(layout, x, n, fast, CN_Q8_AVX2);
     CHECKF(memcmp(q, fast, bytes) == 0, "layout %d n %lld: the AVX2 quantiser differs from the scalar one", (int)layout,
            (long long)n);
     free(fast);
@@ -129,17 +137,18 @@ static void check_width(cn_dtype t, int64_t n) {
         const float scale = powf(10.0f, (float)(rng_next() % 7) - 3.0f);
         for (int64_t i = 256 * b; i < 256 * b + 256 && i < n; i++) x[i] = b == 1 ? 0.0f : rng_uniform() * scale;
     }
-    cn_q8_quantize(layout, x, n, q, false);
+    cn_q8_quantize(layout, x, n, q, CN_Q8_SCALAR);
     check_quantiser(layout, x, n, q);
     check_avx2_quantiser(layout, x, n, q);
-    int bad_bits = 0, bad_exact = 0, bad_bound = 0;
+    int bad_bits[N_SIMD] = {0}, bad_exact = 0, bad_bound = 0;
     for (int r = 0; r < rows; r++) {
         uint8_t *row = w + (size_t)r * row_bytes;
         random_row(t, row, n);
         const float ref = dot_ref(t, row, q, n);
-        if (cn_cpu_has_avx2_fma()) {
-            const float fast = dot_avx2(t, row, q, n);
-            bad_bits += memcmp(&ref, &fast, sizeof ref) != 0;
+        for (size_t k = 0; k < N_SIMD; k++) {
+            if (!kernel_runs_here(simd_kernels[k])) continue;
+            const float fast = cn_q8_dot(t, row, q, n, simd_kernels[k]);
+            bad_bits[k] += memcmp(&ref, &fast, sizeof ref) != 0;
         }
         const cn_matrix m = {t, 1, n, row, row_bytes, NULL, 0, 0, false};
         cn_matrix_row_to_f32(&m, 0, wf);
@@ -155,7 +164,9 @@ static void check_width(cn_dtype t, int64_t n) {
         const double err = fabs((double)ref - exact), allowed = bound + 1e-5 * (abs_sum + bound) + 1e-30;
         bad_bound += !(err <= allowed);
     }
-    CHECKF(bad_bits == 0, "%s n %lld: %d AVX2 dots differ from the reference", cn_dtype_name(t), (long long)n, bad_bits);
+    for (size_t k = 0; k < N_SIMD; k++)
+        CHECKF(bad_bits[k] == 0, "%s n %lld: %d %s dots differ from the reference", cn_dtype_name(t), (long long)n, bad_bits[k],
+               cn_q8_kernel_name(simd_kernels[k]));
     CHECKF(bad_exact == 0, "%s n %lld: %d dots differ from the dot of the dequantised values", cn_dtype_name(t), (long long)n,
            bad_exact);
     CHECKF(bad_bound == 0, "%s n %lld: %d dots off the f32 dot by more than the rounding bound", cn_dtype_name(t), (long long)n,
@@ -190,7 +201,17 @@ int main(void) {
         const void *xq = cn_q8_layout_of(t) == CN_Q8_256 ? (const void *)&q : (const void *)&q32;
         random_row(t, row, 256);
         CHECKF(isnan(dot_ref(t, row, xq, 256)), "%s: no NaN", cn_dtype_name(t));
-        if (cn_cpu_has_avx2_fma()) CHECKF(isnan(dot_avx2(t, row, xq, 256)), "%s: no NaN (AVX2)", cn_dtype_name(t));
+        for (size_t k = 0; k < N_SIMD; k++)
+            if (kernel_runs_here(simd_kernels[k]))
+                CHECKF(isnan(cn_q8_dot(t, row, xq, 256, simd_kernels[k])), "%s: no NaN (%s)", cn_dtype_name(t),
+                       cn_q8_kernel_name(simd_kernels[k]));
     }
+
+    /* Which kernels the matmul takes here; under qemu the Makefile says which it must be, so a
+     * run meant to cover SDOT (or the widening form) cannot pass on the other. */
+    const char *best = cn_q8_kernel_name(cn_q8_kernel_best());
+    const char *want = getenv("CLAWNET_TEST_Q8_KERNEL");
+    printf("test_q8_activations: cn_matmul's 8-bit-activation kernels here: %s\n", best);
+    if (want && *want) CHECKF(strcmp(want, best) == 0, "CLAWNET_TEST_Q8_KERNEL is %s but the kernels are %s", want, best);
     return cn_test_finish("test_q8_activations");
 }

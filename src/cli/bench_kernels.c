@@ -225,10 +225,12 @@ int bench_kernels_main(int argc, char **argv) {
 
     cJSON *json = cJSON_CreateObject(), *results = cJSON_AddArrayToObject(json, "results");
     const bool avx2 = cn_cpu_has_avx2_fma(), neon = cn_cpu_has_neon();
+    const char *int8_kernels = cn_q8_kernel_name(cn_q8_kernel_best());
     cJSON_AddStringToObject(json, "kernels", avx2 ? "avx2+fma" : neon ? "neon" : "portable");
+    cJSON_AddStringToObject(json, "int8_kernels", int8_kernels);
     cJSON_AddNumberToObject(json, "cols", (double)cols);
-    printf("kernels: %s; y = W x, one token, %lld columns, ~%lld MB per matrix, %lld repetitions\n\n",
-           avx2 ? "AVX2+FMA" : neon ? "NEON" : "portable", (long long)cols, (long long)mb, (long long)repeats);
+    printf("kernels: %s (x int8: %s); y = W x, one token, %lld columns, ~%lld MB per matrix, %lld repetitions\n\n",
+           avx2 ? "AVX2+FMA" : neon ? "NEON" : "portable", int8_kernels, (long long)cols, (long long)mb, (long long)repeats);
     int status = 0;
     for (int ti = 0; ti < n_threads && !status; ti++) {
         cn_threadpool *pool = cn_threadpool_create((int)threads[ti]);

@@ -23,7 +23,7 @@ typedef struct {
     cn_q8_layout layout;
     uint8_t *xq;
     size_t xq_bytes;
-    bool avx2;
+    cn_q8_kernel q8_kernel; /* cn_q8_kernel_best() */
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
 } matmul_job;
@@ -109,13 +109,13 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
  * Each token's row is quantised once per call, by itself (so its int8 values and scales do not
  * depend on the other tokens), and every output element is one cn_q8_dot of a stored row with
  * one quantised token: the same function on every path (one token or many, any thread split,
- * AVX2 or the scalar reference, which give the same bits), so prefill, chunked prefill, decode
- * and batches agree bitwise here too. */
+ * AVX2, NEON with or without SDOT, or the scalar reference, which give the same bits), so
+ * prefill, chunked prefill, decode and batches agree bitwise here too. */
 
 static void quantize_tokens(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     for (int64_t t = begin; t < end; t++)
-        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes, job->avx2);
+        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes, job->q8_kernel);
 }
 
 /* Stored weight bytes per block of rows: each token passes over the block while it sits in L2,
@@ -132,7 +132,7 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
         for (int64_t t = 0; t < job->n_tokens; t++) {
             const void *xq = job->xq + (size_t)t * job->xq_bytes;
             for (int64_t o = o0; o < o1; o++)
-                job->y[t * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, xq, w->cols, job->avx2);
+                job->y[t * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, xq, w->cols, job->q8_kernel);
         }
     }
 }
@@ -140,8 +140,9 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
 void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
                int64_t n_tokens, float *y, int64_t y_stride) {
     const bool avx2 = cn_cpu_has_avx2_fma();
-    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, avx2, NULL, NULL};
+    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, CN_Q8_SCALAR, NULL, NULL};
     if (w->act_q8 && (job.layout = cn_q8_layout_of(w->dtype)) != CN_Q8_NONE && n_tokens > 0) {
+        job.q8_kernel = cn_q8_kernel_best();
         job.xq_bytes = cn_q8_row_bytes(job.layout, w->cols);
         job.xq = cn_scratch_alloc((size_t)n_tokens * job.xq_bytes);
         if (n_tokens >= 4) cn_parallel_for(pool, n_tokens, quantize_tokens, &job);

@@ -7,6 +7,8 @@
 
 #include "tensor/element.h"
 #include "tensor/kquants.h"
+#include "tensor/row_dot_avx2.h"
+#include "tensor/row_dot_neon.h"
 
 /* Not contracted into FMAs (GCC does not in ISO C mode; clang needs the pragma): the AVX2
  * kernel repeats these steps. */
@@ -75,17 +77,40 @@ size_t cn_q8_row_bytes(cn_q8_layout layout, int64_t n) {
     }
 }
 
-void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, bool avx2) {
+cn_q8_kernel cn_q8_kernel_best(void) {
+    if (cn_cpu_has_avx2_fma()) return CN_Q8_AVX2;
+    if (cn_q8_has_neon_sdot()) return CN_Q8_NEON_SDOT;
+    return cn_cpu_has_neon() ? CN_Q8_NEON : CN_Q8_SCALAR;
+}
+
+const char *cn_q8_kernel_name(cn_q8_kernel k) {
+    switch (k) {
+    case CN_Q8_AVX2: return "avx2";
+    case CN_Q8_NEON: return "neon";
+    case CN_Q8_NEON_SDOT: return "neon-sdot";
+    default: return "scalar";
+    }
+}
+
+void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, cn_q8_kernel kernel) {
+    const bool avx2 = kernel == CN_Q8_AVX2;
     if (layout == CN_Q8_256) (avx2 ? cn_q8_quantize_row_avx2 : cn_q8_quantize_row)(x, n, out);
     else if (layout == CN_Q8_32) (avx2 ? cn_q8_quantize_row_32_avx2 : cn_q8_quantize_row_32)(x, n, out);
 }
 
-float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, bool avx2) {
+/* One format's four kernels. */
+#define Q8_DOT_BY(kernel, fmt, row, xq, n)                                                                      \
+    ((kernel) == CN_Q8_AVX2        ? cn_##fmt##_q8_dot_avx2(row, xq, n)                                         \
+     : (kernel) == CN_Q8_NEON_SDOT ? cn_##fmt##_q8_dot_neon_sdot(row, xq, n)                                    \
+     : (kernel) == CN_Q8_NEON      ? cn_##fmt##_q8_dot_neon(row, xq, n)                                         \
+                                   : cn_##fmt##_q8_dot_ref(row, xq, n))
+
+float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, cn_q8_kernel kernel) {
     switch (t) {
-    case CN_DTYPE_Q4_K: return avx2 ? cn_q4_k_q8_dot_avx2(row, xq, n) : cn_q4_k_q8_dot_ref(row, xq, n);
-    case CN_DTYPE_Q5_K: return avx2 ? cn_q5_k_q8_dot_avx2(row, xq, n) : cn_q5_k_q8_dot_ref(row, xq, n);
-    case CN_DTYPE_Q6_K: return avx2 ? cn_q6_k_q8_dot_avx2(row, xq, n) : cn_q6_k_q8_dot_ref(row, xq, n);
-    case CN_DTYPE_Q8_0: return avx2 ? cn_q8_0_q8_dot_avx2(row, xq, n) : cn_q8_0_q8_dot_ref(row, xq, n);
+    case CN_DTYPE_Q4_K: return Q8_DOT_BY(kernel, q4_k, row, xq, n);
+    case CN_DTYPE_Q5_K: return Q8_DOT_BY(kernel, q5_k, row, xq, n);
+    case CN_DTYPE_Q6_K: return Q8_DOT_BY(kernel, q6_k, row, xq, n);
+    case CN_DTYPE_Q8_0: return Q8_DOT_BY(kernel, q8_0, row, xq, n);
     default: return 0.0f;
     }
 }

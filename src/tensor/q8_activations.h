@@ -9,9 +9,9 @@
  *    that a kernel loads eight scales at once; for Q8_0. A row whose width is not a multiple of
  *    256 leaves the last record's unused blocks zero.
  *
- * Each result is defined by a scalar reference below, operation for operation; the AVX2 kernels
- * add the same integers in other orders (exact) and repeat the f32 steps, so each equals its
- * reference bit for bit (tests/test_q8_activations.c). Against the f32 dot, the only new error is
+ * Each result is defined by a scalar reference below, operation for operation; the AVX2 and NEON
+ * kernels add the same integers in other orders (exact) and repeat the f32 steps, so each equals
+ * its reference bit for bit (tests/test_q8_activations.c). Against the f32 dot, the only new error is
  * the activations' rounding: |x − dx·qx| ≤ dx/2 per element, so a result moves by at most
  * Σ_blocks (dx/2)·Σ|w| (plus f32 rounding). A non-finite activation makes its block's scale NaN,
  * so the dot is NaN as the f32 one would be. */
@@ -35,6 +35,24 @@ typedef struct {
     int8_t q[256];
 } cn_q8_32x8;
 
+/* Which kernels compute the quantisers and the integer dots; every kind gives the same bits.
+ * SCALAR and AVX2 are 0 and 1, so a bool "avx2" (the older argument) still means the same. */
+typedef enum {
+    CN_Q8_SCALAR = 0,  /* the references below */
+    CN_Q8_AVX2 = 1,    /* x86-64 with AVX2+FMA (cn_cpu_has_avx2_fma()) */
+    CN_Q8_NEON,        /* aarch64 Advanced SIMD, widening multiplies (armv8.0; cn_cpu_has_neon()) */
+    CN_Q8_NEON_SDOT,   /* aarch64 with the dot-product instructions (cn_q8_has_neon_sdot()) */
+} cn_q8_kernel;
+
+/* The fastest kernels this CPU and build have: AVX2, else NEON with SDOT, else NEON, else scalar. */
+cn_q8_kernel cn_q8_kernel_best(void);
+/* "scalar", "avx2", "neon", "neon-sdot". */
+const char *cn_q8_kernel_name(cn_q8_kernel k);
+/* True on aarch64 CPUs with the Armv8.2 dot-product instructions (getauxval(AT_HWCAP) &
+ * HWCAP_ASIMDDP: Kunpeng 920, Graviton 2 and later, Neoverse N1/V1, Apple M1 and later) when this
+ * build has the SDOT kernels (q8_dot_neon_sdot.c compiled with +dotprod); false elsewhere. */
+bool cn_q8_has_neon_sdot(void);
+
 /* Which activation layout a weight format's integer dot takes. */
 typedef enum { CN_Q8_NONE = 0, CN_Q8_256, CN_Q8_32 } cn_q8_layout;
 
@@ -52,33 +70,45 @@ void cn_q8_quantize_row_32(const float *x, int64_t n, cn_q8_32x8 *out);
 /* The same with AVX2 (bitwise equal, every byte); only when cn_cpu_has_avx2_fma(). */
 void cn_q8_quantize_row_avx2(const float *x, int64_t n, cn_q8_block *out);
 void cn_q8_quantize_row_32_avx2(const float *x, int64_t n, cn_q8_32x8 *out);
-/* The layout's quantiser (AVX2 when avx2); out holds cn_q8_row_bytes(layout, n) bytes. */
-void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, bool avx2);
+/* The layout's quantiser (the AVX2 one for CN_Q8_AVX2, else the scalar one); out holds
+ * cn_q8_row_bytes(layout, n) bytes. */
+void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, cn_q8_kernel kernel);
 
 /* Σ_i W[i]·x[i] for one weight row of n elements in format t (cn_q8_layout_of(t) != NONE) and a
- * token quantised in that layout: the AVX2 kernel when avx2 (cn_cpu_has_avx2_fma()), else the
- * scalar reference; the two give the same bits. */
-float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, bool avx2);
+ * token quantised in that layout, by the given kernels (available on this CPU: see
+ * cn_q8_kernel_best); all give the scalar reference's bits. */
+float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, cn_q8_kernel kernel);
 
 /* Q4_K: per weight block the exact integer sums sumi = Σ_g sc_g·Σ_l q4·qx and
  * summ = Σ_g m_g·Σ_l qx (at most 8·63·32·15·127 < 2^25), then
  * acc += (dx·d)·sumi − (dx·dmin)·summ in f32, blocks in order. */
 float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q4_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q4_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 /* Q5_K: as Q4_K with the fifth bit (codes 0..31, |sumi| < 2^26). */
 float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q5_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q5_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 /* Q6_K: per weight block sumi = Σ_j sc_j·(Σ_l u·qx − 32·sum16_j) over its sixteen 16-element
  * runs, u the unsigned 6-bit code (value u − 32; |sumi| < 2^29), then acc += (dx·d)·sumi. */
 float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q6_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q6_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 /* Q8_0: per 32-block b, sumi_b = Σ_l qw·qx (|sumi| ≤ 32·128·127), then
  * lane[b mod 8] += (dw·dx)·sumi_b in f32 (eight partial sums, blocks in order in each), and the
  * result ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). */
 float cn_q8_0_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_q8_0_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_q8_0_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+
+/* The _neon kernels run only when cn_cpu_has_neon(), the _neon_sdot ones only when
+ * cn_q8_has_neon_sdot() (they are built for armv8.2-a+dotprod); elsewhere both are the reference. */
 
 #endif

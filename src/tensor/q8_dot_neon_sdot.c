@@ -1,0 +1,27 @@
+/* The NEON integer dots of q8_activations.h with the Armv8.2 dot-product instructions: SDOT
+ * (vdotq_s32) adds four int8 products into each int32 lane. CMake compiles this file alone with
+ * -march=armv8.2-a+dotprod and defines CLAWNET_NEON_SDOT (CMakeLists.txt), so the compiler may use
+ * armv8.2 instructions anywhere in it: nothing here runs unless cn_q8_has_neon_sdot()
+ * (q8_dot_neon.c, built for the baseline) said the CPU has them. The kernels are
+ * q8_dot_neon_kernels.h. Without that build (x86, CLAWNET_SIMD=OFF, a compiler without +dotprod)
+ * each is the scalar reference and cn_q8_has_neon_sdot() is false. */
+#include "tensor/q8_activations.h"
+
+#if defined(CLAWNET_NEON_SDOT) && !defined(CLAWNET_NO_SIMD)
+#if !defined(__aarch64__) || !defined(__ARM_FEATURE_DOTPROD)
+#error "CLAWNET_NEON_SDOT needs this file compiled for aarch64 with +dotprod"
+#endif
+#include <arm_neon.h>
+
+#define Q8_NEON_DOT16(acc, w, x) vdotq_s32((acc), (w), (x))
+#define Q8_NEON_FN(fmt) cn_##fmt##_q8_dot_neon_sdot
+#include "tensor/q8_dot_neon_kernels.h"
+
+#else
+
+float cn_q4_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q4_k_q8_dot_ref(row, x, n); }
+float cn_q5_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q5_k_q8_dot_ref(row, x, n); }
+float cn_q6_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q6_k_q8_dot_ref(row, x, n); }
+float cn_q8_0_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) { return cn_q8_0_q8_dot_ref(row, x, n); }
+
+#endif
