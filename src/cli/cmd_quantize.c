@@ -45,11 +45,11 @@ static void quantize_usage(FILE *f) {
           "  q4       as default, and the shared experts Q4_K too\n"
           "  q8       every matrix Q8_0 (mHC, norms... F32)\n"
           "  bf16     every matrix BF16 (mHC, norms... F32)\n"
-          "  q2       routed experts Q2_K: refused, the Q2_K quantiser is not implemented yet\n"
+          "  q2       as default, with the routed experts Q2_K\n"
           "  --override 'PATTERN=TYPE'  glob on the canonical name (layers.3.attn.wq_a.weight,\n"
           "           layers.3.ffn.experts.w1.weight for the fused experts) or the GGUF name\n"
-          "           (blk.3.attn_q_a.weight); TYPE f32, f16, bf16, q8_0 or q4_k; the last match wins\n"
-          "Rows whose width is not a multiple of the type's block (32 for Q8_0, 256 for Q4_K) fall\n"
+          "           (blk.3.attn_q_a.weight); TYPE f32, f16, bf16, q8_0, q4_k or q2_k; the last match wins\n"
+          "Rows whose width is not a multiple of the type's block (32 for Q8_0, 256 for Q4_K/Q2_K) fall\n"
           "back to Q8_0, then F32, and are reported. The tokenizer (IN/tokenizer.json, or IN's own\n"
           "tokenizer.ggml.* keys) is written as llama.cpp's converter writes it (gpt2, deepseek-v3).\n"
           "The file loads in llama.cpp (docs/llama_cpp.md). As llama.cpp's converter does, it leaves out\n"
@@ -58,7 +58,7 @@ static void quantize_usage(FILE *f) {
           f);
 }
 
-typedef enum { POLICY_DEFAULT, POLICY_Q4, POLICY_Q8, POLICY_BF16 } policy;
+typedef enum { POLICY_DEFAULT, POLICY_Q4, POLICY_Q2, POLICY_Q8, POLICY_BF16 } policy;
 
 typedef struct {
     const char *pattern;
@@ -92,6 +92,7 @@ static uint32_t ggml_type_of(cn_dtype t) {
     case CN_DTYPE_F32: return 0;
     case CN_DTYPE_F16: return 1;
     case CN_DTYPE_Q8_0: return 8;
+    case CN_DTYPE_Q2_K: return 10;
     case CN_DTYPE_Q4_K: return 12;
     case CN_DTYPE_I32: return 26;
     case CN_DTYPE_BF16: return 30;
@@ -104,7 +105,7 @@ static bool parse_type(const char *s, cn_dtype *out) {
         const char *name;
         cn_dtype t;
     } types[] = {{"f32", CN_DTYPE_F32}, {"f16", CN_DTYPE_F16}, {"bf16", CN_DTYPE_BF16}, {"q8_0", CN_DTYPE_Q8_0},
-                 {"q4_k", CN_DTYPE_Q4_K}};
+                 {"q4_k", CN_DTYPE_Q4_K}, {"q2_k", CN_DTYPE_Q2_K}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (!strcasecmp(s, types[i].name)) {
             *out = types[i].t;
@@ -136,7 +137,7 @@ static cn_dtype policy_type(policy pol, const out_tensor *t) {
         return CN_DTYPE_F32;
     if (pol == POLICY_BF16) return CN_DTYPE_BF16;
     if (pol == POLICY_Q8) return CN_DTYPE_Q8_0;
-    if (!strncmp(s, "ffn.experts.", 12)) return CN_DTYPE_Q4_K;
+    if (!strncmp(s, "ffn.experts.", 12)) return pol == POLICY_Q2 ? CN_DTYPE_Q2_K : CN_DTYPE_Q4_K;
     if (!strncmp(s, "ffn.shared_experts.", 19)) return pol == POLICY_Q4 ? CN_DTYPE_Q4_K : CN_DTYPE_Q8_0;
     return CN_DTYPE_Q8_0;
 }
@@ -418,7 +419,7 @@ static cn_status write_metadata(const cn_model_config *c, policy pol, int n_mtp,
                                                     "which a deepseek4 GGUF cannot express", l);
     }
     if (c->rope_main.yarn) return cn_fail(err, CN_ERR_UNSUPPORTED, "YaRN on the main rope cannot be written to GGUF");
-    static const int file_types[] = {[POLICY_DEFAULT] = 15, [POLICY_Q4] = 15, [POLICY_Q8] = 7, [POLICY_BF16] = 32};
+    static const int file_types[] = {[POLICY_DEFAULT] = 15, [POLICY_Q4] = 15, [POLICY_Q2] = 10, [POLICY_Q8] = 7, [POLICY_BF16] = 32};
     kv_str(b, "general.architecture", "deepseek4");
     kv_str(b, "general.name", "DeepSeek-V4 (clawnet quantize)");
     kv_u32(b, "general.file_type", file_types[pol]);
@@ -567,6 +568,7 @@ static void quantize_rows(void *ctx, int64_t begin, int64_t end) {
         switch (t->out) {
         case CN_DTYPE_Q8_0: cn_quantize_row_q8_0(row, t->cols, o); break;
         case CN_DTYPE_Q4_K: cn_quantize_row_q4_k(row, t->cols, o); break;
+        case CN_DTYPE_Q2_K: cn_quantize_row_q2_k(row, t->cols, o); break;
         case CN_DTYPE_F32: memcpy(o, row, (size_t)t->cols * 4); break;
         case CN_DTYPE_BF16:
             for (int64_t c = 0; c < t->cols; c++) {
@@ -713,7 +715,7 @@ static cn_status quantize(const char *in, const char *out_path, policy pol, over
                 }
             cn_dtype want = t->out;
             while (cn_dtype_row_bytes(t->out, t->cols) == 0)
-                t->out = t->out == CN_DTYPE_Q4_K ? CN_DTYPE_Q8_0 : CN_DTYPE_F32;
+                t->out = t->out == CN_DTYPE_Q4_K || t->out == CN_DTYPE_Q2_K ? CN_DTYPE_Q8_0 : CN_DTYPE_F32;
             if (want != t->out) {
                 n_fallback++;
                 fprintf(stderr, "clawnet quantize: %s: %lld columns are not a multiple of the %s block; wrote %s\n",
@@ -876,12 +878,8 @@ int cn_cmd_quantize(int argc, char **argv) {
             else if (!strcmp(v, "q4")) pol = POLICY_Q4;
             else if (!strcmp(v, "q8")) pol = POLICY_Q8;
             else if (!strcmp(v, "bf16")) pol = POLICY_BF16;
-            else if (!strcmp(v, "q2")) {
-                fputs("clawnet quantize: --policy q2 needs a Q2_K quantiser, which is not implemented yet "
-                      "(ClawNet reads Q2_K but cannot write it); use --policy default or q4\n",
-                      stderr);
-                goto out;
-            } else {
+            else if (!strcmp(v, "q2")) pol = POLICY_Q2;
+            else {
                 fprintf(stderr, "clawnet quantize: unknown policy \"%s\" (default, q4, q2, q8 or bf16)\n", v);
                 goto out;
             }
@@ -890,8 +888,8 @@ int cn_cmd_quantize(int argc, char **argv) {
             const char *eq = strrchr(v, '=');
             if (!eq || eq == v || !parse_type(eq + 1, &rules[n_rules].type)) {
                 fprintf(stderr, "clawnet quantize: bad --override \"%s\": expected PATTERN=TYPE with TYPE one of "
-                                "f32, f16, bf16, q8_0, q4_k%s\n",
-                        v, eq && !strcasecmp(eq + 1, "q2_k") ? " (Q2_K cannot be written yet)" : "");
+                                "f32, f16, bf16, q8_0, q4_k or q2_k\n",
+                        v);
                 goto out;
             }
             char *pattern = strndup(v, (size_t)(eq - v));

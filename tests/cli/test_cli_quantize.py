@@ -111,7 +111,6 @@ with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "x.gguf")
     for args, rc, words in (
             (("tests/fixtures/tiny", out, "--policy", "q3"), 2, "unknown policy"),
-            (("tests/fixtures/tiny", out, "--policy", "q2"), 2, "Q2_K"),
             (("tests/fixtures/tiny", out, "--override", "nopattern"), 2, "bad --override"),
             (("tests/fixtures/tiny", out, "--override", "*=q3_x"), 2, "bad --override"),
             (("tests/fixtures/tiny", os.path.join(tmp, "no", "such", "dir.gguf")), 1, "cannot create"),

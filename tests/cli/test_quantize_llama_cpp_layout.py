@@ -27,6 +27,7 @@ import gguf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_vocab  # noqa: E402
+import wide_expert_checkpoint  # noqa: E402
 
 CLAWNET = sys.argv[1]
 failures = []
@@ -154,7 +155,7 @@ def quantize(src, out, *extra):
 
 with tempfile.TemporaryDirectory() as tmp:
     for fixture in ("tests/fixtures/tiny", "tests/fixtures/tiny_official"):
-        for policy in ("default", "q8", "bf16"):
+        for policy in ("default", "q8", "bf16", "q2"):
             out = os.path.join(tmp, "out.gguf")
             quantize(fixture, out, "--policy", policy)
             if os.path.exists(out):
@@ -168,6 +169,17 @@ with tempfile.TemporaryDirectory() as tmp:
         check(field(r, f"{ARCH}.nextn_predict_layers") == 1, "--keep-mtp: nextn_predict_layers")
         check(any(t.name.startswith("blk.5.nextn.") for t in r.tensors), "--keep-mtp: no MTP tensors")
         check("--keep-mtp" not in p.stderr, "--keep-mtp: still reports the MTP block as left out")
+    # --policy q2 where the experts really are Q2_K (the fixtures' 32/64-wide experts fall back to
+    # Q8_0): 256-wide experts; llama.cpp's Q2_K is ggml type 10 and file type 10 (LLAMA_FTYPE_MOSTLY_Q2_K).
+    wide = os.path.join(tmp, "wide")
+    wide_expert_checkpoint.make(wide)
+    out = os.path.join(tmp, "wide-q2.gguf")
+    quantize(wide, out, "--policy", "q2")
+    if os.path.exists(out):
+        r = check_file(out, "wide q2", tokenizer=False)
+        check(field(r, "general.file_type") == 10, "q2: general.file_type is not 10")
+        exps = [t for t in r.tensors if "_exps." in t.name]
+        check(exps and all(t.tensor_type == gguf.GGMLQuantizationType.Q2_K for t in exps), "q2: experts not Q2_K")
     # The real vocabulary: tokenizer keys as llama.cpp's converter writes them.
     rv = real_vocab.make_checkpoint(os.path.join(tmp, "rv"))
     if True:
