@@ -8,8 +8,8 @@ DeepseekV4ForCausalLM run in float32 on the checkpoint it was converted from
    shared expert, mHC;
 2. `clawnet logits` on it, for a text in each language and a chat turn: the most likely next token
    is the oracle's at >= 90 % of the positions, and over the oracle's 16 most likely tokens at each
-   position the log-probabilities differ by less than 0.15 nat on average (the routed experts are
-   4-bit, the rest 8-bit; measured: see docs/first_run.md);
+   position the log-probabilities differ by less than 0.15 nat on average (hk-tiny ships with
+   every matrix Q8_0: models/hk-tiny/README.md measures it);
 3. `clawnet run -p` prints exactly HF tokenizers' decode of the ids `clawnet run --ids` generates
    for the same prompt (greedy; the EOS that ends the run is not printed), and `clawnet chat` answers
    a piped message.
