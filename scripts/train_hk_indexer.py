@@ -147,13 +147,11 @@ def main():
     args = ap.parse_args()
 
     import torch
-    from tokenizers import Tokenizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    tokenizer = Tokenizer.from_file(os.path.join(args.tokenizer or args.inp, "tokenizer.json"))
-    bos, eos = tokenizer.token_to_id(hk.BOS), tokenizer.token_to_id(hk.EOS)
+    tokenizer, bos, eos = hk.open_tokenizer(args.tokenizer or args.inp)
 
     model = load_model(args.inp)
     model.train()  # no dropout in V4 attention (attention_dropout 0); kept as in the trunk's training
@@ -163,8 +161,7 @@ def main():
     print(f"indexers of CSA layers {[i for i, _ in kl.layers]}: {sum(p.numel() for p in params) / 1e3:.1f} k "
           "trainable parameters, the rest frozen", file=sys.stderr, flush=True)
 
-    streams = {lang: hk.token_stream(tokenizer, hk.load_split(args.corpus, lang, "train"), bos, eos)
-               for lang in hk.LANGS}
+    streams = hk.train_streams(tokenizer, args.corpus, bos, eos)
     heldout = {lang: hk.load_split(args.corpus, lang, "heldout") for lang in hk.LANGS}
     log = {"in": os.path.abspath(args.inp), "args": vars(args), "steps": []}
 

@@ -117,6 +117,18 @@ def load_split(corpus, lang, split):
         return [json.loads(line)["text"] for line in f]
 
 
+def open_tokenizer(directory):
+    """The Hong Kong tokenizer in DIRECTORY/tokenizer.json, with its BOS and EOS ids."""
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(os.path.join(directory, "tokenizer.json"))
+    return tokenizer, tokenizer.token_to_id(BOS), tokenizer.token_to_id(EOS)
+
+
+def train_streams(tokenizer, corpus, bos, eos):
+    """Every language's training split as one token stream each (token_stream)."""
+    return {lang: token_stream(tokenizer, load_split(corpus, lang, "train"), bos, eos) for lang in LANGS}
+
+
 def token_stream(tokenizer, texts, bos, eos):
     """BOS text EOS per record, concatenated."""
     ids = []
@@ -263,14 +275,12 @@ def main():
     args = ap.parse_args()
 
     import torch
-    from tokenizers import Tokenizer
     from transformers import DeepseekV4ForCausalLM
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    tokenizer = Tokenizer.from_file(os.path.join(args.tokenizer, "tokenizer.json"))
-    bos, eos = tokenizer.token_to_id(BOS), tokenizer.token_to_id(EOS)
+    tokenizer, bos, eos = open_tokenizer(args.tokenizer)
 
     cfg = model_config(tokenizer.get_vocab_size(with_added_tokens=True), args.seq_len)
     cfg._attn_implementation = "eager"
@@ -304,7 +314,7 @@ def main():
         export(model, cfg, args, log)
         return
 
-    streams = {lang: token_stream(tokenizer, load_split(args.corpus, lang, "train"), bos, eos) for lang in LANGS}
+    streams = train_streams(tokenizer, args.corpus, bos, eos)
     heldout = {lang: load_split(args.corpus, lang, "heldout")[: args.heldout_records] for lang in LANGS}
     chat = load_chat(tokenizer, args.chat, bos)
     print({lang: len(s) for lang, s in streams.items()}, "training tokens per language;",

@@ -253,13 +253,11 @@ def main():
     args = ap.parse_args()
 
     import torch
-    from tokenizers import Tokenizer
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    tokenizer = Tokenizer.from_file(os.path.join(args.tokenizer or args.inp, "tokenizer.json"))
-    bos, eos = tokenizer.token_to_id(hk.BOS), tokenizer.token_to_id(hk.EOS)
+    tokenizer, bos, eos = hk.open_tokenizer(args.tokenizer or args.inp)
 
     model = load_trunk(args.inp)
     if model.config.num_nextn_predict_layers:
@@ -275,8 +273,7 @@ def main():
     print(f"MTP block: {sum(p.numel() for p in params) / 1e6:.2f} M trainable parameters; init {init}",
           file=sys.stderr, flush=True)
 
-    streams = {lang: hk.token_stream(tokenizer, hk.load_split(args.corpus, lang, "train"), bos, eos)
-               for lang in hk.LANGS}
+    streams = hk.train_streams(tokenizer, args.corpus, bos, eos)
     heldout = {lang: hk.load_split(args.corpus, lang, "heldout")[: args.heldout_records] for lang in hk.LANGS}
     chat = hk.load_chat(tokenizer, args.chat, bos)
     log = {"in": os.path.abspath(args.inp), "args": vars(args), "init": init, "steps": []}
