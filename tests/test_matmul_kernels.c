@@ -282,6 +282,56 @@ static void check_act_q8(cn_threadpool *pool, cn_dtype dtype, int64_t cols) {
     free_matrix(&s);
 }
 
+/* Every E4M3 code under every E8M0 scale: the fused decode, the fused dot and cn_matrix_row_to_f32
+ * against the scalar decoders of element.h (cn_e4m3_to_f32(code) · cn_e8m0_to_f32(scale), one f32
+ * rounding), bit for bit, NaN included. Row 0 holds the 254 non-NaN codes twice (two orders, no
+ * NaN in any group of 32, so the AVX2 kernel's fast F16C decoder takes every group whose scale
+ * allows it), row 1 every code in order (groups with a NaN code take the general decoder); both
+ * end in an 8-wide step and a tail. The 128-column blocks of one row have different scales, so
+ * over the 256 rounds every block sees every scale, extremes (2^-127, 2^127, NaN) included, and
+ * fast and general groups follow each other within a row. A dot is compared with chain_model on
+ * the scalar weights: the same bits, or both NaN (a NaN's payload after the chain is not part of
+ * the contract). */
+static void check_e4m3_every_code(void) {
+    enum { COLS = 4 * 128 + 8 + 3, SCALE_COLS = (COLS + 127) / 128 };
+    uint8_t codes[2 * COLS], scales[SCALE_COLS];
+    for (int i = 0; i < COLS; i++) {
+        const uint8_t ordered = (uint8_t)(i < 256 ? i : 255 - (i & 255)), spread = (uint8_t)(i * 37 + 11);
+        codes[i] = (spread & 0x7f) == 0x7f ? (uint8_t)(spread - 1) : spread; /* 0x7e, 0xfe twice more */
+        if (i < 256) codes[i] = (i & 0x7f) == 0x7f ? 0x00 : (uint8_t)i;  /* first 256: each non-NaN code once */
+        codes[COLS + i] = ordered;
+    }
+    float x[COLS], want[COLS], got[COLS];
+    for (int i = 0; i < COLS; i++) x[i] = rng_uniform();
+    const float *xs[2] = {x, x};
+    kernel_set sets[2];
+    const int n_sets = cpu_kernel_sets(sets);
+    int bad_decode[2] = {0}, bad_dot[2] = {0}, bad_rows = 0;
+    for (int e = 0; e < 256; e++) {
+        for (int b = 0; b < SCALE_COLS; b++) scales[b] = (uint8_t)(e + 61 * b);
+        const cn_matrix m = {CN_DTYPE_F8_E4M3, 2, COLS, codes, COLS, scales, SCALE_COLS, 0, false};
+        for (int64_t r = 0; r < 2; r++) {
+            for (int i = 0; i < COLS; i++) want[i] = cn_e4m3_to_f32(codes[r * COLS + i]) * cn_e8m0_to_f32(scales[i / 128]);
+            cn_matrix_row_to_f32(&m, r, got);
+            bad_rows += memcmp(got, want, sizeof want) != 0;
+            const float model = chain_model(want, x, COLS);
+            for (int k = 0; k < n_sets; k++) {
+                sets[k].decode(&m, r, got);
+                for (int i = 0; i < COLS; i++) bad_decode[k] += memcmp(&got[i], &want[i], sizeof *got) != 0;
+                float dot[2];
+                sets[k].dot(&m, r, xs, 2, dot);
+                for (int t = 0; t < 2; t++)
+                    bad_dot[k] += !(isnan(dot[t]) && isnan(model)) && memcmp(&dot[t], &model, sizeof model) != 0;
+            }
+        }
+    }
+    CHECKF(bad_rows == 0, "E4M3 every code: %d rows of cn_matrix_row_to_f32 differ from the scalar decoder", bad_rows);
+    for (int k = 0; k < n_sets; k++) {
+        CHECKF(bad_decode[k] == 0, "%s E4M3 every code: %d decoded weights differ from the scalar decoder", sets[k].name, bad_decode[k]);
+        CHECKF(bad_dot[k] == 0, "%s E4M3 every code: %d dots differ from the chain's bits", sets[k].name, bad_dot[k]);
+    }
+}
+
 int main(void) {
     cn_threadpool *pool = cn_threadpool_create(3);
     CHECK(pool != NULL);
@@ -291,6 +341,7 @@ int main(void) {
     for (size_t f = 0; f < sizeof plain / sizeof *plain; f++)
         for (size_t w = 0; w < sizeof any_widths / sizeof *any_widths; w++)
             check_format(pool, plain[f], any_widths[w], w % 2 ? 1 : 0, plain[f] == CN_DTYPE_F8_E4M3 ? 120 : 0);
+    check_e4m3_every_code();
     for (size_t w = 0; w < sizeof block_widths / sizeof *block_widths; w++) {
         check_format(pool, CN_DTYPE_MXFP4, block_widths[w], w % 2, 3);
         check_format(pool, CN_DTYPE_Q8_0, block_widths[w], w % 2, 0);
