@@ -55,9 +55,10 @@ NEON_INLINE void bf16_tail(const stored_row *r, int64_t i, int64_t len, float *o
 }
 
 /* ---- F8 E4M3, one E8M0 scale per 128 columns ----
- * As in row_dot_avx2.c: the code's sign and 7 exponent/mantissa bits at f32 bit positions 31 and
- * 20..26 read as an f32 2^120 too small, normal and subnormal codes alike, so one exact multiply
- * decodes; 0x7f / 0xff are NaN as in element.h. */
+ * As in row_dot_avx2.c. The general decoder (any code, any scale): the code's sign and 7
+ * exponent/mantissa bits at f32 bit positions 31 and 20..26 read as an f32 2^120 too small,
+ * normal and subnormal codes alike, so one exact multiply decodes; 0x7f / 0xff are NaN as in
+ * element.h. e4m3_32 takes it only for the groups its fast decoder cannot do. */
 NEON_INLINE float32x4_t e4m3_four(uint16x4_t v16, float32x4_t scale) {
     const uint32x4_t v = vmovl_u16(v16);
     const uint32x4_t em = vandq_u32(v, vdupq_n_u32(0x7f));
@@ -74,14 +75,41 @@ NEON_INLINE weights8 e4m3_eight_scaled(const uint8_t *src, float32x4_t scale) {
 NEON_INLINE weights8 e4m3_eight(const stored_row *r, int64_t i) {
     return e4m3_eight_scaled(r->p + i, vdupq_n_f32(cn_e8m0_to_f32(r->scales[i / 128])));
 }
-NEON_INLINE weights32 e4m3_32(const stored_row *r, int64_t i) {
-    /* 32 divides 128: one scale for the whole group */
-    const float32x4_t scale = vdupq_n_f32(cn_e8m0_to_f32(r->scales[i / 128]));
+static __attribute__((noinline, cold)) weights32 e4m3_32_general(const uint8_t *src, uint8_t scale_code) {
+    const float32x4_t scale = vdupq_n_f32(cn_e8m0_to_f32(scale_code));
     weights32 w;
     for (int k = 0; k < 4; k++) {
-        const weights8 e = e4m3_eight_scaled(r->p + i + 8 * k, scale);
+        const weights8 e = e4m3_eight_scaled(src + 8 * k, scale);
         w.v[2 * k] = e.v[0], w.v[2 * k + 1] = e.v[1];
     }
+    return w;
+}
+/* The fast decoder (row_dot_avx2.c gives the argument): for a group of 32 without NaN codes under
+ * a scale 2^(e-127) with e <= 246, (code & 0x80) << 8 | (code & 0x7f) << 7 is the IEEE half
+ * 2^-8 times the code's value, widened exactly by FCVTL, and 2^(e-119) (bits (e + 8) << 23) is
+ * the scale with the 2^8 folded in, a normal f32: one rounding of the exact product, the scalar
+ * decoder's bits. Here the half comes from code << 7 (sign at bit 14), to which its own bit 14
+ * is added: the carry moves the sign to bit 15 and leaves bit 14 clear. */
+NEON_INLINE void e4m3_sixteen_halves(uint8x16_t codes, float32x4_t scale, float32x4_t *out) {
+    const uint16x8_t sign_at_14 = vdupq_n_u16(0x4000);
+    const uint16x8_t low = vshll_n_u8(vget_low_u8(codes), 7), high = vshll_high_n_u8(codes, 7);
+    const uint16x8_t h_low = vaddq_u16(low, vandq_u16(low, sign_at_14)), h_high = vaddq_u16(high, vandq_u16(high, sign_at_14));
+    out[0] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h_low))), scale);
+    out[1] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(h_low)), scale);
+    out[2] = vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h_high))), scale);
+    out[3] = vmulq_f32(vcvt_high_f32_f16(vreinterpretq_f16_u16(h_high)), scale);
+}
+NEON_INLINE weights32 e4m3_32(const stored_row *r, int64_t i) {
+    /* 32 divides 128: one scale for the whole group */
+    const uint8_t scale_code = r->scales[i / 128];
+    const uint8x16_t first = vld1q_u8(r->p + i), second = vld1q_u8(r->p + i + 16);
+    const uint8x16_t top = vdupq_n_u8(0x80), all = vdupq_n_u8(0xff);
+    const uint8x16_t nan = vorrq_u8(vceqq_u8(vorrq_u8(first, top), all), vceqq_u8(vorrq_u8(second, top), all));
+    if (__builtin_expect(scale_code > 246 || vmaxvq_u8(nan) != 0, 0)) return e4m3_32_general(r->p + i, scale_code);
+    const float32x4_t scale = vreinterpretq_f32_u32(vdupq_n_u32((uint32_t)(scale_code + 8) << 23));
+    weights32 w;
+    e4m3_sixteen_halves(first, scale, w.v);
+    e4m3_sixteen_halves(second, scale, w.v + 4);
     return w;
 }
 NEON_INLINE void e4m3_tail(const stored_row *r, int64_t i, int64_t len, float *out) {
