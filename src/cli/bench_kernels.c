@@ -2,7 +2,10 @@
  * weight format on a random matrix larger than the last-level cache, timed on each requested
  * thread count. The figure of merit is weight bytes streamed per second, next to the read
  * bandwidth bench_read_bandwidth measures with the same threads just before: decode reads every
- * weight once per token, so a kernel at 100% of it would make decode purely memory bound. */
+ * weight once per token, so a kernel at 100% of it would make decode purely memory bound.
+ * With --tokens N each timed call is an N-token cn_matmul (a prefill chunk's or a batch's
+ * shape: the many-token paths, f32 and int8), and GFLOP/s (2 per weight and token) says how
+ * much work per second that is. */
 #include "cli/bench_kernels.h"
 
 #include <stdio.h>
@@ -38,6 +41,8 @@ static void kernels_usage(FILE *f) {
           "  --cols N             row width (default 4096; a multiple of 256)\n"
           "  --mb N               weight megabytes per matrix (default 128; keep it above the L3 size)\n"
           "  -r N                 timed repetitions (default 7; median and best are reported)\n"
+          "  --tokens N           tokens per call (default 1: a decode step; more: the many-token\n"
+          "                       paths of prefill and batches; GFLOP/s counts 2 per weight and token)\n"
           "For q8_0, q6_k, q5_k and q4_k, a row 'Q4_K x int8' etc. times cn_matmul with 8-bit activations\n"
           "(--act-q8; q8_activations.h: the token quantised, then integer dots) on the same matrix, and\n"
           "gives its relative RMS difference from the f32 kernel's outputs.\n"
@@ -148,21 +153,21 @@ static double weight_bytes(const bench_matrix *bm) {
 /* The 8-bit-activation product (cn_matmul with act_q8 on the same matrix): quantising the token
  * is part of every timed call, as in a real layer. Returns the median seconds, fills *best and
  * the relative RMS difference from y_f32. */
-static double time_int8(cn_threadpool *pool, const cn_matrix *m, const float *x, int repeats, const float *y_f32,
-                        double *best, double *rel_rms) {
-    float *y = malloc((size_t)m->rows * sizeof *y);
+static double time_int8(cn_threadpool *pool, const cn_matrix *m, const float *x, int64_t tokens, int repeats,
+                        const float *y_f32, double *best, double *rel_rms) {
+    float *y = malloc((size_t)(m->rows * tokens) * sizeof *y);
     if (!y) return -1.0;
     cn_matrix q8 = *m;
     q8.act_q8 = true;
     double times[MAX_REPEATS];
     for (int r = -1; r < repeats; r++) { /* r = -1: warm-up */
         const double t0 = bench_now_seconds();
-        cn_matmul(pool, &q8, x, m->cols, 1, y, m->rows);
+        cn_matmul(pool, &q8, x, m->cols, tokens, y, m->rows);
         if (r >= 0) times[r] = bench_now_seconds() - t0;
     }
     qsort(times, (size_t)repeats, sizeof *times, compare_double);
     double diff = 0.0, norm = 0.0;
-    for (int64_t r = 0; r < m->rows; r++) {
+    for (int64_t r = 0; r < m->rows * tokens; r++) {
         const double e = (double)y[r] - (double)y_f32[r];
         diff += e * e, norm += (double)y_f32[r] * y_f32[r];
     }
@@ -176,7 +181,7 @@ int bench_kernels_main(int argc, char **argv) {
     cn_dtype types[sizeof default_types / sizeof *default_types];
     int n_types = (int)(sizeof default_types / sizeof *default_types);
     memcpy(types, default_types, sizeof default_types);
-    int64_t threads[MAX_THREAD_COUNTS] = {1, 2}, cols = 4096, mb = 128, repeats = 7;
+    int64_t threads[MAX_THREAD_COUNTS] = {1, 2}, cols = 4096, mb = 128, repeats = 7, tokens = 1;
     int n_threads = 2;
     const char *json_path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -209,6 +214,8 @@ int bench_kernels_main(int argc, char **argv) {
             }
         } else if (!strcmp(a, "--mb")) {
             if (!cn_parse_int(a, v, 1, 1 << 16, &mb)) return 2;
+        } else if (!strcmp(a, "--tokens")) {
+            if (!cn_parse_int(a, v, 1, 4096, &tokens)) return 2;
         } else if (!strcmp(a, "-r")) {
             if (!cn_parse_int(a, v, 1, MAX_REPEATS, &repeats)) return 2;
         } else if (!strcmp(a, "--json")) {
@@ -218,10 +225,10 @@ int bench_kernels_main(int argc, char **argv) {
             return 2;
         }
     }
-    float *x = malloc((size_t)cols * sizeof *x);
+    float *x = malloc((size_t)(cols * tokens) * sizeof *x);
     if (!x) return 1;
     uint64_t s = 42;
-    for (int64_t i = 0; i < cols; i++) x[i] = (float)(next_random(&s) % 2001) * 1e-3f - 1.0f;
+    for (int64_t i = 0; i < cols * tokens; i++) x[i] = (float)(next_random(&s) % 2001) * 1e-3f - 1.0f;
 
     cJSON *json = cJSON_CreateObject(), *results = cJSON_AddArrayToObject(json, "results");
     const bool avx2 = cn_cpu_has_avx2_fma(), neon = cn_cpu_has_neon();
@@ -229,8 +236,10 @@ int bench_kernels_main(int argc, char **argv) {
     cJSON_AddStringToObject(json, "kernels", avx2 ? "avx2+fma" : neon ? "neon" : "portable");
     cJSON_AddStringToObject(json, "int8_kernels", int8_kernels);
     cJSON_AddNumberToObject(json, "cols", (double)cols);
-    printf("kernels: %s (x int8: %s); y = W x, one token, %lld columns, ~%lld MB per matrix, %lld repetitions\n\n",
-           avx2 ? "AVX2+FMA" : neon ? "NEON" : "portable", int8_kernels, (long long)cols, (long long)mb, (long long)repeats);
+    cJSON_AddNumberToObject(json, "tokens", (double)tokens);
+    printf("kernels: %s (x int8: %s); y = W x, %lld token%s per call, %lld columns, ~%lld MB per matrix, %lld repetitions\n\n",
+           avx2 ? "AVX2+FMA" : neon ? "NEON" : "portable", int8_kernels, (long long)tokens, tokens == 1 ? "" : "s", (long long)cols,
+           (long long)mb, (long long)repeats);
     int status = 0;
     for (int ti = 0; ti < n_threads && !status; ti++) {
         cn_threadpool *pool = cn_threadpool_create((int)threads[ti]);
@@ -240,8 +249,8 @@ int bench_kernels_main(int argc, char **argv) {
         }
         const double bandwidth = bench_read_bandwidth(pool, (size_t)1 << 29, 5);
         printf("threads %lld: read bandwidth %.1f GB/s\n\n"
-               "| format | bytes/weight | ms (median) | GB/s median | GB/s best | of bandwidth | rel. RMS vs f32 |\n"
-               "|---|---:|---:|---:|---:|---:|---:|\n",
+               "| format | bytes/weight | ms (median) | GB/s median | GB/s best | of bandwidth | GFLOP/s median | GFLOP/s best | rel. RMS vs f32 |\n"
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                (long long)threads[ti], bandwidth / 1e9);
         cJSON *run = cJSON_CreateObject();
         cJSON_AddNumberToObject(run, "threads", (double)threads[ti]);
@@ -252,24 +261,25 @@ int bench_kernels_main(int argc, char **argv) {
             const cn_dtype t = types[f];
             const int64_t rows = (int64_t)((double)mb * 1e6 / (double)cn_dtype_row_bytes(t, cols)) + 1;
             bench_matrix bm;
-            float *y = malloc((size_t)rows * sizeof *y);
+            float *y = malloc((size_t)(rows * tokens) * sizeof *y);
             if (!y || !make_matrix(t, rows, cols, &bm)) {
                 free(y), free(bm.data), free(bm.scales);
                 status = 1;
                 break;
             }
-            cn_matmul(pool, &bm.m, x, cols, 1, y, rows); /* warm-up: pages and code */
+            cn_matmul(pool, &bm.m, x, cols, tokens, y, rows); /* warm-up: pages and code */
             double times[MAX_REPEATS];
             for (int r = 0; r < repeats; r++) {
                 const double t0 = bench_now_seconds();
-                cn_matmul(pool, &bm.m, x, cols, 1, y, rows);
+                cn_matmul(pool, &bm.m, x, cols, tokens, y, rows);
                 times[r] = bench_now_seconds() - t0;
             }
             qsort(times, (size_t)repeats, sizeof *times, compare_double);
             const double median = repeats % 2 ? times[repeats / 2] : 0.5 * (times[repeats / 2 - 1] + times[repeats / 2]);
             const double bytes = weight_bytes(&bm), gbs = bytes / median / 1e9, best = bytes / times[0] / 1e9;
-            printf("| %s | %.4f | %.2f | %.2f | %.2f | %.1f%% | - |\n", cn_dtype_name(t), bytes / (double)(rows * cols), median * 1e3,
-                   gbs, best, 100.0 * gbs * 1e9 / bandwidth);
+            const double flops = 2.0 * (double)rows * (double)cols * (double)tokens;
+            printf("| %s | %.4f | %.2f | %.2f | %.2f | %.1f%% | %.2f | %.2f | - |\n", cn_dtype_name(t), bytes / (double)(rows * cols),
+                   median * 1e3, gbs, best, 100.0 * gbs * 1e9 / bandwidth, flops / median / 1e9, flops / times[0] / 1e9);
             cJSON *row = cJSON_CreateObject();
             cJSON_AddStringToObject(row, "format", cn_dtype_name(t));
             cJSON_AddNumberToObject(row, "weight_bytes", bytes);
@@ -277,10 +287,12 @@ int bench_kernels_main(int argc, char **argv) {
             cJSON_AddNumberToObject(row, "gb_s_median", gbs);
             cJSON_AddNumberToObject(row, "gb_s_best", best);
             cJSON_AddNumberToObject(row, "of_read_bandwidth", gbs * 1e9 / bandwidth);
+            cJSON_AddNumberToObject(row, "gflop_s_median", flops / median / 1e9);
+            cJSON_AddNumberToObject(row, "gflop_s_best", flops / times[0] / 1e9);
             cJSON_AddItemToArray(rows_json, row);
             if (cn_q8_layout_of(t) != CN_Q8_NONE) {
                 double best8, rel_rms;
-                const double med8 = time_int8(pool, &bm.m, x, (int)repeats, y, &best8, &rel_rms);
+                const double med8 = time_int8(pool, &bm.m, x, tokens, (int)repeats, y, &best8, &rel_rms);
                 if (med8 < 0.0) {
                     free(y), free(bm.data), free(bm.scales);
                     status = 1;
@@ -289,8 +301,8 @@ int bench_kernels_main(int argc, char **argv) {
                 const double gbs8 = bytes / med8 / 1e9;
                 char name[32];
                 snprintf(name, sizeof name, "%s x int8", cn_dtype_name(t));
-                printf("| %s | %.4f | %.2f | %.2f | %.2f | %.1f%% | %.2e |\n", name, bytes / (double)(rows * cols), med8 * 1e3, gbs8,
-                       bytes / best8 / 1e9, 100.0 * gbs8 * 1e9 / bandwidth, rel_rms);
+                printf("| %s | %.4f | %.2f | %.2f | %.2f | %.1f%% | %.2f | %.2f | %.2e |\n", name, bytes / (double)(rows * cols), med8 * 1e3,
+                       gbs8, bytes / best8 / 1e9, 100.0 * gbs8 * 1e9 / bandwidth, flops / med8 / 1e9, flops / best8 / 1e9, rel_rms);
                 cJSON *row8 = cJSON_CreateObject();
                 cJSON_AddStringToObject(row8, "format", name);
                 cJSON_AddNumberToObject(row8, "weight_bytes", bytes);
@@ -298,10 +310,12 @@ int bench_kernels_main(int argc, char **argv) {
                 cJSON_AddNumberToObject(row8, "gb_s_median", gbs8);
                 cJSON_AddNumberToObject(row8, "gb_s_best", bytes / best8 / 1e9);
                 cJSON_AddNumberToObject(row8, "of_read_bandwidth", gbs8 * 1e9 / bandwidth);
+                cJSON_AddNumberToObject(row8, "gflop_s_median", flops / med8 / 1e9);
+                cJSON_AddNumberToObject(row8, "gflop_s_best", flops / best8 / 1e9);
                 cJSON_AddNumberToObject(row8, "relative_rms_vs_f32", rel_rms);
                 cJSON_AddItemToArray(rows_json, row8);
             }
-            volatile float keep = y[rows - 1];
+            volatile float keep = y[rows * tokens - 1];
             (void)keep;
             free(y), free(bm.data), free(bm.scales);
         }

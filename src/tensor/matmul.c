@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "tensor/q8_activations.h"
+#include "tensor/q8_dot_many.h"
 #include "tensor/row_dot_avx2.h"
 #include "tensor/row_dot_neon.h"
 #include "tensor/vec.h"
@@ -107,10 +108,11 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
 
 /* ---- 8-bit activations (q8_activations.h) ----
  * Each token's row is quantised once per call, by itself (so its int8 values and scales do not
- * depend on the other tokens), and every output element is one cn_q8_dot of a stored row with
- * one quantised token: the same function on every path (one token or many, any thread split,
- * AVX2, NEON with or without SDOT, or the scalar reference, which give the same bits), so
- * prefill, chunked prefill, decode and batches agree bitwise here too. */
+ * depend on the other tokens), and every output element is the bits of one cn_q8_dot of a stored
+ * row with one quantised token: the many-token kernels (q8_dot_many.h) share the unpacked weights
+ * between the tokens of a group but give each token exactly cn_q8_dot's bits, whatever the group,
+ * as do AVX2, NEON with or without SDOT and the scalar reference. So one token or many, any thread
+ * split, prefill, chunked prefill, decode and batches agree bitwise here too. */
 
 static void quantize_tokens(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
@@ -118,8 +120,9 @@ static void quantize_tokens(void *p, int64_t begin, int64_t end) {
         cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes, job->q8_kernel);
 }
 
-/* Stored weight bytes per block of rows: each token passes over the block while it sits in L2,
- * so a prompt's quantised tokens stream once per block instead of once per row. */
+/* Stored weight bytes per block of rows: the block stays in L2 while every token group passes
+ * over it, so a prompt's quantised tokens stream once per block instead of once per row, and a
+ * group's tokens (CN_Q8_MANY_MAX x 1.1 bytes per weight) stay in L1 across the block's rows. */
 #define Q8_ROW_BLOCK_BYTES (64 * 1024)
 
 static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
@@ -129,10 +132,17 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
     if (block < 1) block = 1;
     for (int64_t o0 = begin; o0 < end; o0 += block) {
         const int64_t o1 = end - o0 < block ? end : o0 + block;
-        for (int64_t t = 0; t < job->n_tokens; t++) {
-            const void *xq = job->xq + (size_t)t * job->xq_bytes;
-            for (int64_t o = o0; o < o1; o++)
-                job->y[t * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, xq, w->cols, job->q8_kernel);
+        for (int64_t t0 = 0; t0 < job->n_tokens; t0 += CN_Q8_MANY_MAX) {
+            const int group = job->n_tokens - t0 < CN_Q8_MANY_MAX ? (int)(job->n_tokens - t0) : CN_Q8_MANY_MAX;
+            const uint8_t *xq = job->xq + (size_t)t0 * job->xq_bytes;
+            for (int64_t o = o0; o < o1 && group == 1; o++) /* decode: the one-token kernel, no regrouping */
+                job->y[t0 * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, xq, w->cols, job->q8_kernel);
+            for (int64_t o = o0; o < o1 && group > 1; o++) {
+                float out[CN_Q8_MANY_MAX];
+                cn_q8_dot_many(w->dtype, w->data + (size_t)o * w->row_bytes, NULL, xq, job->xq_bytes, group, w->cols,
+                               job->q8_kernel, out);
+                for (int i = 0; i < group; i++) job->y[(t0 + i) * job->y_stride + o] = out[i];
+            }
         }
     }
 }

@@ -1,8 +1,10 @@
 /* The NEON integer dots of q8_activations.h for every aarch64 CPU (armv8.0 Advanced SIMD): 16
  * int8 products by two widening multiplies (vmull_s8: int16, at most 128·128 in magnitude) and
- * widening pairwise adds into int32 lanes; the kernels themselves are q8_dot_neon_kernels.h. Also
+ * widening pairwise adds into int32 lanes; the kernels themselves are q8_dot_neon_kernels.h (one
+ * token) and q8_dot_many_neon_kernels.h (several tokens per weight row). Also
  * the run-time check for the SDOT forms (q8_dot_neon_sdot.c). */
 #include "tensor/q8_activations.h"
+#include "tensor/q8_dot_many.h"
 
 #if defined(__aarch64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <arm_neon.h>
@@ -31,7 +33,9 @@ static inline __attribute__((always_inline)) int32x4_t dot16_widening(int32x4_t 
 
 #define Q8_NEON_DOT16(acc, w, x) dot16_widening((acc), (w), (x))
 #define Q8_NEON_FN(fmt) cn_##fmt##_q8_dot_neon
+#define Q8_NEON_MANY_FN(fmt) cn_##fmt##_q8_dot_many_neon
 #include "tensor/q8_dot_neon_kernels.h"
+#include "tensor/q8_dot_many_neon_kernels.h"
 
 #else
 
@@ -40,5 +44,9 @@ float cn_q4_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) {
 float cn_q5_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q5_k_q8_dot_ref(row, x, n); }
 float cn_q6_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q6_k_q8_dot_ref(row, x, n); }
 float cn_q8_0_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) { return cn_q8_0_q8_dot_ref(row, x, n); }
+CN_Q8_MANY_AS_LOOP(cn_q4_k_q8_dot_many_neon, cn_q4_k_q8_dot_ref, cn_q8_block)
+CN_Q8_MANY_AS_LOOP(cn_q5_k_q8_dot_many_neon, cn_q5_k_q8_dot_ref, cn_q8_block)
+CN_Q8_MANY_AS_LOOP(cn_q6_k_q8_dot_many_neon, cn_q6_k_q8_dot_ref, cn_q8_block)
+CN_Q8_MANY_AS_LOOP(cn_q8_0_q8_dot_many_neon, cn_q8_0_q8_dot_ref, cn_q8_32x8)
 
 #endif
