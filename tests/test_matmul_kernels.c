@@ -199,9 +199,9 @@ static void check_format(cn_threadpool *pool, cn_dtype dtype, int64_t cols, size
                 bad_chain += memcmp(&two[t], &model, sizeof model) != 0;
             }
             bad_pair += memcmp(one, two, sizeof one) != 0; /* a token's chain is its own */
-            /* the decoded row holds the reference's values (MXFP4's -0 may read as +0) */
+            /* the decoded row holds the reference's bits (-0 included) */
             sets[k].decode(&m, r, decoded);
-            for (int64_t i = 0; i < cols; i++) bad_decode += !(decoded[i] == scalar[i]);
+            for (int64_t i = 0; i < cols; i++) bad_decode += memcmp(&decoded[i], &scalar[i], sizeof *decoded) != 0;
         }
         CHECKF(bad_dot == 0, "%s %s cols %lld: %d fused dots off the reference", sets[k].name, name, (long long)cols, bad_dot);
         CHECKF(bad_chain == 0, "%s %s cols %lld: %d fused dots differ from the chain's bits", sets[k].name, name, (long long)cols,
@@ -282,54 +282,88 @@ static void check_act_q8(cn_threadpool *pool, cn_dtype dtype, int64_t cols) {
     free_matrix(&s);
 }
 
-/* Every E4M3 code under every E8M0 scale: the fused decode, the fused dot and cn_matrix_row_to_f32
- * against the scalar decoders of element.h (cn_e4m3_to_f32(code) · cn_e8m0_to_f32(scale), one f32
- * rounding), bit for bit, NaN included. Row 0 holds the 254 non-NaN codes twice (two orders, no
- * NaN in any group of 32, so the AVX2 kernel's fast F16C decoder takes every group whose scale
- * allows it), row 1 every code in order (groups with a NaN code take the general decoder); both
- * end in an 8-wide step and a tail. The 128-column blocks of one row have different scales, so
- * over the 256 rounds every block sees every scale, extremes (2^-127, 2^127, NaN) included, and
- * fast and general groups follow each other within a row. A dot is compared with chain_model on
+/* Every code under every E8M0 scale, for E4M3 and MXFP4: the fused decode, the fused dot and
+ * cn_matrix_row_to_f32 against the scalar decoders of element.h (cn_e4m3_to_f32 or cn_e2m1_to_f32
+ * of the code times cn_e8m0_to_f32 of its scale, one f32 rounding), bit for bit: NaN, -0 and
+ * results that round to subnormals or overflow included. A dot is compared with chain_model on
  * the scalar weights: the same bits, or both NaN (a NaN's payload after the chain is not part of
- * the contract). */
+ * the contract). The scale blocks of a row get different scales, so over 256 rounds every block
+ * sees every scale, extremes (2^-127, 2^127, NaN) included, and the AVX2 and NEON E4M3 kernels'
+ * fast groups and general (fallback) groups follow each other within a row. */
+typedef struct {
+    int rows, decode[2], dot[2];
+} code_mismatches;
+
+static void count_code_mismatches(const cn_matrix *m, const float *want, const float *x, code_mismatches *bad) {
+    enum { MAX_COLS = 1024 };
+    float got[MAX_COLS];
+    const float *xs[2] = {x, x};
+    kernel_set sets[2];
+    const int n_sets = cpu_kernel_sets(sets);
+    for (int64_t r = 0; r < m->rows; r++) {
+        const float *want_row = want + r * m->cols;
+        cn_matrix_row_to_f32(m, r, got);
+        bad->rows += memcmp(got, want_row, (size_t)m->cols * sizeof *got) != 0;
+        const float model = chain_model(want_row, x, m->cols);
+        for (int k = 0; k < n_sets; k++) {
+            sets[k].decode(m, r, got);
+            for (int64_t i = 0; i < m->cols; i++) bad->decode[k] += memcmp(&got[i], &want_row[i], sizeof *got) != 0;
+            float dot[2];
+            sets[k].dot(m, r, xs, 2, dot);
+            for (int t = 0; t < 2; t++) bad->dot[k] += !(isnan(dot[t]) && isnan(model)) && memcmp(&dot[t], &model, sizeof model) != 0;
+        }
+    }
+}
+
+static void report_code_mismatches(const char *name, const code_mismatches *bad) {
+    CHECKF(bad->rows == 0, "%s every code: %d rows of cn_matrix_row_to_f32 differ from the scalar decoder", name, bad->rows);
+    kernel_set sets[2];
+    const int n_sets = cpu_kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        CHECKF(bad->decode[k] == 0, "%s %s every code: %d decoded weights differ from the scalar decoder", sets[k].name, name,
+               bad->decode[k]);
+        CHECKF(bad->dot[k] == 0, "%s %s every code: %d dots differ from the chain's bits", sets[k].name, name, bad->dot[k]);
+    }
+}
+
+/* E4M3: row 0 holds the 254 non-NaN codes twice (two orders, no NaN in any group of 32, so the
+ * fast decoders take every group whose scale allows it), row 1 every code in order (groups with
+ * a NaN code take the general decoder); both end in an 8-wide step and a tail. */
 static void check_e4m3_every_code(void) {
     enum { COLS = 4 * 128 + 8 + 3, SCALE_COLS = (COLS + 127) / 128 };
     uint8_t codes[2 * COLS], scales[SCALE_COLS];
     for (int i = 0; i < COLS; i++) {
-        const uint8_t ordered = (uint8_t)(i < 256 ? i : 255 - (i & 255)), spread = (uint8_t)(i * 37 + 11);
-        codes[i] = (spread & 0x7f) == 0x7f ? (uint8_t)(spread - 1) : spread; /* 0x7e, 0xfe twice more */
-        if (i < 256) codes[i] = (i & 0x7f) == 0x7f ? 0x00 : (uint8_t)i;  /* first 256: each non-NaN code once */
-        codes[COLS + i] = ordered;
+        const uint8_t spread = (uint8_t)(i * 37 + 11);
+        codes[i] = i < 256 ? ((i & 0x7f) == 0x7f ? 0x00 : (uint8_t)i) : (spread & 0x7f) == 0x7f ? (uint8_t)(spread - 1) : spread;
+        codes[COLS + i] = (uint8_t)(i < 256 ? i : 255 - (i & 255));
     }
-    float x[COLS], want[COLS], got[COLS];
+    float x[COLS], want[2 * COLS];
     for (int i = 0; i < COLS; i++) x[i] = rng_uniform();
-    const float *xs[2] = {x, x};
-    kernel_set sets[2];
-    const int n_sets = cpu_kernel_sets(sets);
-    int bad_decode[2] = {0}, bad_dot[2] = {0}, bad_rows = 0;
+    code_mismatches bad = {0};
     for (int e = 0; e < 256; e++) {
         for (int b = 0; b < SCALE_COLS; b++) scales[b] = (uint8_t)(e + 61 * b);
+        for (int i = 0; i < 2 * COLS; i++) want[i] = cn_e4m3_to_f32(codes[i]) * cn_e8m0_to_f32(scales[i % COLS / 128]);
         const cn_matrix m = {CN_DTYPE_F8_E4M3, 2, COLS, codes, COLS, scales, SCALE_COLS, 0, false};
-        for (int64_t r = 0; r < 2; r++) {
-            for (int i = 0; i < COLS; i++) want[i] = cn_e4m3_to_f32(codes[r * COLS + i]) * cn_e8m0_to_f32(scales[i / 128]);
-            cn_matrix_row_to_f32(&m, r, got);
-            bad_rows += memcmp(got, want, sizeof want) != 0;
-            const float model = chain_model(want, x, COLS);
-            for (int k = 0; k < n_sets; k++) {
-                sets[k].decode(&m, r, got);
-                for (int i = 0; i < COLS; i++) bad_decode[k] += memcmp(&got[i], &want[i], sizeof *got) != 0;
-                float dot[2];
-                sets[k].dot(&m, r, xs, 2, dot);
-                for (int t = 0; t < 2; t++)
-                    bad_dot[k] += !(isnan(dot[t]) && isnan(model)) && memcmp(&dot[t], &model, sizeof model) != 0;
-            }
-        }
+        count_code_mismatches(&m, want, x, &bad);
     }
-    CHECKF(bad_rows == 0, "E4M3 every code: %d rows of cn_matrix_row_to_f32 differ from the scalar decoder", bad_rows);
-    for (int k = 0; k < n_sets; k++) {
-        CHECKF(bad_decode[k] == 0, "%s E4M3 every code: %d decoded weights differ from the scalar decoder", sets[k].name, bad_decode[k]);
-        CHECKF(bad_dot[k] == 0, "%s E4M3 every code: %d dots differ from the chain's bits", sets[k].name, bad_dot[k]);
+    report_code_mismatches("F8_E4M3", &bad);
+}
+
+/* MXFP4: each block of 32 holds all 16 codes as low nibbles and again as high nibbles. */
+static void check_mxfp4_every_code(void) {
+    enum { COLS = 8 * 32, BLOCKS = COLS / 32 };
+    uint8_t bytes[COLS / 2], scales[BLOCKS];
+    for (int j = 0; j < COLS / 2; j++) bytes[j] = (uint8_t)((j % 16) | ((j * 7 + j / 16) % 16) << 4);
+    float x[COLS], want[COLS];
+    for (int i = 0; i < COLS; i++) x[i] = rng_uniform();
+    code_mismatches bad = {0};
+    for (int e = 0; e < 256; e++) {
+        for (int b = 0; b < BLOCKS; b++) scales[b] = (uint8_t)(e + 37 * b);
+        for (int i = 0; i < COLS; i++) want[i] = cn_e2m1_to_f32((uint8_t)(bytes[i / 2] >> (4 * (i % 2)))) * cn_e8m0_to_f32(scales[i / 32]);
+        const cn_matrix m = {CN_DTYPE_MXFP4, 1, COLS, bytes, COLS / 2, scales, BLOCKS, 0, false};
+        count_code_mismatches(&m, want, x, &bad);
     }
+    report_code_mismatches("MXFP4", &bad);
 }
 
 int main(void) {
@@ -342,6 +376,7 @@ int main(void) {
         for (size_t w = 0; w < sizeof any_widths / sizeof *any_widths; w++)
             check_format(pool, plain[f], any_widths[w], w % 2 ? 1 : 0, plain[f] == CN_DTYPE_F8_E4M3 ? 120 : 0);
     check_e4m3_every_code();
+    check_mxfp4_every_code();
     for (size_t w = 0; w < sizeof block_widths / sizeof *block_widths; w++) {
         check_format(pool, CN_DTYPE_MXFP4, block_widths[w], w % 2, 3);
         check_format(pool, CN_DTYPE_Q8_0, block_widths[w], w % 2, 0);

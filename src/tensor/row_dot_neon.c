@@ -117,23 +117,26 @@ NEON_INLINE void e4m3_tail(const stored_row *r, int64_t i, int64_t len, float *o
 }
 
 /* ---- MXFP4: E2M1 pairs (low nibble first), one E8M0 scale per 32 ----
- * A table lookup gives the 16 codes as signed doubled values {0, ±1, ±2, ±3, ±4, ±6, ±8, ±12};
- * the 1/2 joins the power-of-two scale (exact). Code 8 (-0) becomes +0, which no accumulator that
- * starts at +0 can tell apart. */
-NEON_INLINE int8x16_t mxfp4_doubled_lut(void) {
-    static const int8_t lut[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-    return vld1q_s8(lut);
+ * As in row_dot_avx2.c: every E2M1 value is exact in bfloat16, so two table lookups give each
+ * code's bf16 bytes (code 8 is -0, as in the scalar decoder), a zip pairs them and a widening
+ * shift by 16 makes the f32; the one multiply by the scale is the scalar decoder's. */
+NEON_INLINE void mxfp4_sixteen(uint8x16_t codes, float32x4_t scale, float32x4_t *out) {
+    static const uint8_t bf16_low[16] = {0, 0, 0x80, 0xc0, 0, 0x40, 0x80, 0xc0, 0, 0, 0x80, 0xc0, 0, 0x40, 0x80, 0xc0};
+    static const uint8_t bf16_high[16] = {0, 0x3f, 0x3f, 0x3f, 0x40, 0x40, 0x40, 0x40, 0x80, 0xbf, 0xbf, 0xbf, 0xc0, 0xc0, 0xc0, 0xc0};
+    const uint8x16_t low = vqtbl1q_u8(vld1q_u8(bf16_low), codes), high = vqtbl1q_u8(vld1q_u8(bf16_high), codes);
+    const uint16x8_t first = vreinterpretq_u16_u8(vzip1q_u8(low, high)), second = vreinterpretq_u16_u8(vzip2q_u8(low, high));
+    out[0] = vmulq_f32(vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(first), 16)), scale);
+    out[1] = vmulq_f32(vreinterpretq_f32_u32(vshll_high_n_u16(first, 16)), scale);
+    out[2] = vmulq_f32(vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(second), 16)), scale);
+    out[3] = vmulq_f32(vreinterpretq_f32_u32(vshll_high_n_u16(second, 16)), scale);
 }
 NEON_INLINE weights32 mxfp4_32(const stored_row *r, int64_t i) {
     const uint8x16_t bytes = vld1q_u8(r->p + i / 2);
     const uint8x16_t lo = vandq_u8(bytes, vdupq_n_u8(0x0f)), hi = vshrq_n_u8(bytes, 4);
-    const int8x16_t lut = mxfp4_doubled_lut();
-    const int8x16_t first = vqtbl1q_s8(lut, vzip1q_u8(lo, hi));  /* elements 0..15 */
-    const int8x16_t second = vqtbl1q_s8(lut, vzip2q_u8(lo, hi)); /* elements 16..31 */
-    const float32x4_t half_scale = vdupq_n_f32(cn_e8m0_to_f32(r->scales[i / 32]) * 0.5f);
+    const float32x4_t scale = vdupq_n_f32(cn_e8m0_to_f32(r->scales[i / 32]));
     weights32 w;
-    s8x16_times(first, half_scale, w.v);
-    s8x16_times(second, half_scale, w.v + 4);
+    mxfp4_sixteen(vzip1q_u8(lo, hi), scale, w.v);     /* elements 0..15 */
+    mxfp4_sixteen(vzip2q_u8(lo, hi), scale, w.v + 4); /* elements 16..31 */
     return w;
 }
 

@@ -34,14 +34,15 @@ __attribute__((target("avx2"))) void cn_e4m3_row_avx2(const uint8_t *src, int64_
 }
 
 /* E2M1 magnitudes are half of small integers ({0,1,2,3,4,6,8,12}), looked up 16 at a time with
- * a byte shuffle; the 1/2 joins the power-of-two scale (exact) and the sign bit is ORed in
- * afterwards so that code 8 stays -0 as in the scalar decoder. */
+ * a byte shuffle; the 1/2 joins the power-of-two scale (exact). The sign bit is ORed into the
+ * value before the multiply, as the scalar decoder multiplies a signed value: code 8 stays -0,
+ * and under the NaN scale (E8M0 255) every weight is the scale's NaN, whatever the code's sign. */
 __attribute__((target("avx2"))) static void mxfp4_eight(__m128i codes, __m256 scale, float *out) {
     const __m128i lut = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, 1, 2, 3, 4, 6, 8, 12);
     __m256i wide = _mm256_cvtepu8_epi32(codes);
     __m256i sign = _mm256_slli_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(8)), 28);
     __m256 mag = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(lut, codes)));
-    _mm256_storeu_ps(out, _mm256_or_ps(_mm256_mul_ps(mag, scale), _mm256_castsi256_ps(sign)));
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_or_ps(mag, _mm256_castsi256_ps(sign)), scale));
 }
 
 __attribute__((target("avx2"))) void cn_mxfp4_block_avx2(const uint8_t *src, float scale, float *out) {
