@@ -1,9 +1,9 @@
 /* 8-bit activations (q8_activations.h): the quantisers' rounding bound and per-16 sums, the
- * AVX2 and NEON (widening and SDOT) Q4_K, Q5_K, Q6_K and Q8_0 x Q8 kernels, each where this CPU
- * has it, against their scalar references bit for bit (NEON under qemu-aarch64: make
- * test-aarch64 runs this on qemu's default CPU, which has SDOT, and as a Cortex-A53, which has
- * not; CLAWNET_TEST_Q8_KERNEL names the kernels cn_q8_kernel_best must pick there), and
- * each reference against two independent computations from the dequantised weights
+ * AVX2 and NEON (widening and SDOT) Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ2_XXS and Q8_0 x Q8 kernels,
+ * each where this CPU has it, against their scalar references bit for bit (NEON under
+ * qemu-aarch64: make test-aarch64 runs this on qemu's default CPU, which has SDOT, and as a
+ * Cortex-A53, which has not; CLAWNET_TEST_Q8_KERNEL names the kernels cn_q8_kernel_best must pick
+ * there), and each reference against two independent computations from the dequantised weights
  * (cn_matrix_row_to_f32, itself held to the gguf package by test_kquants), in double:
  *  - the dot with the dequantised activations dx·qx: only f32 rounding separates them (1e-5 of
  *    Σ|w·dx·qx|), so a wrong code, scale, min or lane anywhere in a reference shows;
@@ -11,7 +11,10 @@
  *    Σ_blocks (dx/2)·Σ|w| plus f32 rounding.
  * The AVX2 quantisers must write every byte the scalar ones write.
  * Rows of 1 to 17 super-blocks (Q8_0 also widths that end mid-record), blocks of very different
- * magnitudes, an all-zero block, a NaN. */
+ * magnitudes, an all-zero block, a NaN; and extreme blocks: every code and scale byte 0xff, 0x00
+ * or alternating, block scales ±65504 and ±2^-24, activations all ±127 after quantising (the
+ * largest int16 pair sums the AVX2 kernels form). The IQ2_XXS byte tables (iq2xxs_tables.c) are
+ * rebuilt here from cn_iq2xxs_grid and the parity rule. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,24 +34,53 @@ static uint32_t rng_next(void) {
 }
 static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
 
-/* Random blocks (every code and scale byte random), small finite f16 block scales: Q4_K's and
- * Q5_K's d and dmin at 0 and 2, Q6_K's d at 208, Q8_0's d at 0 of each 34-byte block. */
-static void random_row(cn_dtype t, uint8_t *row, int64_t n) {
+/* Where a format keeps its f16 block scale d and (Q2_K, Q4_K, Q5_K) its min scale dmin; -1 for
+ * none. Q8_0: d at 0 of each 34-byte block. */
+static int d_at(cn_dtype t) {
+    switch (t) {
+    case CN_DTYPE_Q2_K: return 80;
+    case CN_DTYPE_Q3_K: return 108;
+    case CN_DTYPE_Q6_K: return 208;
+    default: return 0;
+    }
+}
+static int dmin_at(cn_dtype t) {
+    switch (t) {
+    case CN_DTYPE_Q2_K: return 82;
+    case CN_DTYPE_Q4_K:
+    case CN_DTYPE_Q5_K: return 2;
+    default: return -1;
+    }
+}
+
+/* Blocks whose code and scale bytes are `fill` (0..255), or random (fill < 0), or 0xaa and 0x55
+ * by turns (fill 256); f16 scales by `scales`: 0 small random (|d|, |dmin| < 0.01), 1 both 65504,
+ * 2 d −65504 and dmin 65504, 3 d 2^-24 and dmin −2^-24 (the smallest f16). */
+static void fill_row(cn_dtype t, uint8_t *row, int64_t n, int fill, int scales) {
+    static const uint16_t extreme_d[4][2] = {{0, 0}, {0x7bff, 0x7bff}, {0xfbff, 0x7bff}, {0x0001, 0x8001}};
     const int bb = cn_dtype_block_bytes(t), be = cn_dtype_block_elems(t);
     for (int64_t b = 0; b < n / be; b++) {
         uint8_t *blk = row + bb * b;
-        for (int k = 0; k < bb; k++) blk[k] = (uint8_t)rng_next();
-        const uint16_t d = cn_f32_to_f16(rng_uniform() * 0.01f), dmin = cn_f32_to_f16(rng_uniform() * 0.01f);
-        memcpy(blk + (t == CN_DTYPE_Q6_K ? 208 : 0), &d, 2);
-        if (t == CN_DTYPE_Q4_K || t == CN_DTYPE_Q5_K) memcpy(blk + 2, &dmin, 2);
+        for (int k = 0; k < bb; k++)
+            blk[k] = (uint8_t)(fill < 0 ? (int)(rng_next() & 0xff) : fill == 256 ? ((k + b) & 1 ? 0x55 : 0xaa) : fill);
+        uint16_t d = extreme_d[scales][0], dmin = extreme_d[scales][1];
+        if (scales == 0) d = cn_f32_to_f16(rng_uniform() * 0.01f), dmin = cn_f32_to_f16(rng_uniform() * 0.01f);
+        memcpy(blk + d_at(t), &d, 2);
+        if (dmin_at(t) >= 0) memcpy(blk + dmin_at(t), &dmin, 2);
     }
 }
+
+/* Random blocks: every code and scale byte random, small finite f16 block scales. */
+static void random_row(cn_dtype t, uint8_t *row, int64_t n) { fill_row(t, row, n, -1, 0); }
 
 static float dot_ref(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
     switch (t) {
     case CN_DTYPE_Q4_K: return cn_q4_k_q8_dot_ref(row, q, n);
     case CN_DTYPE_Q5_K: return cn_q5_k_q8_dot_ref(row, q, n);
     case CN_DTYPE_Q6_K: return cn_q6_k_q8_dot_ref(row, q, n);
+    case CN_DTYPE_Q2_K: return cn_q2_k_q8_dot_ref(row, q, n);
+    case CN_DTYPE_Q3_K: return cn_q3_k_q8_dot_ref(row, q, n);
+    case CN_DTYPE_IQ2_XXS: return cn_iq2_xxs_q8_dot_ref(row, q, n);
     default: return cn_q8_0_q8_dot_ref(row, q, n);
     }
 }
@@ -124,7 +156,9 @@ static void check_avx2_quantiser(cn_q8_layout layout, const float *x, int64_t n,
     free(fast);
 }
 
-static void check_width(cn_dtype t, int64_t n) {
+/* extreme 0: random rows and activations; 1: extreme rows (fill_row's fills and scales by turns)
+ * against activations that all quantise to ±127, signs random; 2: the same, all +127. */
+static void check_width(cn_dtype t, int64_t n, int extreme) {
     const int rows = 9;
     const cn_q8_layout layout = cn_q8_layout_of(t);
     const int64_t be = layout == CN_Q8_256 ? 256 : 32;
@@ -132,10 +166,14 @@ static void check_width(cn_dtype t, int64_t n) {
     uint8_t *w = malloc(rows * row_bytes);
     float *x = malloc((size_t)n * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
     void *q = malloc(cn_q8_row_bytes(layout, n));
-    /* activations: each 256 its own magnitude (1e-3 .. 1e3), elements 256..511 all zero */
+    /* activations: each 256 its own magnitude (1e-3 .. 1e3), elements 256..511 all zero (random
+     * ones); ±magnitude everywhere (extreme ones) */
     for (int64_t b = 0; b < (n + 255) / 256; b++) {
         const float scale = powf(10.0f, (float)(rng_next() % 7) - 3.0f);
-        for (int64_t i = 256 * b; i < 256 * b + 256 && i < n; i++) x[i] = b == 1 ? 0.0f : rng_uniform() * scale;
+        for (int64_t i = 256 * b; i < 256 * b + 256 && i < n; i++) {
+            if (extreme) x[i] = extreme == 2 || (rng_next() & 1) ? scale : -scale;
+            else x[i] = b == 1 ? 0.0f : rng_uniform() * scale;
+        }
     }
     cn_q8_quantize(layout, x, n, q, CN_Q8_SCALAR);
     check_quantiser(layout, x, n, q);
@@ -143,7 +181,9 @@ static void check_width(cn_dtype t, int64_t n) {
     int bad_bits[N_SIMD] = {0}, bad_exact = 0, bad_bound = 0;
     for (int r = 0; r < rows; r++) {
         uint8_t *row = w + (size_t)r * row_bytes;
-        random_row(t, row, n);
+        static const int fills[3] = {0xff, 0x00, 256};
+        if (extreme) fill_row(t, row, n, fills[r % 3], r % 4);
+        else random_row(t, row, n);
         const float ref = dot_ref(t, row, q, n);
         for (size_t k = 0; k < N_SIMD; k++) {
             if (!kernel_runs_here(simd_kernels[k])) continue;
@@ -165,23 +205,48 @@ static void check_width(cn_dtype t, int64_t n) {
         bad_bound += !(err <= allowed);
     }
     for (size_t k = 0; k < N_SIMD; k++)
-        CHECKF(bad_bits[k] == 0, "%s n %lld: %d %s dots differ from the reference", cn_dtype_name(t), (long long)n, bad_bits[k],
-               cn_q8_kernel_name(simd_kernels[k]));
-    CHECKF(bad_exact == 0, "%s n %lld: %d dots differ from the dot of the dequantised values", cn_dtype_name(t), (long long)n,
-           bad_exact);
-    CHECKF(bad_bound == 0, "%s n %lld: %d dots off the f32 dot by more than the rounding bound", cn_dtype_name(t), (long long)n,
-           bad_bound);
+        CHECKF(bad_bits[k] == 0, "%s n %lld extreme %d: %d %s dots differ from the reference", cn_dtype_name(t), (long long)n,
+               extreme, bad_bits[k], cn_q8_kernel_name(simd_kernels[k]));
+    CHECKF(bad_exact == 0, "%s n %lld extreme %d: %d dots differ from the dot of the dequantised values", cn_dtype_name(t),
+           (long long)n, extreme, bad_exact);
+    CHECKF(bad_bound == 0, "%s n %lld extreme %d: %d dots off the f32 dot by more than the rounding bound", cn_dtype_name(t),
+           (long long)n, extreme, bad_bound);
     free(w), free(x), free(wf), free(q);
 }
 
+/* cn_iq2xxs_grid_bytes and cn_iq2xxs_sign_bytes rebuilt from cn_iq2xxs_grid and the parity rule
+ * (kquants.h). */
+static void check_iq2xxs_tables(void) {
+    static const uint8_t magnitude[4] = {8, 25, 43, 0};
+    int bad = 0;
+    for (int i = 0; i < 256; i++)
+        for (int j = 0; j < 8; j++) bad += (uint8_t)(cn_iq2xxs_grid_bytes[i] >> (8 * j)) != magnitude[(cn_iq2xxs_grid[i] >> (2 * j)) & 3];
+    for (int s = 0; s < 128; s++) {
+        int ones = 0;
+        for (int j = 0; j < 7; j++) ones += (s >> j) & 1;
+        for (int j = 0; j < 8; j++) {
+            const bool negative = j < 7 ? (s >> j) & 1 : ones & 1;
+            bad += (uint8_t)(cn_iq2xxs_sign_bytes[s] >> (8 * j)) != (negative ? 0xff : 0x01);
+        }
+    }
+    CHECKF(bad == 0, "%d bytes of the IQ2_XXS byte tables differ from the grid and the sign rule", bad);
+}
+
 int main(void) {
-    static const cn_dtype types[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q5_K, CN_DTYPE_Q6_K, CN_DTYPE_Q8_0};
+    check_iq2xxs_tables();
+    static const cn_dtype types[] = {CN_DTYPE_Q2_K, CN_DTYPE_Q3_K, CN_DTYPE_Q4_K,    CN_DTYPE_Q5_K,
+                                     CN_DTYPE_Q6_K, CN_DTYPE_Q8_0, CN_DTYPE_IQ2_XXS};
     static const int64_t widths[] = {256, 512, 768, 1280, 2048, 4352};
-    for (size_t t = 0; t < sizeof types / sizeof *types; t++)
-        for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) check_width(types[t], widths[i]);
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) check_width(types[t], widths[i], 0);
+        check_width(types[t], 768, 1);
+        check_width(types[t], 512, 2);
+    }
     static const int64_t q8_0_widths[] = {32, 64, 96, 224, 288, 4096 + 160};
-    for (size_t i = 0; i < sizeof q8_0_widths / sizeof *q8_0_widths; i++) check_width(CN_DTYPE_Q8_0, q8_0_widths[i]);
+    for (size_t i = 0; i < sizeof q8_0_widths / sizeof *q8_0_widths; i++) check_width(CN_DTYPE_Q8_0, q8_0_widths[i], 0);
     CHECK(cn_q8_layout_of(CN_DTYPE_BF16) == CN_Q8_NONE && cn_q8_layout_of(CN_DTYPE_MXFP4) == CN_Q8_NONE);
+    CHECK(cn_q8_layout_of(CN_DTYPE_Q2_K) == CN_Q8_256 && cn_q8_layout_of(CN_DTYPE_Q3_K) == CN_Q8_256 &&
+          cn_q8_layout_of(CN_DTYPE_IQ2_XXS) == CN_Q8_256);
 
     /* A NaN activation makes the dot NaN, as it does in f32. */
     float x[256];

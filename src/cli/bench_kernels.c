@@ -43,9 +43,9 @@ static void kernels_usage(FILE *f) {
           "  -r N                 timed repetitions (default 7; median and best are reported)\n"
           "  --tokens N           tokens per call (default 1: a decode step; more: the many-token\n"
           "                       paths of prefill and batches; GFLOP/s counts 2 per weight and token)\n"
-          "For q8_0, q6_k, q5_k and q4_k, a row 'Q4_K x int8' etc. times cn_matmul with 8-bit activations\n"
-          "(--act-q8; q8_activations.h: the token quantised, then integer dots) on the same matrix, and\n"
-          "gives its relative RMS difference from the f32 kernel's outputs.\n"
+          "For q8_0, q6_k, q5_k, q4_k, q3_k, q2_k and iq2_xxs, a row 'Q4_K x int8' etc. times cn_matmul\n"
+          "with 8-bit activations (--act-q8; q8_activations.h: the token quantised, then integer dots)\n"
+          "on the same matrix, and gives its relative RMS difference from the f32 kernel's outputs.\n"
           "  --json FILE          also write the results as JSON\n",
           f);
 }

@@ -48,8 +48,9 @@ cn_kv_options prompt_args_kv_options(const prompt_args *a);
     "                     32 with power-of-two scales after a Hadamard rotation, the official\n" \
     "                     storage: 68 bytes per 128-key; the queries are rounded alike); default\n" \
     "                     the --kv-type\n" \
-    "  --act-q8           8-bit activations against Q4_K/Q5_K/Q6_K/Q8_0 weights (integer dot\n" \
-    "                     products: faster, slightly less exact; default off, docs/performance.md)\n"
+    "  --act-q8           8-bit activations against Q2_K..Q6_K, IQ2_XXS and Q8_0 weights\n" \
+    "                     (integer dot products: faster, slightly less exact; default off,\n" \
+    "                     docs/performance.md)\n"
 
 #endif
 

@@ -32,10 +32,10 @@ cn_status cn_model_open(const char *path, int n_threads, cn_model **out, cn_erro
 cn_status cn_model_from_checkpoint(cn_checkpoint *ckpt, int n_threads, cn_model **out, cn_error *err);
 void cn_model_close(cn_model *model);
 
-/* 8-bit activations against the weights stored as Q4_K, Q5_K, Q6_K or Q8_0 (tensor/q8_activations.h;
- * off by default): every matmul over such a weight quantises its input rows to int8 (per 256 or
- * per 32 elements) and computes integer dot products. Faster on those formats, slightly less
- * exact (docs/performance.md has the measured cost); every split of a sequence still gives the
+/* 8-bit activations against the weights stored as Q2_K..Q6_K, IQ2_XXS or Q8_0
+ * (tensor/q8_activations.h; off by default): every matmul over such a weight quantises its input
+ * rows to int8 (per 256 or per 32 elements) and computes integer dot products. Faster on those
+ * formats, slightly less exact (docs/performance.md has the measured cost); every split of a sequence still gives the
  * same bits. Call between forward passes, not during one. */
 void cn_model_set_act_q8(cn_model *model, bool on);
 

@@ -29,10 +29,25 @@ static inline void cn_k4_scale_min(const uint8_t *s, int j, int *sc, int *m) {
     }
 }
 
+/* Q3_K: the stored 6-bit scale i (0..15, biased by 32) from the 12 packed bytes at s: low 4 bits
+ * from byte i (i < 8, low nibble) or i − 8 (high nibble), top 2 bits from bits 2(i/4), +1 of byte
+ * 8 + i%4. */
+static inline int cn_q3_k_scale(const uint8_t *s, int i) {
+    const int low = i < 8 ? s[i] & 0xf : s[i - 8] >> 4;
+    return low | ((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4;
+}
+
 /* IQ2_XXS grid: 256 rows of eight magnitudes, each a 2-bit index into {8, 25, 43}, element j in
  * bits 2j, 2j+1 (the table of ggml's iq2xxs_grid, as the gguf package packs it; every row is
  * held to the package's dequantiser by tests/test_kquants.c). */
 extern const uint16_t cn_iq2xxs_grid[256];
+
+/* The same grid for byte-wise kernels (iq2xxs_tables.c): byte j of row i is element j's magnitude
+ * (8, 25 or 43). And the eight signs of each 7-bit sign index (the eighth bit the parity of the
+ * seven): byte j is 0xff (−1) where element j is negated, else 0x01 (+1), so that one byte
+ * multiply or _mm256_sign_epi8 applies it. */
+extern const uint64_t cn_iq2xxs_grid_bytes[256];
+extern const uint64_t cn_iq2xxs_sign_bytes[128];
 
 /* True for the formats this file decodes (Q2_K..Q6_K, IQ2_XXS, MXFP4_GGML). */
 bool cn_kquant_is(cn_dtype t);

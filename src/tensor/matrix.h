@@ -24,7 +24,7 @@ typedef struct {
     int64_t scale_cols;   /* scale entries per scale row */
     int64_t scale_row0;
     /* Multiply with 8-bit activations (q8_activations.h) where the format has an integer dot
-     * (Q4_K, Q5_K, Q6_K, Q8_0); other formats ignore it. Off unless the model asks for it
+     * (Q2_K..Q6_K, IQ2_XXS, Q8_0: cn_q8_layout_of); other formats ignore it. Off unless the model asks for it
      * (cn_model_set_act_q8): it trades a small, measured error for speed (docs/performance.md). */
     bool act_q8;
 } cn_matrix;

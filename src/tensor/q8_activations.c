@@ -61,9 +61,12 @@ void cn_q8_quantize_row_32(const float *x, int64_t n, cn_q8_32x8 *out) {
 
 cn_q8_layout cn_q8_layout_of(cn_dtype t) {
     switch (t) {
+    case CN_DTYPE_Q2_K:
+    case CN_DTYPE_Q3_K:
     case CN_DTYPE_Q4_K:
     case CN_DTYPE_Q5_K:
-    case CN_DTYPE_Q6_K: return CN_Q8_256;
+    case CN_DTYPE_Q6_K:
+    case CN_DTYPE_IQ2_XXS: return CN_Q8_256;
     case CN_DTYPE_Q8_0: return CN_Q8_32;
     default: return CN_Q8_NONE;
     }
@@ -110,6 +113,9 @@ float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, cn_q8
     case CN_DTYPE_Q4_K: return Q8_DOT_BY(kernel, q4_k, row, xq, n);
     case CN_DTYPE_Q5_K: return Q8_DOT_BY(kernel, q5_k, row, xq, n);
     case CN_DTYPE_Q6_K: return Q8_DOT_BY(kernel, q6_k, row, xq, n);
+    case CN_DTYPE_Q2_K: return Q8_DOT_BY(kernel, q2_k, row, xq, n);
+    case CN_DTYPE_Q3_K: return Q8_DOT_BY(kernel, q3_k, row, xq, n);
+    case CN_DTYPE_IQ2_XXS: return Q8_DOT_BY(kernel, iq2_xxs, row, xq, n);
     case CN_DTYPE_Q8_0: return Q8_DOT_BY(kernel, q8_0, row, xq, n);
     default: return 0.0f;
     }
@@ -176,6 +182,89 @@ float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
             sumi += (int8_t)blk[192 + j] * (isum - 32 * xb->sum16[j]);
         }
         const float dd = xb->d * f16_at(blk + 208);
+        const float t = dd * (float)sumi;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+/* block_q2_K: 16 scale bytes (run j of 16 elements: scale in the low nibble, min in the high),
+ * 64 bytes of 2-bit codes, f16 d at 80, f16 dmin at 82; element e = 128h + 32k + l is bits 2k,
+ * 2k + 1 of byte 16 + 32h + l (kquants.c). */
+float cn_q2_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 84 * b;
+        const cn_q8_block *xb = x + b;
+        int32_t sumi = 0, summ = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t isum = 0;
+            for (int e = 16 * j; e < 16 * j + 16; e++) {
+                const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+                isum += ((blk[16 + 32 * h + l] >> (2 * k)) & 3) * xb->q[e];
+            }
+            sumi += (blk[j] & 0xf) * isum;
+            summ += (blk[j] >> 4) * xb->sum16[j];
+        }
+        const float dd = xb->d * f16_at(blk + 80), dm = xb->d * f16_at(blk + 82);
+        const float t = dd * (float)sumi - dm * (float)summ;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+/* block_q3_K: 32 bytes hmask, 64 bytes of 2-bit codes at 32, 12 bytes of sixteen 6-bit scales at
+ * 96 (cn_q3_k_scale, biased by 32), f16 d at 108; element e = 32g + l (g = 4h + k) is bits 2k,
+ * 2k + 1 of byte 32 + 32h + l plus 4 where bit g of hmask[l] is set, minus 4 (kquants.c). */
+float cn_q3_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 110 * b;
+        const cn_q8_block *xb = x + b;
+        int32_t sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            int32_t isum = 0;
+            for (int e = 16 * j; e < 16 * j + 16; e++) {
+                const int g = e / 32, h = g / 4, k = g % 4, l = e % 32;
+                const int u = ((blk[32 + 32 * h + l] >> (2 * k)) & 3) | ((blk[l] >> g) & 1) << 2;
+                isum += u * xb->q[e];
+            }
+            sumi += (cn_q3_k_scale(blk + 96, j) - 32) * (isum - 4 * xb->sum16[j]);
+        }
+        const float dd = xb->d * f16_at(blk + 108);
+        const float t = dd * (float)sumi;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+/* block_iq2_xxs: f16 d, then per group g of 32 elements eight bytes: four grid indices (one per 8
+ * elements) and a little-endian u32 of four 7-bit sign indices (bits 7l..7l + 6; the eighth sign
+ * the parity of the seven) and the scale s in bits 28..31 (kquants.c). */
+float cn_iq2_xxs_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    static const int magnitude[4] = {8, 25, 43, 0};
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 66 * b;
+        const cn_q8_block *xb = x + b;
+        int32_t sumi = 0;
+        for (int g = 0; g < 8; g++) {
+            const uint8_t *q = blk + 2 + 8 * g;
+            uint32_t aux1;
+            memcpy(&aux1, q + 4, 4);
+            int32_t isum = 0;
+            for (int l = 0; l < 4; l++) {
+                const uint32_t grid = cn_iq2xxs_grid[q[l]];
+                const uint32_t sign_index = (aux1 >> (7 * l)) & 127u;
+                const uint32_t signs = sign_index | (uint32_t)__builtin_parity(sign_index) << 7;
+                for (int j = 0; j < 8; j++) {
+                    const int m = magnitude[(grid >> (2 * j)) & 3u];
+                    isum += ((signs >> j) & 1u ? -m : m) * xb->q[32 * g + 8 * l + j];
+                }
+            }
+            sumi += (2 * (int32_t)(aux1 >> 28) + 1) * isum;
+        }
+        const float dd = xb->d * (f16_at(blk) * 0.125f);
         const float t = dd * (float)sumi;
         acc = acc + t;
     }

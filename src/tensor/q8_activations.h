@@ -4,7 +4,7 @@
  *
  * Two activation layouts, as llama.cpp pairs them with the weight formats:
  *  - cn_q8_block (ggml's Q8_K idea, our own layout): 256 elements, one scale, per-16 sums; for
- *    the 256-element super-block formats Q4_K, Q5_K, Q6_K;
+ *    the 256-element super-block formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ2_XXS;
  *  - cn_q8_32x8 (ggml's Q8_0 idea): one scale per 32 elements, eight such blocks per record so
  *    that a kernel loads eight scales at once; for Q8_0. A row whose width is not a multiple of
  *    256 leaves the last record's unused blocks zero.
@@ -99,6 +99,34 @@ float cn_q6_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q6_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q6_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
+
+/* Q2_K: per weight block sumi = Σ_j sc_j·Σ_l q·qx and summ = Σ_j m_j·sum16_j over its sixteen
+ * 16-element runs (sc_j, m_j the low and high nibbles of scale byte j, q the 2-bit code;
+ * |sumi| ≤ 16·15·16·3·127 < 2^21, |summ| < 2^19), then acc += (dx·d)·sumi − (dx·dmin)·summ in
+ * f32, blocks in order (as Q4_K). */
+float cn_q2_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q2_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q2_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q2_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
+
+/* Q3_K: the value of an element is u − 4 with u = q2 + 4·hbit unsigned (0..7); per weight block
+ * sumi = Σ_j sc_j·(Σ_l u·qx − 4·sum16_j), sc_j the 6-bit scale minus 32 (|sumi| < 2^24), then
+ * acc += (dx·d)·sumi (as Q6_K with its offset of 32). */
+float cn_q3_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q3_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q3_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q3_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
+
+/* IQ2_XXS: a weight is ((d·(0.5 + s))·0.25)·m·sign with m in {8, 25, 43} and s the group's 4-bit
+ * scale; (0.5 + s)·0.25 = (2s + 1)/8 exactly, so per weight block
+ * sumi = Σ_g (2s_g + 1)·Σ_l sign·m·qx over its eight 32-element groups (|sumi| ≤ 8·31·32·43·127
+ * < 2^26), then acc += (dx·(d·0.125))·sumi (d·0.125 is exact for every f16 d). Against the f32
+ * decoder this moves only where the scale was rounded: d·(0.5 + s) and its ·0.25 each round
+ * there, here the integers are exact. */
+float cn_iq2_xxs_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_iq2_xxs_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_iq2_xxs_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_iq2_xxs_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 /* Q8_0: per 32-block b, sumi_b = Σ_l qw·qx (|sumi| ≤ 32·128·127), then
  * lane[b mod 8] += (dw·dx)·sumi_b in f32 (eight partial sums, blocks in order in each), and the

@@ -1,8 +1,9 @@
 /* The NEON integer dots of q8_activations.h for every aarch64 CPU (armv8.0 Advanced SIMD): 16
  * int8 products by two widening multiplies (vmull_s8: int16, at most 128·128 in magnitude) and
  * widening pairwise adds into int32 lanes; the kernels themselves are q8_dot_neon_kernels.h (one
- * token) and q8_dot_many_neon_kernels.h (several tokens per weight row). Also
- * the run-time check for the SDOT forms (q8_dot_neon_sdot.c). */
+ * token; q8_dot_neon_lowbit.h for Q2_K, Q3_K and IQ2_XXS) and q8_dot_many_neon_kernels.h
+ * (several tokens per weight row). Also the run-time check for the SDOT forms
+ * (q8_dot_neon_sdot.c). */
 #include "tensor/q8_activations.h"
 #include "tensor/q8_dot_many.h"
 
@@ -36,6 +37,7 @@ static inline __attribute__((always_inline)) int32x4_t dot16_widening(int32x4_t 
 #define Q8_NEON_MANY_FN(fmt) cn_##fmt##_q8_dot_many_neon
 #include "tensor/q8_dot_neon_kernels.h"
 #include "tensor/q8_dot_many_neon_kernels.h"
+#include "tensor/q8_dot_neon_lowbit.h"
 
 #else
 
@@ -48,5 +50,8 @@ CN_Q8_MANY_AS_LOOP(cn_q4_k_q8_dot_many_neon, cn_q4_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q5_k_q8_dot_many_neon, cn_q5_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q6_k_q8_dot_many_neon, cn_q6_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q8_0_q8_dot_many_neon, cn_q8_0_q8_dot_ref, cn_q8_32x8)
+float cn_q2_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q2_k_q8_dot_ref(row, x, n); }
+float cn_q3_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q3_k_q8_dot_ref(row, x, n); }
+float cn_iq2_xxs_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_iq2_xxs_q8_dot_ref(row, x, n); }
 
 #endif
