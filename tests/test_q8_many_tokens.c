@@ -8,7 +8,8 @@
  * with an all-zero block, a token with a NaN. Then cn_matmul with act_q8 (the rewritten
  * matmul_rows_q8: tokens in groups, rows in blocks) on matrices with more rows than one row
  * block, odd row counts, 1..9 tokens, pools of 1 and 2 threads: every output the scalar
- * reference's bits on the token quantised alone. */
+ * reference's bits on the token quantised alone (also for Q2_K, Q3_K and IQ2_XXS, which have no
+ * many-token kernel and take cn_q8_dot per token). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,9 @@ static void random_rows(cn_dtype t, uint8_t *rows, int64_t n_rows, int64_t n) {
         uint8_t *blk = rows + bb * b;
         for (int k = 0; k < bb; k++) blk[k] = (uint8_t)rng_next();
         const uint16_t d = cn_f32_to_f16(rng_uniform() * 0.01f), dmin = cn_f32_to_f16(rng_uniform() * 0.01f);
-        memcpy(blk + (t == CN_DTYPE_Q6_K ? 208 : 0), &d, 2);
+        memcpy(blk + (t == CN_DTYPE_Q6_K ? 208 : t == CN_DTYPE_Q2_K ? 80 : t == CN_DTYPE_Q3_K ? 108 : 0), &d, 2);
         if (t == CN_DTYPE_Q4_K || t == CN_DTYPE_Q5_K) memcpy(blk + 2, &dmin, 2);
+        if (t == CN_DTYPE_Q2_K) memcpy(blk + 82, &dmin, 2);
     }
 }
 
@@ -178,6 +180,10 @@ int main(void) {
         check_matmul(pool, CN_DTYPE_Q5_K, 37, 1280);
         check_matmul(pool, CN_DTYPE_Q6_K, 37, 2048);
         check_matmul(pool, CN_DTYPE_Q8_0, 7, 96);
+        /* the formats without a many-token kernel: cn_q8_dot per token inside cn_q8_dot_many */
+        check_matmul(pool, CN_DTYPE_Q2_K, 37, 1280);
+        check_matmul(pool, CN_DTYPE_Q3_K, 37, 2048);
+        check_matmul(pool, CN_DTYPE_IQ2_XXS, 61, 4096);
         cn_threadpool_destroy(pool);
     }
     printf("test_q8_many_tokens: kernels here: %s; many-token kernel for Q4_K there: %s\n", cn_q8_kernel_name(cn_q8_kernel_best()),
