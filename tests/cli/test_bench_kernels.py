@@ -11,22 +11,12 @@ Usage: test_bench_kernels.py CLAWNET_BINARY   (run from the repository root; CTe
 """
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
-CLAWNET = sys.argv[1]
-failures = []
+from cli_test_support import CliTest
 
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(*args):
-    return subprocess.run([CLAWNET, "bench", "--kernels", *args], capture_output=True, text=True, timeout=600)
+T = CliTest("test_bench_kernels", prefix=("bench", "--kernels"), timeout=600)
+check, run = T.check, T.run
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -70,7 +60,4 @@ for args, needle in [(["--types", "q9_k"], "q9_k"), (["--cols", "100"], "--cols"
     r = run(*args)
     check(r.returncode == 2 and needle in r.stderr, f"{args}: exit {r.returncode}, stderr {r.stderr!r}")
 
-if failures:
-    print(f"test_bench_kernels: {len(failures)} failure(s)", file=sys.stderr)
-    sys.exit(1)
-print("test_bench_kernels: ok")
+T.finish()

@@ -4,25 +4,15 @@
 Usage: test_cli.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-CLAWNET = sys.argv[1]
+from cli_test_support import CliTest
+
+T = CliTest("test_cli")
+check, run = T.check, T.run
 FIXTURE = "tests/fixtures/tiny"
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(*args):
-    return subprocess.run([CLAWNET, *args], capture_output=True, text=True, timeout=300)
 
 
 prompt = open(f"{FIXTURE}/prompt.txt").read().split()
@@ -127,5 +117,4 @@ for cmd in ("run", "logits", "info"):
     r = run(cmd, "--help")
     check(r.returncode == 0 and "usage" in r.stdout, f"{cmd} --help")
 
-print("test_cli:", "ok" if not failures else f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+T.finish()

@@ -21,21 +21,11 @@ import tempfile
 import numpy as np
 import gguf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import real_vocab  # noqa: E402
+import real_vocab
+from cli_test_support import CliTest
 
-CLAWNET = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(*args):
-    return subprocess.run([CLAWNET, *args], capture_output=True, text=True, timeout=300)
+T = CliTest("test_cli_quantize")
+check, run = T.check, T.run
 
 
 # Measured on these fixtures (64 tokens, seed 7): q8 mean KL 2.1e-3 (tiny) / 5.0e-4 (official),
@@ -155,17 +145,15 @@ with tempfile.TemporaryDirectory() as tmp:
         check(a is None or mine.fields[k].types == theirs.fields[k].types, f"{k}: value types differ")
     # (1) clawnet tokenize: the GGUF's tokenizer gives tokenizer.json's ids (and HF's).
     text = "\n".join(LINES) + "\n"
-    by_json = subprocess.run([CLAWNET, "tokenize", "--tokenizer", real_vocab.TOKENIZER_JSON], input=text,
-                             capture_output=True, text=True)
-    by_gguf = subprocess.run([CLAWNET, "tokenize", "--tokenizer", out], input=text, capture_output=True, text=True)
+    by_json = run("tokenize", "--tokenizer", real_vocab.TOKENIZER_JSON, input=text)
+    by_gguf = run("tokenize", "--tokenizer", out, input=text)
     hf = real_vocab.hf_tokenizer()
     want = "".join(" ".join(map(str, hf.encode(x, add_special_tokens=False).ids)) + "\n" for x in LINES)
     check(by_gguf.returncode == 0 and by_gguf.stdout == by_json.stdout == want,
           f"tokenize with the GGUF {by_gguf.stdout!r} / tokenizer.json {by_json.stdout!r} / HF {want!r}")
     for mode in ("special", "none"):
-        a = subprocess.run([CLAWNET, "tokenize", "--added", mode, "--tokenizer", out], input=text, capture_output=True, text=True)
-        b = subprocess.run([CLAWNET, "tokenize", "--added", mode, "--tokenizer", real_vocab.TOKENIZER_JSON], input=text,
-                           capture_output=True, text=True)
+        a = run("tokenize", "--added", mode, "--tokenizer", out, input=text)
+        b = run("tokenize", "--added", mode, "--tokenizer", real_vocab.TOKENIZER_JSON, input=text)
         check(a.returncode == 0 and a.stdout == b.stdout, f"tokenize --added {mode}: GGUF and tokenizer.json differ")
     # (3) run -m OUT.gguf -p without --tokenizer, the same as from the directory.
     a = run("run", "-m", out, "-p", "hi", "-n", "2", "--print-prompt-ids")
@@ -185,7 +173,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check("no tokenizer" in r.stderr and bytes(fields["tokenizer.ggml.model"].parts[-1]) == b"none"
           and "tokenizer.ggml.tokens" not in fields, f"no tokenizer: {r.stderr!r}")
 
-if failures:
-    print(f"{len(failures)} failure(s)", file=sys.stderr)
-    sys.exit(1)
-print("ok")
+T.finish()

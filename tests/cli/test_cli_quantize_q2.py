@@ -19,29 +19,17 @@ Usage: test_cli_quantize_q2.py CLAWNET_BINARY   (run from the repository root; C
 """
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import gguf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import wide_expert_checkpoint as wide  # noqa: E402
+import wide_expert_checkpoint as wide
+from cli_test_support import CliTest
 
-CLAWNET = sys.argv[1]
+T = CliTest("test_cli_quantize_q2", timeout=600)
+check, run = T.check, T.run
 Q2_K = gguf.GGMLQuantizationType.Q2_K
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what, file=sys.stderr)
-
-
-def run(*args):
-    return subprocess.run([CLAWNET, *args], capture_output=True, text=True, timeout=600)
 
 
 def f16(v):
@@ -177,7 +165,4 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("quantize", src, os.path.join(tmp, "x.gguf"), "--override", "*=q2_x")
     check(r.returncode == 2 and "q2_k" in r.stderr, f"bad override type: rc {r.returncode} {r.stderr!r}")
 
-if failures:
-    print(f"{len(failures)} failure(s)", file=sys.stderr)
-    sys.exit(1)
-print("ok")
+T.finish()
