@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_model.h"
 #include "kv/row_codec.h"
 #include "kv/store.h"
 #include "kv/store_format.h"
@@ -170,16 +171,11 @@ static void run(cn_model *m, const cn_kv_options *o, const int32_t *ids, int64_t
 }
 
 static void test_model_effect(const char *dir) {
-    cn_error err = {0};
-    cn_model *m = NULL;
-    if (cn_model_open(dir, 2, &m, &err)) {
-        CHECKF(0, "%s: %s", dir, err.msg);
-        return;
-    }
-    char path[256];
-    snprintf(path, sizeof path, "%s/prompt.txt", dir);
     int32_t ids[MAX_POS];
-    const int64_t n = cn_test_read_ids(path, ids, MAX_POS), V = m->cfg->vocab_size;
+    int64_t n;
+    cn_model *m = cn_test_open_fixture(dir, 2, ids, MAX_POS, &n);
+    if (!m) return;
+    const int64_t V = m->cfg->vocab_size;
     CHECK(n > 16 && m->cfg->n_layers <= MAX_LAYERS && m->cfg->index_topk <= MAX_TOPK);
     float *ref = malloc((size_t)(n * V) * sizeof(float)), *got = malloc((size_t)(n * V) * sizeof(float));
     selections *ref_sel = malloc(sizeof *ref_sel), *sel = malloc(sizeof *sel);
@@ -244,12 +240,9 @@ static void reseal(uint8_t *image, size_t size) {
 }
 
 static void test_snapshots(void) {
+    cn_model *m = cn_test_open_model("tests/fixtures/tiny", 2);
+    if (!m) return;
     cn_error err = {0};
-    cn_model *m = NULL;
-    if (cn_model_open("tests/fixtures/tiny", 2, &m, &err)) {
-        CHECKF(0, "%s", err.msg);
-        return;
-    }
     const int64_t V = m->cfg->vocab_size, S = 40;
     int32_t ids[40];
     for (int i = 0; i < S; i++) ids[i] = (int32_t)((i * 37 + 11) % V);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "harness_model.h"
 #include "kv/row_codec.h"
 #include "model/model.h"
 #include "sample/logit_stats.h"
@@ -141,16 +142,11 @@ static int64_t argmax(const float *x, int64_t n) {
 }
 
 static void test_model(const char *dir) {
-    cn_error err = {0};
-    cn_model *m = NULL;
-    if (cn_model_open(dir, 2, &m, &err)) {
-        CHECKF(0, "%s: %s", dir, err.msg);
-        return;
-    }
-    char path[256];
-    snprintf(path, sizeof path, "%s/prompt.txt", dir);
     int32_t ids[512];
-    const int64_t n = cn_test_read_ids(path, ids, 512), V = m->cfg->vocab_size;
+    int64_t n;
+    cn_model *m = cn_test_open_fixture(dir, 2, ids, 512, &n);
+    if (!m) return;
+    const int64_t V = m->cfg->vocab_size;
     CHECK(n > 16);
     float *ref = malloc((size_t)(n * V) * sizeof(float)), *pre = malloc((size_t)(n * V) * sizeof(float)),
           *dec = malloc((size_t)(n * V) * sizeof(float)), *chunk = malloc((size_t)(n * V) * sizeof(float));
@@ -197,12 +193,9 @@ static void test_model(const char *dir) {
 
 /* test_kv_state's continuation checks on an FP8 state. */
 static void test_fp8_snapshot(void) {
+    cn_model *m = cn_test_open_model("tests/fixtures/tiny", 2);
+    if (!m) return;
     cn_error err = {0};
-    cn_model *m = NULL;
-    if (cn_model_open("tests/fixtures/tiny", 2, &m, &err)) {
-        CHECKF(0, "%s", err.msg);
-        return;
-    }
     const cn_kv_options fp8 = {CN_KV_FP8, CN_KV_FP8};
     const int64_t V = m->cfg->vocab_size, S = 40;
     int32_t ids[40];
