@@ -11,9 +11,11 @@
  *   and reuses blocks of rows (4096 columns: 8 rows a block): every token's outputs are the same
  *   bits in calls of 1..9 and 37 tokens, on pools of 1, 2 and 3 threads, BF16 and FP8 weights,
  *   and Q4_K and Q8_0 weights with 8-bit activations (act_q8);
- * - the same rounds on the GGUF conversion of tiny (Q8_0 projections, experts and head) with
- *   8-bit activations on (cn_model_set_act_q8) in both models, after checking that the flag
- *   changes its logits;
+ * - the same rounds with 8-bit activations on (cn_model_set_act_q8) in both models, on the GGUF
+ *   conversion of tiny (Q8_0 projections, experts and head) and on tiny_official (its MXFP4
+ *   experts take the integer dots; FP8 ignores the flag), after checking that the flag changes
+ *   the logits, and 40 tokens' logits bitwise the same in one prefill call, 40 decode calls and
+ *   chunks of 3;
  * - refused batches: one state twice, a bad token id (the message names the item and the
  *   index), no state, an empty item, a state of another shape; none of them moves any state. */
 #include <stdlib.h>
@@ -259,27 +261,43 @@ static cn_model *open_model(const char *dir, int threads) {
     return model;
 }
 
-/* act_q8 on the GGUF tiny: it must change the logits (the rounds below would otherwise prove
- * nothing new), then batches and splits must agree bitwise as without it. */
-static void check_act_q8_model(void) {
-    const char *path = "tests/fixtures/gguf/tiny-v4.gguf";
+/* Logits of every position of ids[0..n) in calls of `chunk` tokens from a fresh state. */
+static bool forward_in_chunks(cn_model *model, const int32_t *ids, int64_t n, int64_t chunk, float *logits) {
+    cn_error err = {0};
+    cn_kv_state st;
+    if (cn_model_state_init(model, &st, &err)) return false;
+    const int64_t V = model->cfg->vocab_size;
+    bool ok = true;
+    for (int64_t t = 0; t < n && ok; t += chunk)
+        ok = !cn_model_forward(model, &st, ids + t, t + chunk <= n ? chunk : n - t, logits + t * V, NULL, &err);
+    cn_kv_state_free(&st);
+    return ok;
+}
+
+/* act_q8 on a checkpoint with integer-dot weights: it must change the logits (the rounds below
+ * would otherwise prove nothing new), prefill, decode and chunked prefill must give the same
+ * bits, then batches and splits must agree bitwise as without it. */
+static void check_act_q8_model(const char *path) {
     cn_model *ref = open_model(path, 2), *one = open_model(path, 1), *two = open_model(path, 2), *exact = open_model(path, 2);
     if (ref && one && two && exact) {
         cn_model_set_act_q8(ref, true);
         cn_model_set_act_q8(one, true);
         cn_model_set_act_q8(two, true);
-        cn_error err = {0};
-        cn_kv_state a, b;
-        const int32_t ids[6] = {5, 17, 3, 99, 42, 7};
+        enum { N = 40 };
+        int32_t ids[N];
         const int64_t V = ref->cfg->vocab_size;
-        float *la = malloc((size_t)(6 * V) * sizeof(float)), *lb = malloc((size_t)(6 * V) * sizeof(float));
-        CHECK(!cn_model_state_init(ref, &a, &err) && !cn_model_state_init(exact, &b, &err));
-        CHECK(!cn_model_forward(ref, &a, ids, 6, la, NULL, &err) && !cn_model_forward(exact, &b, ids, 6, lb, NULL, &err));
-        CHECKF(memcmp(la, lb, (size_t)(6 * V) * sizeof(float)) != 0, "%s: act_q8 did not change the logits", path);
-        cn_kv_state_free(&a);
-        cn_kv_state_free(&b);
-        free(la);
-        free(lb);
+        uint64_t seed = 77;
+        for (int t = 0; t < N; t++) ids[t] = (int32_t)(next_random(&seed) % (uint64_t)V);
+        const size_t bytes = (size_t)(N * V) * sizeof(float);
+        float *prefill = malloc(bytes), *other = malloc(bytes);
+        CHECK(forward_in_chunks(ref, ids, N, N, prefill) && forward_in_chunks(exact, ids, N, N, other));
+        CHECKF(memcmp(prefill, other, bytes) != 0, "%s: act_q8 did not change the logits", path);
+        CHECK(forward_in_chunks(one, ids, N, 1, other));
+        CHECKF(memcmp(prefill, other, bytes) == 0, "%s act_q8: decode differs from prefill", path);
+        CHECK(forward_in_chunks(two, ids, N, 3, other));
+        CHECKF(memcmp(prefill, other, bytes) == 0, "%s act_q8: chunks of 3 differ from prefill", path);
+        free(prefill);
+        free(other);
         run_rounds(path, ref, two, 256, 41);
         run_rounds(path, ref, one, 5, 51);
     }
@@ -291,7 +309,8 @@ static void check_act_q8_model(void) {
 
 int main(void) {
     check_matmul_row_count();
-    check_act_q8_model();
+    check_act_q8_model("tests/fixtures/gguf/tiny-v4.gguf");
+    check_act_q8_model("tests/fixtures/tiny_official");
     const char *dirs[2] = {"tests/fixtures/tiny", "tests/fixtures/tiny_official"};
     for (int f = 0; f < 2; f++) {
         cn_model *ref = open_model(dirs[f], 2), *one = open_model(dirs[f], 1), *two = open_model(dirs[f], 2);

@@ -259,7 +259,8 @@ static void check_act_q8(cn_threadpool *pool, cn_dtype dtype, int64_t cols) {
         for (int64_t t = 0; t < MAX_TOKENS; t++) {
             cn_q8_quantize(layout, x + t * x_stride, cols, xq, CN_Q8_SCALAR);
             for (int64_t r = 0; r < rows; r++) {
-                const float want = cn_q8_dot(dtype, m.data + (size_t)r * m.row_bytes, xq, cols, CN_Q8_SCALAR);
+                const float want =
+                    cn_q8_dot(dtype, m.data + (size_t)r * m.row_bytes, cn_matrix_row_scales(&m, r), xq, cols, CN_Q8_SCALAR);
                 bad += memcmp(&want, &all[t * y_stride + r], sizeof want) != 0;
                 double abs_sum;
                 changed += reference_dot(&m, r, x + t * x_stride, &abs_sum) != (double)want;
@@ -392,12 +393,16 @@ int main(void) {
         for (size_t w = 0; w < sizeof super_widths / sizeof *super_widths; w++)
             check_format(pool, super[f], super_widths[w], w % 2, w);
 
-    static const cn_dtype q8_types[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q5_K, CN_DTYPE_Q6_K, CN_DTYPE_Q8_0, CN_DTYPE_BF16, CN_DTYPE_Q3_K};
+    static const cn_dtype q8_types[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q5_K,         CN_DTYPE_Q6_K, CN_DTYPE_Q8_0,
+                                        CN_DTYPE_MXFP4, CN_DTYPE_MXFP4_GGML, CN_DTYPE_BF16, CN_DTYPE_Q3_K};
     static const int64_t q8_widths[] = {256, 768, 4352};
     for (size_t f = 0; f < sizeof q8_types / sizeof *q8_types; f++)
         for (size_t w = 0; w < sizeof q8_widths / sizeof *q8_widths; w++) check_act_q8(pool, q8_types[f], q8_widths[w]);
-    check_act_q8(pool, CN_DTYPE_Q8_0, 96);
-    check_act_q8(pool, CN_DTYPE_Q8_0, 4096 + 224);
+    static const cn_dtype q8_32_types[] = {CN_DTYPE_Q8_0, CN_DTYPE_MXFP4, CN_DTYPE_MXFP4_GGML};
+    for (size_t f = 0; f < sizeof q8_32_types / sizeof *q8_32_types; f++) { /* widths that end mid-record */
+        check_act_q8(pool, q8_32_types[f], 96);
+        check_act_q8(pool, q8_32_types[f], 4096 + 224);
+    }
 
     kernel_set sets[2];
     const int n_sets = cpu_kernel_sets(sets);

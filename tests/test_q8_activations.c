@@ -1,20 +1,23 @@
 /* 8-bit activations (q8_activations.h): the quantisers' rounding bound and per-16 sums, the
- * AVX2 and NEON (widening and SDOT) Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ2_XXS and Q8_0 x Q8 kernels,
- * each where this CPU has it, against their scalar references bit for bit (NEON under
- * qemu-aarch64: make test-aarch64 runs this on qemu's default CPU, which has SDOT, and as a
- * Cortex-A53, which has not; CLAWNET_TEST_Q8_KERNEL names the kernels cn_q8_kernel_best must pick
- * there), and each reference against two independent computations from the dequantised weights
+ * AVX2 and NEON (widening and SDOT) Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ2_XXS, Q8_0, MXFP4 and ggml's
+ * MXFP4 x Q8 kernels, each where this CPU has it, against their scalar references bit for bit
+ * (NEON under qemu-aarch64: make test-aarch64 runs this on qemu's default CPU, which has SDOT, and
+ * as a Cortex-A53, which has not; CLAWNET_TEST_Q8_KERNEL names the kernels cn_q8_kernel_best must
+ * pick there), and each reference against two independent computations from the dequantised weights
  * (cn_matrix_row_to_f32, itself held to the gguf package by test_kquants), in double:
  *  - the dot with the dequantised activations dx·qx: only f32 rounding separates them (1e-5 of
  *    Σ|w·dx·qx|), so a wrong code, scale, min or lane anywhere in a reference shows;
  *  - the dot with the f32 activations, within the bound the activation rounding allows:
  *    Σ_blocks (dx/2)·Σ|w| plus f32 rounding.
  * The AVX2 quantisers must write every byte the scalar ones write.
- * Rows of 1 to 17 super-blocks (Q8_0 also widths that end mid-record), blocks of very different
+ * Rows of 1 to 17 super-blocks (the per-32 formats also widths that end mid-record), blocks of very different
  * magnitudes, an all-zero block, a NaN; and extreme blocks: every code and scale byte 0xff, 0x00
  * or alternating, block scales ±65504 and ±2^-24, activations all ±127 after quantising (the
  * largest int16 pair sums the AVX2 kernels form). The IQ2_XXS byte tables (iq2xxs_tables.c) are
- * rebuilt here from cn_iq2xxs_grid and the parity rule. */
+ * rebuilt here from cn_iq2xxs_grid and the parity rule. MXFP4's E8M0 scales: random codes near 127
+ * with the subnormal-half codes 0 and 1 among them; then every code 0..255 in both MXFP4 layouts,
+ * kernels against the reference bit for bit (NaN: both NaN) and the reference against the dot of
+ * the codes decoded at scale 1 (cn_matrix_row_to_f32) times 2^(e-127) in double. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,13 @@ static uint32_t rng_next(void) {
     return (uint32_t)(rng_state >> 11);
 }
 static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
+
+/* An E8M0 code for a test block: 118..135 (scales 2^-9..2^8), one in eight the subnormal-half
+ * codes 0 or 1 (or 2, the smallest normal half). */
+static uint8_t random_e8m0(void) {
+    const uint32_t r = rng_next();
+    return r % 8 == 0 ? (uint8_t)((r >> 3) % 3) : (uint8_t)(118 + (r >> 3) % 18);
+}
 
 /* Where a format keeps its f16 block scale d and (Q2_K, Q4_K, Q5_K) its min scale dmin; -1 for
  * none. Q8_0: d at 0 of each 34-byte block. */
@@ -63,6 +73,7 @@ static void fill_row(cn_dtype t, uint8_t *row, int64_t n, int fill, int scales) 
         uint8_t *blk = row + bb * b;
         for (int k = 0; k < bb; k++)
             blk[k] = (uint8_t)(fill < 0 ? (int)(rng_next() & 0xff) : fill == 256 ? ((k + b) & 1 ? 0x55 : 0xaa) : fill);
+        if (t == CN_DTYPE_MXFP4 || t == CN_DTYPE_MXFP4_GGML) continue; /* E8M0 scales: random_row */
         uint16_t d = extreme_d[scales][0], dmin = extreme_d[scales][1];
         if (scales == 0) d = cn_f32_to_f16(rng_uniform() * 0.01f), dmin = cn_f32_to_f16(rng_uniform() * 0.01f);
         memcpy(blk + d_at(t), &d, 2);
@@ -70,10 +81,18 @@ static void fill_row(cn_dtype t, uint8_t *row, int64_t n, int fill, int scales) 
     }
 }
 
-/* Random blocks: every code and scale byte random, small finite f16 block scales. */
-static void random_row(cn_dtype t, uint8_t *row, int64_t n) { fill_row(t, row, n, -1, 0); }
+/* Random blocks: every code and scale byte random, small finite f16 block scales; MXFP4's E8M0
+ * scales (ggml's byte 0 of each 17-byte block, DeepSeek's n / 32 bytes in scales) from
+ * random_e8m0. */
+static void random_row(cn_dtype t, uint8_t *row, uint8_t *scales, int64_t n) {
+    fill_row(t, row, n, -1, 0);
+    if (t == CN_DTYPE_MXFP4)
+        for (int64_t b = 0; b < n / 32; b++) scales[b] = random_e8m0();
+    if (t == CN_DTYPE_MXFP4_GGML)
+        for (int64_t b = 0; b < n / 32; b++) row[17 * b] = random_e8m0();
+}
 
-static float dot_ref(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
+static float dot_ref(cn_dtype t, const uint8_t *row, const uint8_t *scales, const void *q, int64_t n) {
     switch (t) {
     case CN_DTYPE_Q4_K: return cn_q4_k_q8_dot_ref(row, q, n);
     case CN_DTYPE_Q5_K: return cn_q5_k_q8_dot_ref(row, q, n);
@@ -81,8 +100,16 @@ static float dot_ref(cn_dtype t, const uint8_t *row, const void *q, int64_t n) {
     case CN_DTYPE_Q2_K: return cn_q2_k_q8_dot_ref(row, q, n);
     case CN_DTYPE_Q3_K: return cn_q3_k_q8_dot_ref(row, q, n);
     case CN_DTYPE_IQ2_XXS: return cn_iq2_xxs_q8_dot_ref(row, q, n);
+    case CN_DTYPE_MXFP4: return cn_mxfp4_q8_dot_ref(row, scales, q, n);
+    case CN_DTYPE_MXFP4_GGML: return cn_mxfp4_ggml_q8_dot_ref(row, q, n);
     default: return cn_q8_0_q8_dot_ref(row, q, n);
     }
+}
+
+/* A one-row matrix view of a test row (DeepSeek's MXFP4 with its scales). */
+static cn_matrix one_row(cn_dtype t, const uint8_t *row, const uint8_t *scales, int64_t n) {
+    const bool mx = t == CN_DTYPE_MXFP4;
+    return (cn_matrix){t, 1, n, row, cn_dtype_row_bytes(t, n), mx ? scales : NULL, mx ? n / 32 : 0, 0, false};
 }
 
 /* The SIMD kernels this CPU can run (through cn_q8_dot, which the matmul calls). */
@@ -163,7 +190,7 @@ static void check_width(cn_dtype t, int64_t n, int extreme) {
     const cn_q8_layout layout = cn_q8_layout_of(t);
     const int64_t be = layout == CN_Q8_256 ? 256 : 32;
     const size_t row_bytes = cn_dtype_row_bytes(t, n);
-    uint8_t *w = malloc(rows * row_bytes);
+    uint8_t *w = malloc(rows * row_bytes), *scales = malloc((size_t)(n / 32));
     float *x = malloc((size_t)n * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
     void *q = malloc(cn_q8_row_bytes(layout, n));
     /* activations: each 256 its own magnitude (1e-3 .. 1e3), elements 256..511 all zero (random
@@ -183,14 +210,14 @@ static void check_width(cn_dtype t, int64_t n, int extreme) {
         uint8_t *row = w + (size_t)r * row_bytes;
         static const int fills[3] = {0xff, 0x00, 256};
         if (extreme) fill_row(t, row, n, fills[r % 3], r % 4);
-        else random_row(t, row, n);
-        const float ref = dot_ref(t, row, q, n);
+        else random_row(t, row, scales, n);
+        const cn_matrix m = one_row(t, row, scales, n);
+        const float ref = dot_ref(t, row, m.scales, q, n);
         for (size_t k = 0; k < N_SIMD; k++) {
             if (!kernel_runs_here(simd_kernels[k])) continue;
-            const float fast = cn_q8_dot(t, row, q, n, simd_kernels[k]);
+            const float fast = cn_q8_dot(t, row, m.scales, q, n, simd_kernels[k]);
             bad_bits[k] += memcmp(&ref, &fast, sizeof ref) != 0;
         }
-        const cn_matrix m = {t, 1, n, row, row_bytes, NULL, 0, 0, false};
         cn_matrix_row_to_f32(&m, 0, wf);
         double exact = 0.0, abs_sum = 0.0, on_q = 0.0, abs_q = 0.0, bound = 0.0, wsum = 0.0;
         for (int64_t i = 0; i < n; i++) {
@@ -211,7 +238,62 @@ static void check_width(cn_dtype t, int64_t n, int extreme) {
            (long long)n, extreme, bad_exact);
     CHECKF(bad_bound == 0, "%s n %lld extreme %d: %d dots off the f32 dot by more than the rounding bound", cn_dtype_name(t),
            (long long)n, extreme, bad_bound);
-    free(w), free(x), free(wf), free(q);
+    free(w), free(scales), free(x), free(wf), free(q);
+}
+
+/* Same bits, or both NaN (a NaN's sign and payload depend on which operand an instruction
+ * passes on, which the kernels need not match). */
+static bool same_result(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
+
+/* Every E8M0 code e in both MXFP4 layouts: a row of 10 blocks (one full record and two blocks of
+ * the next), block b's code e + b - 4 clamped to 0..255, random codes and activations. Every
+ * kernel gives the reference's result; the reference is the dot of the codes' values (the row
+ * decoded with every scale code 127, i.e. 1) times 2^(code-127) with the dequantised activations,
+ * in double, within 1e-5 of Σ|terms| plus the subnormal scales' rounding (2^-150 per block of
+ * half·dx, times |sumi| ≤ 48768); DeepSeek's 255 is NaN. Codes above 240 are only compared between
+ * kernels (the f32 products overflow where the double sum does not). */
+static void check_e8m0_codes(cn_dtype t) {
+    const int64_t n = 320, blocks = n / 32;
+    const size_t row_bytes = cn_dtype_row_bytes(t, n);
+    uint8_t row[17 * 10], unit[17 * 10], scales[10], unit_scales[10];
+    float x[320], w1[320];
+    cn_q8_32x8 q[2];
+    int bad_bits[N_SIMD] = {0}, bad_value = 0;
+    for (int e = 0; e < 256; e++) {
+        random_row(t, row, scales, n);
+        memcpy(unit, row, row_bytes);
+        for (int64_t b = 0; b < blocks; b++) {
+            const int code = e + (int)b - 4 < 0 ? 0 : e + (int)b - 4 > 255 ? 255 : e + (int)b - 4;
+            if (t == CN_DTYPE_MXFP4) scales[b] = (uint8_t)code, unit_scales[b] = 127;
+            else row[17 * b] = (uint8_t)code, unit[17 * b] = 127;
+        }
+        for (int64_t i = 0; i < n; i++) x[i] = rng_uniform() * (i / 32 % 3 == 1 ? 1e-3f : 1.0f);
+        cn_q8_quantize_row_32(x, n, q);
+        const float ref = dot_ref(t, row, scales, q, n);
+        for (size_t k = 0; k < N_SIMD; k++)
+            if (kernel_runs_here(simd_kernels[k]))
+                bad_bits[k] += !same_result(ref, cn_q8_dot(t, row, t == CN_DTYPE_MXFP4 ? scales : NULL, q, n, simd_kernels[k]));
+        const cn_matrix m = one_row(t, unit, unit_scales, n);
+        cn_matrix_row_to_f32(&m, 0, w1);
+        double want = 0.0, abs_sum = 0.0;
+        bool nan = false;
+        for (int64_t b = 0; b < blocks; b++) {
+            const int code = t == CN_DTYPE_MXFP4 ? scales[b] : row[17 * b];
+            nan = nan || (t == CN_DTYPE_MXFP4 && code == 255);
+            for (int64_t i = 32 * b; i < 32 * b + 32; i++) {
+                float d;
+                const int v = q_at(CN_Q8_32, q, i, &d);
+                const double p = ldexp((double)w1[i], code - 127) * ((double)d * v);
+                want += p, abs_sum += fabs(p);
+            }
+        }
+        if (nan) bad_value += !isnan(ref);
+        else if (e <= 240) bad_value += !(fabs((double)ref - want) <= 1e-5 * abs_sum + (double)blocks * 48770.0 * 0x1p-150);
+    }
+    for (size_t k = 0; k < N_SIMD; k++)
+        CHECKF(bad_bits[k] == 0, "%s: %d of 256 scale codes give %s dots other than the reference's", cn_dtype_name(t), bad_bits[k],
+               cn_q8_kernel_name(simd_kernels[k]));
+    CHECKF(bad_value == 0, "%s: %d of 256 scale codes give reference dots off the scaled dot in double", cn_dtype_name(t), bad_value);
 }
 
 /* cn_iq2xxs_grid_bytes and cn_iq2xxs_sign_bytes rebuilt from cn_iq2xxs_grid and the parity rule
@@ -242,15 +324,25 @@ int main(void) {
         check_width(types[t], 768, 1);
         check_width(types[t], 512, 2);
     }
-    static const int64_t q8_0_widths[] = {32, 64, 96, 224, 288, 4096 + 160};
-    for (size_t i = 0; i < sizeof q8_0_widths / sizeof *q8_0_widths; i++) check_width(CN_DTYPE_Q8_0, q8_0_widths[i], 0);
-    CHECK(cn_q8_layout_of(CN_DTYPE_BF16) == CN_Q8_NONE && cn_q8_layout_of(CN_DTYPE_MXFP4) == CN_Q8_NONE);
+    /* the per-32 formats; MXFP4's edge scale codes in check_e8m0_codes (no f16 scales to make extreme) */
+    static const int64_t q8_32_widths[] = {32, 64, 96, 224, 288, 4096 + 160};
+    static const cn_dtype q8_32_types[] = {CN_DTYPE_Q8_0, CN_DTYPE_MXFP4, CN_DTYPE_MXFP4_GGML};
+    for (size_t t = 0; t < sizeof q8_32_types / sizeof *q8_32_types; t++)
+        for (size_t i = 0; i < sizeof q8_32_widths / sizeof *q8_32_widths; i++) check_width(q8_32_types[t], q8_32_widths[i], 0);
+    for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) {
+        check_width(CN_DTYPE_MXFP4, widths[i], 0);
+        check_width(CN_DTYPE_MXFP4_GGML, widths[i], 0);
+    }
+    check_e8m0_codes(CN_DTYPE_MXFP4);
+    check_e8m0_codes(CN_DTYPE_MXFP4_GGML);
+    CHECK(cn_q8_layout_of(CN_DTYPE_BF16) == CN_Q8_NONE && cn_q8_layout_of(CN_DTYPE_F8_E4M3) == CN_Q8_NONE);
+    CHECK(cn_q8_layout_of(CN_DTYPE_MXFP4) == CN_Q8_32 && cn_q8_layout_of(CN_DTYPE_MXFP4_GGML) == CN_Q8_32);
     CHECK(cn_q8_layout_of(CN_DTYPE_Q2_K) == CN_Q8_256 && cn_q8_layout_of(CN_DTYPE_Q3_K) == CN_Q8_256 &&
           cn_q8_layout_of(CN_DTYPE_IQ2_XXS) == CN_Q8_256);
 
     /* A NaN activation makes the dot NaN, as it does in f32. */
     float x[256];
-    uint8_t row[272];
+    uint8_t row[272], row_scales[8];
     cn_q8_block q;
     cn_q8_32x8 q32;
     for (int i = 0; i < 256; i++) x[i] = rng_uniform();
@@ -264,11 +356,12 @@ int main(void) {
     for (size_t f = 0; f < sizeof types / sizeof *types; f++) {
         const cn_dtype t = types[f];
         const void *xq = cn_q8_layout_of(t) == CN_Q8_256 ? (const void *)&q : (const void *)&q32;
-        random_row(t, row, 256);
-        CHECKF(isnan(dot_ref(t, row, xq, 256)), "%s: no NaN", cn_dtype_name(t));
+        random_row(t, row, row_scales, 256);
+        const uint8_t *rs = t == CN_DTYPE_MXFP4 ? row_scales : NULL;
+        CHECKF(isnan(dot_ref(t, row, rs, xq, 256)), "%s: no NaN", cn_dtype_name(t));
         for (size_t k = 0; k < N_SIMD; k++)
             if (kernel_runs_here(simd_kernels[k]))
-                CHECKF(isnan(cn_q8_dot(t, row, xq, 256, simd_kernels[k])), "%s: no NaN (%s)", cn_dtype_name(t),
+                CHECKF(isnan(cn_q8_dot(t, row, rs, xq, 256, simd_kernels[k])), "%s: no NaN (%s)", cn_dtype_name(t),
                        cn_q8_kernel_name(simd_kernels[k]));
     }
 

@@ -95,7 +95,7 @@ static void check_width(cn_dtype t, int64_t n) {
         const uint8_t *row = w + (size_t)r * row_bytes;
         float ref[MAX_TOKENS];
         for (int i = 0; i < MAX_TOKENS; i++) {
-            ref[i] = cn_q8_dot(t, row, xq + (size_t)i * xq_bytes, n, CN_Q8_SCALAR);
+            ref[i] = cn_q8_dot(t, row, NULL, xq + (size_t)i * xq_bytes, n, CN_Q8_SCALAR);
             nan_seen += isnan(ref[i]) != 0, finite_seen += isfinite(ref[i]) && ref[i] != 0.0f;
         }
         for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
@@ -108,7 +108,7 @@ static void check_width(cn_dtype t, int64_t n) {
                     memset(out, 0x5a, sizeof out);
                     cn_q8_dot_many(t, row, NULL, xq + (size_t)first * xq_bytes, xq_bytes, count, n, kinds[k], out);
                     for (int i = 0; i < count; i++) {
-                        const float one = cn_q8_dot(t, row, xq + (size_t)(first + i) * xq_bytes, n, kinds[k]);
+                        const float one = cn_q8_dot(t, row, NULL, xq + (size_t)(first + i) * xq_bytes, n, kinds[k]);
                         bad_many[k] += !same_bits(out[i], one) || !same_bits(out[i], ref[first + i]);
                     }
                 }
@@ -145,7 +145,7 @@ static void check_matmul(cn_threadpool *pool, cn_dtype t, int64_t rows, int64_t 
     float *want = malloc((size_t)(MAX_TOKENS * rows) * sizeof *want);
     for (int i = 0; i < MAX_TOKENS; i++) {
         cn_q8_quantize(layout, x + i * x_stride, n, xq, CN_Q8_SCALAR);
-        for (int64_t r = 0; r < rows; r++) want[i * rows + r] = cn_q8_dot(t, w + (size_t)r * row_bytes, xq, n, CN_Q8_SCALAR);
+        for (int64_t r = 0; r < rows; r++) want[i * rows + r] = cn_q8_dot(t, w + (size_t)r * row_bytes, NULL, xq, n, CN_Q8_SCALAR);
     }
     int bad = 0;
     for (int count = 1; count <= MAX_TOKENS; count++) {

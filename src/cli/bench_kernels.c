@@ -36,16 +36,18 @@ static void kernels_usage(FILE *f) {
           "--mb megabytes, and reports the weight bytes streamed per second against the read bandwidth\n"
           "measured with the same threads.\n"
           "\n"
-          "  --types A,B,...      formats (default: bf16,f8_e4m3,mxfp4,q8_0,q6_k,q5_k,q4_k,q3_k,q2_k,iq2_xxs)\n"
+          "  --types A,B,...      formats (default: bf16,f8_e4m3,mxfp4,mxfp4_ggml,q8_0,q6_k,q5_k,q4_k,q3_k,q2_k,\n"
+          "                       iq2_xxs)\n"
           "  -t, --threads A,B    thread counts to run (default 1,2)\n"
           "  --cols N             row width (default 4096; a multiple of 256)\n"
           "  --mb N               weight megabytes per matrix (default 128; keep it above the L3 size)\n"
           "  -r N                 timed repetitions (default 7; median and best are reported)\n"
           "  --tokens N           tokens per call (default 1: a decode step; more: the many-token\n"
           "                       paths of prefill and batches; GFLOP/s counts 2 per weight and token)\n"
-          "For q8_0, q6_k, q5_k, q4_k, q3_k, q2_k and iq2_xxs, a row 'Q4_K x int8' etc. times cn_matmul\n"
-          "with 8-bit activations (--act-q8; q8_activations.h: the token quantised, then integer dots)\n"
-          "on the same matrix, and gives its relative RMS difference from the f32 kernel's outputs.\n"
+          "For q8_0, q6_k, q5_k, q4_k, q3_k, q2_k, iq2_xxs, mxfp4 and mxfp4_ggml, a row 'Q4_K x int8' etc.\n"
+          "times cn_matmul with 8-bit activations (--act-q8; q8_activations.h: the token quantised, then\n"
+          "integer dots) on the same matrix, and gives its relative RMS difference from the f32 kernel's\n"
+          "outputs.\n"
           "  --json FILE          also write the results as JSON\n",
           f);
 }
@@ -56,8 +58,9 @@ int bench_kernels_wanted(int argc, char **argv) {
     return 0;
 }
 
-static const cn_dtype default_types[] = {CN_DTYPE_BF16, CN_DTYPE_F8_E4M3, CN_DTYPE_MXFP4, CN_DTYPE_Q8_0, CN_DTYPE_Q6_K,
-                                         CN_DTYPE_Q5_K, CN_DTYPE_Q4_K,    CN_DTYPE_Q3_K,  CN_DTYPE_Q2_K, CN_DTYPE_IQ2_XXS};
+static const cn_dtype default_types[] = {CN_DTYPE_BF16, CN_DTYPE_F8_E4M3, CN_DTYPE_MXFP4, CN_DTYPE_MXFP4_GGML,
+                                         CN_DTYPE_Q8_0, CN_DTYPE_Q6_K,    CN_DTYPE_Q5_K, CN_DTYPE_Q4_K,
+                                         CN_DTYPE_Q3_K, CN_DTYPE_Q2_K,    CN_DTYPE_IQ2_XXS};
 
 static bool parse_types(const char *text, cn_dtype *types, int *n) {
     char buf[512];
@@ -124,6 +127,8 @@ static bool make_matrix(cn_dtype t, int64_t rows, int64_t cols, bench_matrix *ou
                 const uint16_t d = cn_f32_to_f16((float)(next_random(&s) % 1000) * 1e-5f);
                 memcpy(out->data + b * (size_t)bb + off[k], &d, 2);
             }
+    if (t == CN_DTYPE_MXFP4_GGML) /* its E8M0 byte: near 1, as the separate scales below */
+        for (size_t b = 0; b < n / (size_t)bb; b++) out->data[b * (size_t)bb] = (uint8_t)(120 + next_random(&s) % 8);
     out->m = (cn_matrix){t, rows, cols, out->data, row_bytes, NULL, 0, 0, false};
     if (t == CN_DTYPE_F8_E4M3 || t == CN_DTYPE_MXFP4) {
         out->m.scale_cols = t == CN_DTYPE_MXFP4 ? cols / 32 : (cols + 127) / 128;

@@ -136,10 +136,11 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
             const int group = job->n_tokens - t0 < CN_Q8_MANY_MAX ? (int)(job->n_tokens - t0) : CN_Q8_MANY_MAX;
             const uint8_t *xq = job->xq + (size_t)t0 * job->xq_bytes;
             for (int64_t o = o0; o < o1 && group == 1; o++) /* decode: the one-token kernel, no regrouping */
-                job->y[t0 * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, xq, w->cols, job->q8_kernel);
+                job->y[t0 * job->y_stride + o] = cn_q8_dot(w->dtype, w->data + (size_t)o * w->row_bytes, cn_matrix_row_scales(w, o), xq,
+                                                           w->cols, job->q8_kernel);
             for (int64_t o = o0; o < o1 && group > 1; o++) {
                 float out[CN_Q8_MANY_MAX];
-                cn_q8_dot_many(w->dtype, w->data + (size_t)o * w->row_bytes, NULL, xq, job->xq_bytes, group, w->cols,
+                cn_q8_dot_many(w->dtype, w->data + (size_t)o * w->row_bytes, cn_matrix_row_scales(w, o), xq, job->xq_bytes, group, w->cols,
                                job->q8_kernel, out);
                 for (int i = 0; i < group; i++) job->y[(t0 + i) * job->y_stride + o] = out[i];
             }

@@ -6,7 +6,7 @@
  * prefill and decode agree bitwise.
  *
  * A matrix with act_q8 set and a format with an integer dot (q8_activations.h: Q4_K, Q5_K,
- * Q6_K, Q8_0) is multiplied with 8-bit activations instead: each token quantised once per call,
+ * Q6_K, Q8_0, MXFP4, ggml's MXFP4) is multiplied with 8-bit activations instead: each token quantised once per call,
  * every output one cn_q8_dot (the same bits on every path and split). */
 #ifndef CN_TENSOR_MATMUL_H
 #define CN_TENSOR_MATMUL_H

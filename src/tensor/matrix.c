@@ -13,6 +13,10 @@ cn_matrix cn_matrix_rows(const cn_matrix *m, int64_t row0, int64_t n) {
     return v;
 }
 
+const uint8_t *cn_matrix_row_scales(const cn_matrix *m, int64_t row) {
+    return m->dtype == CN_DTYPE_MXFP4 ? m->scales + (size_t)row * (size_t)m->scale_cols : NULL;
+}
+
 /* Bit-level forms of the element decoders for the portable row loops (the AVX2 kernels in
  * rows_avx2.c do the same on eight lanes); test_matrix_rows holds both to element.h. */
 static inline uint32_t e4m3_bits(uint32_t v) {

@@ -24,13 +24,18 @@ typedef struct {
     int64_t scale_cols;   /* scale entries per scale row */
     int64_t scale_row0;
     /* Multiply with 8-bit activations (q8_activations.h) where the format has an integer dot
-     * (Q2_K..Q6_K, IQ2_XXS, Q8_0: cn_q8_layout_of); other formats ignore it. Off unless the model asks for it
+     * (Q2_K..Q6_K, IQ2_XXS, Q8_0, both MXFP4s: cn_q8_layout_of); other formats ignore it. Off unless the model asks for it
      * (cn_model_set_act_q8): it trades a small, measured error for speed (docs/performance.md). */
     bool act_q8;
 } cn_matrix;
 
 /* Rows [row0, row0 + n) of m. */
 cn_matrix cn_matrix_rows(const cn_matrix *m, int64_t row0, int64_t n);
+
+/* Row `row`'s own scales where the format keeps them per row, apart from the row: MXFP4's
+ * scale_cols E8M0 bytes (scales + row·scale_cols); NULL for every other format (FP8's 128x128
+ * block scales are shared by 128 rows). What cn_q8_dot takes as row_scales. */
+const uint8_t *cn_matrix_row_scales(const cn_matrix *m, int64_t row);
 
 /* Dequantises one row to f32 (the scalar reference for every kernel). */
 void cn_matrix_row_to_f32(const cn_matrix *m, int64_t row, float *out);

@@ -67,7 +67,9 @@ cn_q8_layout cn_q8_layout_of(cn_dtype t) {
     case CN_DTYPE_Q5_K:
     case CN_DTYPE_Q6_K:
     case CN_DTYPE_IQ2_XXS: return CN_Q8_256;
-    case CN_DTYPE_Q8_0: return CN_Q8_32;
+    case CN_DTYPE_Q8_0:
+    case CN_DTYPE_MXFP4:
+    case CN_DTYPE_MXFP4_GGML: return CN_Q8_32;
     default: return CN_Q8_NONE;
     }
 }
@@ -108,8 +110,14 @@ void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, c
      : (kernel) == CN_Q8_NEON      ? cn_##fmt##_q8_dot_neon(row, xq, n)                                         \
                                    : cn_##fmt##_q8_dot_ref(row, xq, n))
 
-float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, cn_q8_kernel kernel) {
+float cn_q8_dot(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, int64_t n, cn_q8_kernel kernel) {
     switch (t) {
+    case CN_DTYPE_MXFP4:
+        return kernel == CN_Q8_AVX2        ? cn_mxfp4_q8_dot_avx2(row, row_scales, xq, n)
+               : kernel == CN_Q8_NEON_SDOT ? cn_mxfp4_q8_dot_neon_sdot(row, row_scales, xq, n)
+               : kernel == CN_Q8_NEON      ? cn_mxfp4_q8_dot_neon(row, row_scales, xq, n)
+                                           : cn_mxfp4_q8_dot_ref(row, row_scales, xq, n);
+    case CN_DTYPE_MXFP4_GGML: return Q8_DOT_BY(kernel, mxfp4_ggml, row, xq, n);
     case CN_DTYPE_Q4_K: return Q8_DOT_BY(kernel, q4_k, row, xq, n);
     case CN_DTYPE_Q5_K: return Q8_DOT_BY(kernel, q5_k, row, xq, n);
     case CN_DTYPE_Q6_K: return Q8_DOT_BY(kernel, q6_k, row, xq, n);
@@ -285,4 +293,43 @@ float cn_q8_0_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
         lane[k] = lane[k] + t;
     }
     return ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+}
+
+/* E2M1 codes doubled (kquants.c, row_dot_avx2.c): integers, so the block's products are exact. */
+static const int8_t e2m1_doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* Both MXFP4 layouts (q8_activations.h): ggml's 17-byte blocks when ggml, else DeepSeek's byte
+ * pairs with the scales in row_scales. */
+static float mxfp4_q8_dot_ref(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n, bool ggml) {
+    float lane[8] = {0};
+    for (int64_t b = 0; b < n / 32; b++) {
+        const cn_q8_32x8 *xr = x + b / 8;
+        const int k = (int)(b % 8);
+        const int8_t *xq = xr->q + 32 * k;
+        int32_t sumi = 0;
+        float half;
+        if (ggml) {
+            const uint8_t *blk = row + 17 * b;
+            const uint32_t e = blk[0];
+            half = cn_f32_from_bits(e < 2 ? 0x00200000u << e : (e - 1) << 23);
+            for (int l = 0; l < 16; l++)
+                sumi += e2m1_doubled[blk[1 + l] & 0xf] * xq[l] + e2m1_doubled[blk[1 + l] >> 4] * xq[16 + l];
+        } else {
+            const uint8_t *p = row + 16 * b;
+            half = cn_e8m0_to_f32(row_scales[b]) * 0.5f;
+            for (int l = 0; l < 32; l++) sumi += e2m1_doubled[(p[l / 2] >> (4 * (l & 1))) & 0xf] * xq[l];
+        }
+        const float scale = half * xr->d[k];
+        const float t = scale * (float)sumi;
+        lane[k] = lane[k] + t;
+    }
+    return ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+}
+
+float cn_mxfp4_q8_dot_ref(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
+    return mxfp4_q8_dot_ref(row, row_scales, x, n, false);
+}
+
+float cn_mxfp4_ggml_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    return mxfp4_q8_dot_ref(row, NULL, x, n, true);
 }

@@ -6,8 +6,9 @@
  *  - cn_q8_block (ggml's Q8_K idea, our own layout): 256 elements, one scale, per-16 sums; for
  *    the 256-element super-block formats Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ2_XXS;
  *  - cn_q8_32x8 (ggml's Q8_0 idea): one scale per 32 elements, eight such blocks per record so
- *    that a kernel loads eight scales at once; for Q8_0. A row whose width is not a multiple of
- *    256 leaves the last record's unused blocks zero.
+ *    that a kernel loads eight scales at once; for Q8_0 and both MXFP4 formats (DeepSeek's, with
+ *    its E8M0 scales in a separate per-row array, and ggml's 17-byte block). A row whose width is
+ *    not a multiple of 256 leaves the last record's unused blocks zero.
  *
  * Each result is defined by a scalar reference below, operation for operation; the AVX2 and NEON
  * kernels add the same integers in other orders (exact) and repeat the f32 steps, so each equals
@@ -76,8 +77,10 @@ void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, c
 
 /* Σ_i W[i]·x[i] for one weight row of n elements in format t (cn_q8_layout_of(t) != NONE) and a
  * token quantised in that layout, by the given kernels (available on this CPU: see
- * cn_q8_kernel_best); all give the scalar reference's bits. */
-float cn_q8_dot(cn_dtype t, const uint8_t *row, const void *xq, int64_t n, cn_q8_kernel kernel);
+ * cn_q8_kernel_best); all give the scalar reference's bits. row_scales: the row's separate
+ * scales, which only CN_DTYPE_MXFP4 has (n / 32 E8M0 bytes: cn_matrix_row_scales); NULL for
+ * every other format, which ignores it. */
+float cn_q8_dot(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, int64_t n, cn_q8_kernel kernel);
 
 /* Q4_K: per weight block the exact integer sums sumi = Σ_g sc_g·Σ_l q4·qx and
  * summ = Σ_g m_g·Σ_l qx (at most 8·63·32·15·127 < 2^25), then
@@ -135,6 +138,31 @@ float cn_q8_0_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+
+/* MXFP4 (both layouts): E2M1 codes c (bit 3 sign) as their doubled values
+ * w2 = {0, 1, 2, 3, 4, 6, 8, 12}[c & 7], negated when bit 3 is set (code 8, -0, gives 0), so
+ * that W = (2^(e-127) / 2)·w2 exactly. Per 32-block b: sumi_b = Σ_l w2·qx (exact,
+ * |sumi| ≤ 32·12·127), then
+ *   half = the block's E8M0 scale halved, as an f32 (a power of two, exact: see each format),
+ *   scale = half·dx,  t = scale·(float)sumi_b,  lane[b mod 8] = lane[b mod 8] + t,
+ * and the result ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): Q8_0's steps with half in
+ * place of dw.
+ * CN_DTYPE_MXFP4 (DeepSeek's checkpoints): the row is n / 2 bytes, element 2i in the low nibble of
+ * byte i and 2i + 1 in the high one; row_scales[b] is block b's E8M0 byte e, and half is
+ * cn_e8m0_to_f32(e)·0.5f (e = 255: NaN, so the dot is NaN; e = 0: 2^-128, subnormal). */
+float cn_mxfp4_q8_dot_ref(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_q8_dot_neon(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_q8_dot_neon_sdot(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
+
+/* CN_DTYPE_MXFP4_GGML (ggml's block_mxfp4, 17 bytes per 32): byte 0 the E8M0 byte e, then 16
+ * bytes whose low nibbles are elements 0..15 and high nibbles 16..31 (kquants.c); half is ggml's
+ * 2^(e-128): (e - 1) << 23 as f32 bits for e ≥ 2, 0x00200000 << e for e < 2 (subnormal), so
+ * e = 255 is 2^127, not NaN (kquants.c, mxfp4_ggml_group). */
+float cn_mxfp4_ggml_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_ggml_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_ggml_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_ggml_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 
 /* The _neon kernels run only when cn_cpu_has_neon(), the _neon_sdot ones only when
  * cn_q8_has_neon_sdot() (they are built for armv8.2-a+dotprod); elsewhere both are the reference. */

@@ -1,4 +1,4 @@
-/* AVX2 forms of the integer dots of q8_activations.h. Q4_K (Q5_K alike): per super-block, the nibbles of two groups
+/* AVX2 forms of the integer dots of q8_activations.h (Q4_K, Q5_K, Q6_K, Q8_0, both MXFP4s). Q4_K (Q5_K alike): per super-block, the nibbles of two groups
  * come from one 32-byte load; _mm256_maddubs_epi16 multiplies them (unsigned, at most 15) by the
  * activations (signed, at most 127 in magnitude) and adds pairs into int16 without saturating
  * (2·15·127 = 3810); _mm256_madd_epi16 with the group's 6-bit scale widens to int32. The integer
@@ -160,22 +160,128 @@ KERNEL static __m256 q8_0_eight_blocks(const uint8_t *blk, const cn_q8_32x8 *xr,
     return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
 }
 
+/* lanes += t in lanes 0..count-1 only, for a last record of count < 8 blocks (adding 0 to the
+ * other lanes could turn a -0 into +0). */
+KERNEL static __m256 add_last(__m256 lanes, __m256 t, int count) {
+    const __m256 used = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    return _mm256_blendv_ps(lanes, _mm256_add_ps(lanes, t), used);
+}
+
+/* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+KERNEL static float reduce_lanes(__m256 lanes) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
 KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
     const int64_t blocks = n / 32;
     __m256 lanes = _mm256_setzero_ps();
     int64_t r = 0;
     for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, 8));
-    if (8 * r < blocks) { /* the last blocks go to lanes 0..count-1 only: the others are not added to */
+    if (8 * r < blocks) {
         const int count = (int)(blocks - 8 * r);
-        const __m256 t = q8_0_eight_blocks(row + 34 * 8 * r, x + r, count);
-        const __m256 used = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-        lanes = _mm256_blendv_ps(lanes, _mm256_add_ps(lanes, t), used);
+        lanes = add_last(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, count), count);
     }
-    /* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
+    return reduce_lanes(lanes);
+}
+
+/* MXFP4 (both layouts): one byte shuffle looks 32 codes up as their signed doubled values
+ * (|w2| ≤ 12), which then go through Q8_0's maddubs(|w|, x·sign(w)) (pairs at most 2·12·127);
+ * eight blocks' exact sums land in lanes 0..7 as for Q8_0, and the halved E8M0 scales are built
+ * from their bytes with integer operations (the reference's values, bit for bit). */
+KERNEL static __m256i mxfp4_partials(__m256i w, const int8_t *x) {
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)), _mm256_set1_epi16(1));
+}
+
+/* DeepSeek's 16 bytes of pairs: element 2i is the low nibble of byte i, 2i + 1 the high one. The
+ * bytes in both 128-bit lanes; the lower lane interleaves nibbles of bytes 0..7 (elements 0..15),
+ * the upper of bytes 8..15 (16..31). */
+KERNEL static __m256i mxfp4_pairs_codes(const uint8_t *p, __m256i lut) {
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
+    const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+    const __m256i idx = _mm256_blend_epi32(_mm256_unpacklo_epi8(lo, hi), _mm256_unpackhi_epi8(lo, hi), 0xf0);
+    return _mm256_shuffle_epi8(lut, idx);
+}
+
+/* ggml's 16 bytes: low nibbles are elements 0..15 (lower lane), high nibbles 16..31 (upper). */
+KERNEL static __m256i mxfp4_ggml_codes(const uint8_t *p, __m256i lut) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
+    const __m256i idx = _mm256_and_si256(_mm256_blend_epi32(v, _mm256_srli_epi16(v, 4), 0xf0), _mm256_set1_epi8(0x0f));
+    return _mm256_shuffle_epi8(lut, idx);
+}
+
+/* Eight E8M0 codes e (int32 lanes) to half their scale as f32: 2^(e-128), i.e. (e - 1) << 23 for
+ * e ≥ 2 and the subnormal 0x00200000 << e for e < 2; e = 255 NaN when nan_255
+ * (cn_e8m0_to_f32(e)·0.5f), else 2^127 (ggml). */
+KERNEL static __m256 e8m0_halves(__m256i e, bool nan_255) {
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i subnormal = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    __m256i bits = _mm256_blendv_epi8(normal, subnormal, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e));
+    if (nan_255) bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x7fc00000), _mm256_cmpeq_epi32(e, _mm256_set1_epi32(255)));
+    return _mm256_castsi256_ps(bits);
+}
+
+/* The E8M0 codes of eight blocks (the first count; 0 for the others) as int32 lanes. DeepSeek's
+ * bytes are consecutive; ggml's are 17 bytes apart, gathered as 32-bit words (the other three
+ * bytes are the block's first codes, masked off; the word lies inside the block). Bytes are not
+ * stored to a small array and reloaded wider, which stalls store forwarding. */
+KERNEL static __m256i mxfp4_scale_codes(const uint8_t *p, const uint8_t *scales, int count, bool ggml) {
+    if (ggml) {
+        const __m256i at = _mm256_setr_epi32(0, 17, 34, 51, 68, 85, 102, 119);
+        const __m256i used = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i words = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)p, at, used, 1);
+        return _mm256_and_si256(words, _mm256_set1_epi32(0xff));
+    }
+    if (count == 8) return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)scales));
+    uint8_t e8[8] = {0};
+    memcpy(e8, scales, (size_t)count);
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)e8));
+}
+
+/* (half·dx)·sumi for the first `count` of eight blocks of record xr (the rest zero): DeepSeek's
+ * pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL). */
+KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks(const uint8_t *p, const uint8_t *scales,
+                                                                               const cn_q8_32x8 *xr, int count, bool ggml) {
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+    __m256i s[8];
+    for (int k = 0; k < 8; k++) {
+        if (k < count) {
+            const __m256i w = ggml ? mxfp4_ggml_codes(p + 17 * k + 1, lut) : mxfp4_pairs_codes(p + 16 * k, lut);
+            s[k] = mxfp4_partials(w, xr->q + 32 * k);
+        } else {
+            s[k] = _mm256_setzero_si256();
+        }
+    }
+    const __m256 scale = _mm256_mul_ps(e8m0_halves(mxfp4_scale_codes(p, scales, count, ggml), !ggml), _mm256_loadu_ps(xr->d));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
+}
+
+KERNEL float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
+    const int64_t blocks = n / 32;
+    __m256 lanes = _mm256_setzero_ps();
+    int64_t r = 0;
+    for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, mxfp4_eight_blocks(row + 16 * 8 * r, row_scales + 8 * r, x + r, 8, false));
+    if (8 * r < blocks) {
+        const int count = (int)(blocks - 8 * r);
+        lanes = add_last(lanes, mxfp4_eight_blocks(row + 16 * 8 * r, row_scales + 8 * r, x + r, count, false), count);
+    }
+    return reduce_lanes(lanes);
+}
+
+KERNEL float cn_mxfp4_ggml_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    const int64_t blocks = n / 32;
+    __m256 lanes = _mm256_setzero_ps();
+    int64_t r = 0;
+    for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, mxfp4_eight_blocks(row + 17 * 8 * r, NULL, x + r, 8, true));
+    if (8 * r < blocks) {
+        const int count = (int)(blocks - 8 * r);
+        lanes = add_last(lanes, mxfp4_eight_blocks(row + 17 * 8 * r, NULL, x + r, count, true), count);
+    }
+    return reduce_lanes(lanes);
 }
 
 #else
@@ -191,6 +297,12 @@ float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
 }
 float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
     return cn_q8_0_q8_dot_ref(row, x, n);
+}
+float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
+    return cn_mxfp4_q8_dot_ref(row, row_scales, x, n);
+}
+float cn_mxfp4_ggml_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    return cn_mxfp4_ggml_q8_dot_ref(row, x, n);
 }
 
 #endif

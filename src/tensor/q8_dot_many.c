@@ -26,7 +26,6 @@ bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel) { return many_kernel(t, ker
 
 void cn_q8_dot_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride,
                     int n_tokens, int64_t n, cn_q8_kernel kernel, float *out) {
-    (void)row_scales; /* no many-token format has separate row scales */
     const many_fn many = many_kernel(t, kernel);
     for (int i = 0; i < n_tokens;) {
         const int group = n_tokens - i < CN_Q8_MANY_MAX ? n_tokens - i : CN_Q8_MANY_MAX;
@@ -35,7 +34,7 @@ void cn_q8_dot_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, c
             many(row, x, xq_stride, group, n, out + i);
             i += group;
         } else {
-            out[i] = cn_q8_dot(t, row, x, n, kernel);
+            out[i] = cn_q8_dot(t, row, row_scales, x, n, kernel);
             i++;
         }
     }

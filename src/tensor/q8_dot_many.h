@@ -1,5 +1,5 @@
 /* Several quantised tokens against one stored weight row (issue 4, 8-bit activations on the
- * many-token path): out[i] = cn_q8_dot(t, row, token i, n, kernel) for each token, bit for bit,
+ * many-token path): out[i] = cn_q8_dot(t, row, NULL, token i, n, kernel) for each token, bit for bit,
  * but each weight block's codes and scales are unpacked once into registers and used for every
  * token of a group, instead of once per (row, token).
  *
@@ -31,9 +31,10 @@
  * cn_q8_dot_many. */
 bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel);
 
-/* out[i] = cn_q8_dot(t, row, xq + i·xq_stride, n, kernel) for i < n_tokens (any count; groups of
- * CN_Q8_MANY_MAX), bitwise. row_scales: the row's separate scales for formats that have them
- * (none of the many-token formats; NULL otherwise). */
+/* out[i] = cn_q8_dot(t, row, row_scales, xq + i·xq_stride, n, kernel) for i < n_tokens (any
+ * count; groups of CN_Q8_MANY_MAX), bitwise. row_scales: the row's separate scales (MXFP4's:
+ * cn_matrix_row_scales; no many-token kernel has such a format yet, so those go to cn_q8_dot per
+ * token), NULL otherwise. */
 void cn_q8_dot_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride,
                     int n_tokens, int64_t n, cn_q8_kernel kernel, float *out);
 

@@ -5,7 +5,8 @@
  *                             spread over the four lanes in any way (all that is used is the sum);
  *   Q8_NEON_FN(fmt)           the name of format fmt's kernel (cn_q4_k_q8_dot_neon, ...).
  * Every weight code is read as a signed byte: Q4_K's 0..15, Q5_K's 0..31 and Q6_K's unsigned
- * 0..63 are the same numbers signed, Q8_0's are signed. The integer sums are exact whatever the
+ * 0..63 are the same numbers signed, Q8_0's are signed, MXFP4's are looked up as signed doubled
+ * values (-12..12). The integer sums are exact whatever the
  * order (bounds in q8_activations.h: well inside int32, and a lane holds a part of the sum), so
  * each block's sumi (and summ) is the reference's; the f32 steps after them are the reference's,
  * operation for operation, not contracted into FMAs (ISO C mode: -std=c17; clang: the pragma),
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "tensor/dot_chain_neon.h"
+#include "tensor/element.h"
 #include "tensor/kquants.h"
 #include "tensor/q8_activations.h"
 
@@ -150,9 +152,35 @@ float Q8_NEON_FN(q6_k)(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     return acc;
 }
 
+/* Lane k of (*lanes_lo, *lanes_hi) += (w_scale[k]·dx[k])·sumi[k] for the first count of eight
+ * blocks, sumi[k] the sum of the four lanes of s[k] (pairwise adds); a last record of fewer
+ * blocks adds to its lanes only (adding 0 to the others could turn -0 into +0). */
+NEON_INLINE void record_add(const int32x4_t s[8], float32x4_t w_scale_lo, float32x4_t w_scale_hi, const cn_q8_32x8 *xr, int count,
+                            float32x4_t *lanes_lo, float32x4_t *lanes_hi) {
+    const int32x4_t sum_lo = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
+    const int32x4_t sum_hi = vpaddq_s32(vpaddq_s32(s[4], s[5]), vpaddq_s32(s[6], s[7]));
+    const float32x4_t t_lo = vmulq_f32(vmulq_f32(w_scale_lo, vld1q_f32(xr->d)), vcvtq_f32_s32(sum_lo));
+    const float32x4_t t_hi = vmulq_f32(vmulq_f32(w_scale_hi, vld1q_f32(xr->d + 4)), vcvtq_f32_s32(sum_hi));
+    if (count == 8) {
+        *lanes_lo = vaddq_f32(*lanes_lo, t_lo);
+        *lanes_hi = vaddq_f32(*lanes_hi, t_hi);
+    } else {
+        const int32x4_t index_lo = {0, 1, 2, 3}, index_hi = {4, 5, 6, 7};
+        const int32x4_t c = vdupq_n_s32(count);
+        *lanes_lo = vbslq_f32(vcltq_s32(index_lo, c), vaddq_f32(*lanes_lo, t_lo), *lanes_lo);
+        *lanes_hi = vbslq_f32(vcltq_s32(index_hi, c), vaddq_f32(*lanes_hi, t_hi), *lanes_hi);
+    }
+}
+
+/* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+NEON_INLINE float reduce_lanes(float32x4_t lanes_lo, float32x4_t lanes_hi) {
+    const float32x4_t q = vaddq_f32(lanes_lo, lanes_hi);
+    const float32x2_t r = vadd_f32(vget_low_f32(q), vget_high_f32(q));
+    return vget_lane_f32(r, 0) + vget_lane_f32(r, 1);
+}
+
 /* Q8_0: eight blocks at a time, block k's exact sumi in lane k of two int32x4 (pairwise adds of
- * its partial sums), then lane k += (dw·dx)·sumi as the reference's lane[b mod 8]; a last record
- * of fewer blocks adds to its lanes only (adding 0 to the others could turn -0 into +0). */
+ * its partial sums), then lane k += (dw·dx)·sumi as the reference's lane[b mod 8]. */
 NEON_INLINE void q8_0_record(const uint8_t *blk, const cn_q8_32x8 *xr, int count, float32x4_t *lanes_lo, float32x4_t *lanes_hi) {
     int32x4_t s[8];
     uint16_t d_bits[8] = {0};
@@ -165,22 +193,10 @@ NEON_INLINE void q8_0_record(const uint8_t *blk, const cn_q8_32x8 *xr, int count
             memcpy(&d_bits[k], w, 2);
         }
     }
-    const int32x4_t sum_lo = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
-    const int32x4_t sum_hi = vpaddq_s32(vpaddq_s32(s[4], s[5]), vpaddq_s32(s[6], s[7]));
     const uint16x8_t dh = vld1q_u16(d_bits);
     const float32x4_t dw_lo = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(dh)));
     const float32x4_t dw_hi = vcvt_high_f32_f16(vreinterpretq_f16_u16(dh));
-    const float32x4_t t_lo = vmulq_f32(vmulq_f32(dw_lo, vld1q_f32(xr->d)), vcvtq_f32_s32(sum_lo));
-    const float32x4_t t_hi = vmulq_f32(vmulq_f32(dw_hi, vld1q_f32(xr->d + 4)), vcvtq_f32_s32(sum_hi));
-    if (count == 8) {
-        *lanes_lo = vaddq_f32(*lanes_lo, t_lo);
-        *lanes_hi = vaddq_f32(*lanes_hi, t_hi);
-    } else {
-        const int32x4_t index_lo = {0, 1, 2, 3}, index_hi = {4, 5, 6, 7};
-        const int32x4_t c = vdupq_n_s32(count);
-        *lanes_lo = vbslq_f32(vcltq_s32(index_lo, c), vaddq_f32(*lanes_lo, t_lo), *lanes_lo);
-        *lanes_hi = vbslq_f32(vcltq_s32(index_hi, c), vaddq_f32(*lanes_hi, t_hi), *lanes_hi);
-    }
+    record_add(s, dw_lo, dw_hi, xr, count, lanes_lo, lanes_hi);
 }
 
 float Q8_NEON_FN(q8_0)(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
@@ -190,10 +206,60 @@ float Q8_NEON_FN(q8_0)(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
         const int count = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
         q8_0_record(row + 34 * 8 * r, x + r, count, &lanes_lo, &lanes_hi);
     }
-    /* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
-    const float32x4_t q = vaddq_f32(lanes_lo, lanes_hi);
-    const float32x2_t r = vadd_f32(vget_low_f32(q), vget_high_f32(q));
-    return vget_lane_f32(r, 0) + vget_lane_f32(r, 1);
+    return reduce_lanes(lanes_lo, lanes_hi);
+}
+
+/* MXFP4 (both layouts): a table lookup (vqtbl1q_s8) turns 16 codes into their signed doubled
+ * values, which are int8 like Q8_0's weights; then Q8_0's record steps with half the E8M0 scale
+ * (computed per block as the reference does) in place of dw. DeepSeek's pairs: vzip of the low
+ * and high nibbles puts elements 0..15 and 16..31 in order; ggml's block: the low nibbles are
+ * elements 0..15, the high ones 16..31. */
+NEON_INLINE void mxfp4_record(const uint8_t *p, const uint8_t *scales, const cn_q8_32x8 *xr, int count, bool ggml,
+                              float32x4_t *lanes_lo, float32x4_t *lanes_hi) {
+    static const int8_t doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    const int8x16_t lut = vld1q_s8(doubled);
+    const uint8x16_t mask = vdupq_n_u8(0x0f);
+    int32x4_t s[8];
+    float half[8] = {0};
+    for (int k = 0; k < 8; k++) {
+        s[k] = vdupq_n_s32(0);
+        if (k < count) {
+            uint8x16_t first, second;
+            if (ggml) {
+                const uint8x16_t v = vld1q_u8(p + 17 * k + 1);
+                first = vandq_u8(v, mask), second = vshrq_n_u8(v, 4);
+                const uint32_t e = p[17 * k];
+                half[k] = cn_f32_from_bits(e < 2 ? 0x00200000u << e : (e - 1) << 23);
+            } else {
+                const uint8x16_t v = vld1q_u8(p + 16 * k), lo = vandq_u8(v, mask), hi = vshrq_n_u8(v, 4);
+                first = vzip1q_u8(lo, hi), second = vzip2q_u8(lo, hi);
+                half[k] = cn_e8m0_to_f32(scales[k]) * 0.5f;
+            }
+            s[k] = Q8_NEON_DOT16(s[k], vqtbl1q_s8(lut, first), vld1q_s8(xr->q + 32 * k));
+            s[k] = Q8_NEON_DOT16(s[k], vqtbl1q_s8(lut, second), vld1q_s8(xr->q + 32 * k + 16));
+        }
+    }
+    record_add(s, vld1q_f32(half), vld1q_f32(half + 4), xr, count, lanes_lo, lanes_hi);
+}
+
+float Q8_NEON_FN(mxfp4)(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
+    const int64_t blocks = n / 32;
+    float32x4_t lanes_lo = vdupq_n_f32(0.0f), lanes_hi = vdupq_n_f32(0.0f);
+    for (int64_t r = 0; 8 * r < blocks; r++) {
+        const int count = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
+        mxfp4_record(row + 16 * 8 * r, row_scales + 8 * r, x + r, count, false, &lanes_lo, &lanes_hi);
+    }
+    return reduce_lanes(lanes_lo, lanes_hi);
+}
+
+float Q8_NEON_FN(mxfp4_ggml)(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    const int64_t blocks = n / 32;
+    float32x4_t lanes_lo = vdupq_n_f32(0.0f), lanes_hi = vdupq_n_f32(0.0f);
+    for (int64_t r = 0; 8 * r < blocks; r++) {
+        const int count = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
+        mxfp4_record(row + 17 * 8 * r, NULL, x + r, count, true, &lanes_lo, &lanes_hi);
+    }
+    return reduce_lanes(lanes_lo, lanes_hi);
 }
 
 #endif

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """clawnet bench --kernels end to end (no speed is asserted): the JSON lists every requested
 format on every requested thread count with positive timings and bandwidth, the int8-activation
-rows (Q8_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K and IQ2_XXS x int8: cn_matmul with act_q8) come with
-their measured difference from the f32 kernel, which must be of the size the activation rounding
+rows (Q8_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, IQ2_XXS and both MXFP4s x int8: cn_matmul with act_q8)
+come with their measured difference from the f32 kernel, which must be of the size the activation rounding
 gives (uniform inputs in [-1, 1]: about 3e-3 relative RMS; between 1e-4 and 2e-2 is accepted),
 --tokens N runs N-token products (GFLOP/s = 2 x weights x tokens / time, from the same run's
 milliseconds), and bad options are refused with exit status 2 and a message naming them.
@@ -21,15 +21,15 @@ check, run = T.check, T.run
 
 with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "k.json")
-    r = run("--types", "q4_k,Q6_K,iq2_xxs,mxfp4,q8_0,q2_k", "-t", "1,2", "--mb", "2", "-r", "3", "--json", out)
+    r = run("--types", "q4_k,Q6_K,iq2_xxs,mxfp4,q8_0,q2_k,mxfp4_ggml", "-t", "1,2", "--mb", "2", "-r", "3", "--json", out)
     check(r.returncode == 0, f"bench --kernels exit {r.returncode}: {r.stderr}")
     if r.returncode == 0:
         data = json.load(open(out))
         check([run_["threads"] for run_ in data["results"]] == [1, 2], "thread counts")
         for run_ in data["results"]:
             names = [f["format"] for f in run_["formats"]]
-            check(names == ["Q4_K", "Q4_K x int8", "Q6_K", "Q6_K x int8", "IQ2_XXS", "IQ2_XXS x int8", "MXFP4", "Q8_0",
-                            "Q8_0 x int8", "Q2_K", "Q2_K x int8"], f"formats {names}")
+            check(names == ["Q4_K", "Q4_K x int8", "Q6_K", "Q6_K x int8", "IQ2_XXS", "IQ2_XXS x int8", "MXFP4", "MXFP4 x int8",
+                            "Q8_0", "Q8_0 x int8", "Q2_K", "Q2_K x int8", "MXFP4_GGML", "MXFP4_GGML x int8"], f"formats {names}")
             check(run_["read_bandwidth_gb_s"] > 0, "read bandwidth")
             for f in run_["formats"]:
                 check(f["ms_median"] > 0 and f["gb_s_median"] > 0 and f["gb_s_best"] >= f["gb_s_median"] * 0.999,
