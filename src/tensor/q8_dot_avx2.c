@@ -146,16 +146,14 @@ KERNEL float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
 /* (dw·dx)·sumi for the first `count` of eight blocks starting at blk (the rest zero). */
 KERNEL static __m256 q8_0_eight_blocks(const uint8_t *blk, const cn_q8_32x8 *xr, int count) {
     __m256i s[8];
-    uint16_t d_bits[8] = {0};
-    for (int k = 0; k < 8; k++) {
-        if (k < count) {
-            s[k] = q8_0_partials(blk + 34 * k + 2, xr->q + 32 * k);
-            memcpy(&d_bits[k], blk + 34 * k, 2);
-        } else {
-            s[k] = _mm256_setzero_si256();
-        }
-    }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)d_bits));
+    for (int k = 0; k < 8; k++) s[k] = k < count ? q8_0_partials(blk + 34 * k + 2, xr->q + 32 * k) : _mm256_setzero_si256();
+    /* the eight f16 scales gathered as 32-bit words (inside their blocks) and packed, not stored
+     * to a small array and reloaded wider (which stalls store forwarding) */
+    const __m256i at = _mm256_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238);
+    const __m256i used = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i words = _mm256_and_si256(_mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)blk, at, used, 1),
+                                           _mm256_set1_epi32(0xffff));
+    const __m256 dw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
     const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(xr->d));
     return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
 }
@@ -193,17 +191,25 @@ KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_
  * from their bytes with integer operations (the reference's values, bit for bit). */
 KERNEL static __m256i mxfp4_partials(__m256i w, const int8_t *x) {
     const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w)), _mm256_set1_epi16(1));
+    return _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
 }
 
-/* DeepSeek's 16 bytes of pairs: element 2i is the low nibble of byte i, 2i + 1 the high one. The
- * bytes in both 128-bit lanes; the lower lane interleaves nibbles of bytes 0..7 (elements 0..15),
- * the upper of bytes 8..15 (16..31). */
+/* Lane k = block k's sumi from the int16 pair sums s[k] (each at most 2·12·127 = 3048): three
+ * levels of int16 horizontal adds leave, in each 128-bit half, one sum of 8 pairs per block (at
+ * most 24384: no overflow), and the two halves are added widened to int32. */
+KERNEL static __m256i mxfp4_sum_each8(const __m256i s[8]) {
+    const __m256i h0123 = _mm256_hadd_epi16(_mm256_hadd_epi16(s[0], s[1]), _mm256_hadd_epi16(s[2], s[3]));
+    const __m256i h4567 = _mm256_hadd_epi16(_mm256_hadd_epi16(s[4], s[5]), _mm256_hadd_epi16(s[6], s[7]));
+    const __m256i h = _mm256_hadd_epi16(h0123, h4567);
+    return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h, 1)));
+}
+
+/* DeepSeek's 16 bytes of pairs: element 2i is the low nibble of byte i, 2i + 1 the high one.
+ * Byte i zero-extended to 16 bits, ORed with itself shifted left by 4 and masked with 0x0f0f,
+ * holds the low nibble in its low byte and the high nibble in its high byte: elements in order. */
 KERNEL static __m256i mxfp4_pairs_codes(const uint8_t *p, __m256i lut) {
-    const __m256i mask = _mm256_set1_epi8(0x0f);
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
-    const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-    const __m256i idx = _mm256_blend_epi32(_mm256_unpacklo_epi8(lo, hi), _mm256_unpackhi_epi8(lo, hi), 0xf0);
+    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
+    const __m256i idx = _mm256_and_si256(_mm256_or_si256(v, _mm256_slli_epi16(v, 4)), _mm256_set1_epi8(0x0f));
     return _mm256_shuffle_epi8(lut, idx);
 }
 
@@ -257,7 +263,7 @@ KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks(co
         }
     }
     const __m256 scale = _mm256_mul_ps(e8m0_halves(mxfp4_scale_codes(p, scales, count, ggml), !ggml), _mm256_loadu_ps(xr->d));
-    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(mxfp4_sum_each8(s)));
 }
 
 KERNEL float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
