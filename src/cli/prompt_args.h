@@ -48,7 +48,7 @@ cn_kv_options prompt_args_kv_options(const prompt_args *a);
     "                     32 with power-of-two scales after a Hadamard rotation, the official\n" \
     "                     storage: 68 bytes per 128-key; the queries are rounded alike); default\n" \
     "                     the --kv-type\n" \
-    "  --act-q8           8-bit activations against Q2_K..Q6_K, IQ2_XXS and Q8_0 weights\n" \
+    "  --act-q8           8-bit activations against Q2_K..Q6_K, IQ2_XXS, Q8_0 and MXFP4 weights\n" \
     "                     (integer dot products: faster, slightly less exact; default off,\n" \
     "                     docs/performance.md)\n"
 
