@@ -185,74 +185,12 @@ KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_
     return reduce_lanes(lanes);
 }
 
-/* MXFP4 (both layouts): one byte shuffle looks 32 codes up as their signed doubled values
- * (|w2| ≤ 12), which then go through Q8_0's maddubs(|w|, x·sign(w)) (pairs at most 2·12·127);
- * eight blocks' exact sums land in lanes 0..7 as for Q8_0, and the halved E8M0 scales are built
- * from their bytes with integer operations (the reference's values, bit for bit). */
-KERNEL static __m256i mxfp4_partials(__m256i w, const int8_t *x) {
-    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
-    return _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
-}
-
-/* Lane k = block k's sumi from the int16 pair sums s[k] (each at most 2·12·127 = 3048): three
- * levels of int16 horizontal adds leave, in each 128-bit half, one sum of 8 pairs per block (at
- * most 24384: no overflow), and the two halves are added widened to int32. */
-KERNEL static __m256i mxfp4_sum_each8(const __m256i s[8]) {
-    const __m256i h0123 = _mm256_hadd_epi16(_mm256_hadd_epi16(s[0], s[1]), _mm256_hadd_epi16(s[2], s[3]));
-    const __m256i h4567 = _mm256_hadd_epi16(_mm256_hadd_epi16(s[4], s[5]), _mm256_hadd_epi16(s[6], s[7]));
-    const __m256i h = _mm256_hadd_epi16(h0123, h4567);
-    return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h, 1)));
-}
-
-/* DeepSeek's 16 bytes of pairs: element 2i is the low nibble of byte i, 2i + 1 the high one.
- * Byte i zero-extended to 16 bits, ORed with itself shifted left by 4 and masked with 0x0f0f,
- * holds the low nibble in its low byte and the high nibble in its high byte: elements in order. */
-KERNEL static __m256i mxfp4_pairs_codes(const uint8_t *p, __m256i lut) {
-    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
-    const __m256i idx = _mm256_and_si256(_mm256_or_si256(v, _mm256_slli_epi16(v, 4)), _mm256_set1_epi8(0x0f));
-    return _mm256_shuffle_epi8(lut, idx);
-}
-
-/* ggml's 16 bytes: low nibbles are elements 0..15 (lower lane), high nibbles 16..31 (upper). */
-KERNEL static __m256i mxfp4_ggml_codes(const uint8_t *p, __m256i lut) {
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
-    const __m256i idx = _mm256_and_si256(_mm256_blend_epi32(v, _mm256_srli_epi16(v, 4), 0xf0), _mm256_set1_epi8(0x0f));
-    return _mm256_shuffle_epi8(lut, idx);
-}
-
-/* Eight E8M0 codes e (int32 lanes) to half their scale as f32: 2^(e-128), i.e. (e - 1) << 23 for
- * e ≥ 2 and the subnormal 0x00200000 << e for e < 2; e = 255 NaN when nan_255
- * (cn_e8m0_to_f32(e)·0.5f), else 2^127 (ggml). */
-KERNEL static __m256 e8m0_halves(__m256i e, bool nan_255) {
-    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-    const __m256i subnormal = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-    __m256i bits = _mm256_blendv_epi8(normal, subnormal, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e));
-    if (nan_255) bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x7fc00000), _mm256_cmpeq_epi32(e, _mm256_set1_epi32(255)));
-    return _mm256_castsi256_ps(bits);
-}
-
-/* The E8M0 codes of eight blocks (the first count; 0 for the others) as int32 lanes. DeepSeek's
- * bytes are consecutive; ggml's are 17 bytes apart, gathered as 32-bit words (the other three
- * bytes are the block's first codes, masked off; the word lies inside the block). Bytes are not
- * stored to a small array and reloaded wider, which stalls store forwarding. */
-KERNEL static __m256i mxfp4_scale_codes(const uint8_t *p, const uint8_t *scales, int count, bool ggml) {
-    if (ggml) {
-        const __m256i at = _mm256_setr_epi32(0, 17, 34, 51, 68, 85, 102, 119);
-        const __m256i used = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256i words = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)p, at, used, 1);
-        return _mm256_and_si256(words, _mm256_set1_epi32(0xff));
-    }
-    if (count == 8) return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)scales));
-    uint8_t e8[8] = {0};
-    memcpy(e8, scales, (size_t)count);
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)e8));
-}
-
+/* MXFP4 (both layouts): the codes, block sums and halved scales of q8_avx2_parts.h. */
 /* (half·dx)·sumi for the first `count` of eight blocks of record xr (the rest zero): DeepSeek's
  * pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL). */
 KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks(const uint8_t *p, const uint8_t *scales,
                                                                                const cn_q8_32x8 *xr, int count, bool ggml) {
-    const __m256i lut = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
+    const __m256i lut = mxfp4_lut();
     __m256i s[8];
     for (int k = 0; k < 8; k++) {
         if (k < count) {

@@ -18,11 +18,15 @@ static many_fn many_kernel(cn_dtype t, cn_q8_kernel kernel) {
     case CN_DTYPE_Q5_K: return MANY_BY(kernel, q5_k);
     case CN_DTYPE_Q6_K: return MANY_BY(kernel, q6_k);
     case CN_DTYPE_Q8_0: return MANY_BY(kernel, q8_0);
+    case CN_DTYPE_MXFP4_GGML: return kernel == CN_Q8_AVX2 ? cn_mxfp4_ggml_q8_dot_many_avx2 : NULL;
     default: return NULL;
     }
 }
 
-bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel) { return many_kernel(t, kernel) != NULL; }
+/* DeepSeek's MXFP4 has its own signature (the row's scales). */
+static bool mxfp4_many(cn_dtype t, cn_q8_kernel kernel) { return t == CN_DTYPE_MXFP4 && kernel == CN_Q8_AVX2; }
+
+bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel) { return many_kernel(t, kernel) != NULL || mxfp4_many(t, kernel); }
 
 void cn_q8_dot_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride,
                     int n_tokens, int64_t n, cn_q8_kernel kernel, float *out) {
@@ -32,6 +36,9 @@ void cn_q8_dot_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, c
         const uint8_t *x = (const uint8_t *)xq + (size_t)i * xq_stride;
         if (many && group > 1) {
             many(row, x, xq_stride, group, n, out + i);
+            i += group;
+        } else if (mxfp4_many(t, kernel) && group > 1) {
+            cn_mxfp4_q8_dot_many_avx2(row, row_scales, x, xq_stride, group, n, out + i);
             i += group;
         } else {
             out[i] = cn_q8_dot(t, row, row_scales, x, n, kernel);

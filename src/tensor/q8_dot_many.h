@@ -27,14 +27,13 @@
 #define CN_Q8_MANY_MAX 4
 
 /* True for the formats with a many-token kernel of that kind (Q4_K, Q5_K, Q6_K, Q8_0 with AVX2,
- * NEON or NEON SDOT); the others (and the scalar kind) go through cn_q8_dot once per token inside
- * cn_q8_dot_many. */
+ * NEON or NEON SDOT; both MXFP4s with AVX2); the others (and the scalar kind) go through cn_q8_dot
+ * once per token inside cn_q8_dot_many. */
 bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel);
 
 /* out[i] = cn_q8_dot(t, row, row_scales, xq + i·xq_stride, n, kernel) for i < n_tokens (any
  * count; groups of CN_Q8_MANY_MAX), bitwise. row_scales: the row's separate scales (MXFP4's:
- * cn_matrix_row_scales; no many-token kernel has such a format yet, so those go to cn_q8_dot per
- * token), NULL otherwise. */
+ * cn_matrix_row_scales), NULL otherwise. */
 void cn_q8_dot_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride,
                     int n_tokens, int64_t n, cn_q8_kernel kernel, float *out);
 
@@ -45,6 +44,11 @@ void cn_q4_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stri
 void cn_q5_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 void cn_q6_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 void cn_q8_0_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
+/* MXFP4 (DeepSeek's, with the row's E8M0 scales) and ggml's MXFP4 (AVX2 only: the NEON kinds run
+ * cn_q8_dot per token for them). */
+void cn_mxfp4_q8_dot_many_avx2(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                               int64_t n, float *out);
+void cn_mxfp4_ggml_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 
 /* The NEON kernels (q8_dot_many_neon_kernels.h), the same contract: widening multiplies
  * (armv8.0; only when cn_cpu_has_neon()) and SDOT (only when cn_q8_has_neon_sdot()); elsewhere

@@ -206,6 +206,66 @@ INLINE_KERNEL void q8_0_many(const uint8_t *row, const void *xq, size_t stride, 
     }
 }
 
+/* MXFP4, both layouts (q8_dot_avx2.c's kernel): per record of eight blocks, each block's codes
+ * are looked up (mxfp4_pairs_codes / mxfp4_ggml_codes) and made |w| once; token i's int16 pair
+ * sums of blocks 2p, 2p + 1 are folded by one int16 hadd into quarter[i][p], then by the other
+ * two levels of mxfp4_sum_each8's tree (lane k = block k's exact sumi, no int16 overflow: at most
+ * 24384 per half block). The eight halved E8M0 scales are built once per record; lane k of
+ * token i takes (half·dx)·sumi and the lanes are summed as the reference does. DeepSeek's layout
+ * (ggml false) reads its scale bytes from row_scales. */
+INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t stride, int count, int64_t n,
+                              bool ggml, float *out) {
+    const int64_t blocks = n / 32;
+    const cn_q8_32x8 *x[CN_Q8_MANY_MAX];
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
+    __m256 lanes[CN_Q8_MANY_MAX];
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) lanes[i] = _mm256_setzero_ps();
+    const __m256i lut = mxfp4_lut();
+    for (int64_t r = 0; 8 * r < blocks; r++) {
+        const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
+        const uint8_t *rec = row + (ggml ? 17 : 16) * 8 * r;
+        __m256i quarter[CN_Q8_MANY_MAX][4]; /* token i, blocks 2p and 2p + 1 */
+        for (int p = 0; p < 4; p++) {
+            __m256i w[2], aw[2];
+            for (int e = 0; e < 2; e++) {
+                const int k = 2 * p + e;
+                w[e] = aw[e] = _mm256_setzero_si256(); /* blocks past the end: zero sums */
+                if (k < used) {
+                    w[e] = ggml ? mxfp4_ggml_codes(rec + 17 * k + 1, lut) : mxfp4_pairs_codes(rec + 16 * k, lut);
+                    aw[e] = _mm256_abs_epi8(w[e]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < count; i++) {
+                __m256i part[2];
+                for (int e = 0; e < 2; e++) {
+                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x[i][r].q + 32 * (2 * p + e)));
+                    part[e] = _mm256_maddubs_epi16(aw[e], _mm256_sign_epi8(xv, w[e]));
+                }
+                quarter[i][p] = _mm256_hadd_epi16(part[0], part[1]);
+            }
+        }
+        const __m256 half = e8m0_halves(mxfp4_scale_codes(rec, ggml ? NULL : row_scales + 8 * r, used, ggml), !ggml);
+        const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(used), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+#pragma GCC unroll 4
+        for (int i = 0; i < count; i++) {
+            const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(quarter[i][0], quarter[i][1]), _mm256_hadd_epi16(quarter[i][2], quarter[i][3]));
+            const __m256i sumi =
+                _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h, 1)));
+            const __m256 scale = _mm256_mul_ps(half, _mm256_loadu_ps(x[i][r].d));
+            const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
+            /* a short last record adds to its used lanes only (adding 0 could turn -0 into +0) */
+            lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : _mm256_blendv_ps(lanes[i], _mm256_add_ps(lanes[i], t), mask);
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes[i]), _mm256_extractf128_ps(lanes[i], 1));
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        q = _mm_add_ss(q, _mm_movehdup_ps(q));
+        out[i] = _mm_cvtss_f32(q);
+    }
+}
+
 /* One loop per token count, the count a constant inside it. */
 #define BY_COUNT(call_with_count)                                                                                \
     switch (n_tokens) {                                                                                          \
@@ -239,6 +299,19 @@ KERNEL void cn_q8_0_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t 
 #undef CALL
 }
 
+KERNEL void cn_mxfp4_q8_dot_many_avx2(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                                      int64_t n, float *out) {
+#define CALL(c) mxfp4_many(row, row_scales, xq, xq_stride, (c), n, false, out)
+    BY_COUNT(CALL)
+#undef CALL
+}
+
+KERNEL void cn_mxfp4_ggml_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
+#define CALL(c) mxfp4_many(row, NULL, xq, xq_stride, (c), n, true, out)
+    BY_COUNT(CALL)
+#undef CALL
+}
+
 #else
 
 /* Without the AVX2 build: the references, token by token. */
@@ -246,5 +319,11 @@ CN_Q8_MANY_AS_LOOP(cn_q4_k_q8_dot_many_avx2, cn_q4_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q5_k_q8_dot_many_avx2, cn_q5_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q6_k_q8_dot_many_avx2, cn_q6_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q8_0_q8_dot_many_avx2, cn_q8_0_q8_dot_ref, cn_q8_32x8)
+CN_Q8_MANY_AS_LOOP(cn_mxfp4_ggml_q8_dot_many_avx2, cn_mxfp4_ggml_q8_dot_ref, cn_q8_32x8)
+void cn_mxfp4_q8_dot_many_avx2(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                               int64_t n, float *out) {
+    for (int i = 0; i < n_tokens; i++)
+        out[i] = cn_mxfp4_q8_dot_ref(row, row_scales, (const cn_q8_32x8 *)(const void *)((const uint8_t *)xq + (size_t)i * xq_stride), n);
+}
 
 #endif
