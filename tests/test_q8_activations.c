@@ -113,16 +113,9 @@ static cn_matrix one_row(cn_dtype t, const uint8_t *row, const uint8_t *scales, 
 }
 
 /* The SIMD kernels this CPU can run (through cn_q8_dot, which the matmul calls). */
-static const cn_q8_kernel simd_kernels[] = {CN_Q8_AVX2, CN_Q8_NEON, CN_Q8_NEON_SDOT};
+static const cn_q8_kernel simd_kernels[] = {CN_Q8_AVX2, CN_Q8_NEON, CN_Q8_NEON_SDOT, CN_Q8_AVX512_VNNI};
 #define N_SIMD (sizeof simd_kernels / sizeof *simd_kernels)
-static bool kernel_runs_here(cn_q8_kernel k) {
-    switch (k) {
-    case CN_Q8_AVX2: return cn_cpu_has_avx2_fma();
-    case CN_Q8_NEON: return cn_cpu_has_neon();
-    case CN_Q8_NEON_SDOT: return cn_q8_has_neon_sdot();
-    default: return true;
-    }
-}
+static bool kernel_runs_here(cn_q8_kernel k) { return cn_q8_kernel_available(k); }
 
 /* Element i of a quantised row: its int8 value and its block's scale. */
 static int q_at(cn_q8_layout layout, const void *q, int64_t i, float *d) {
@@ -365,11 +358,29 @@ int main(void) {
                        cn_q8_kernel_name(simd_kernels[k]));
     }
 
+    /* The kinds by name (CLAWNET_Q8_KERNEL), and which were skipped here. */
+    for (size_t k = 0; k < N_SIMD; k++) {
+        cn_q8_kernel back = CN_Q8_SCALAR;
+        CHECKF(cn_q8_kernel_from_name(cn_q8_kernel_name(simd_kernels[k]), &back) && back == simd_kernels[k], "%s: no round trip",
+               cn_q8_kernel_name(simd_kernels[k]));
+        if (!kernel_runs_here(simd_kernels[k]))
+            printf("test_q8_activations: %s kernels not checked: this CPU or build has none\n", cn_q8_kernel_name(simd_kernels[k]));
+    }
+    cn_q8_kernel unknown;
+    CHECK(!cn_q8_kernel_from_name("avx512", &unknown) && !cn_q8_kernel_from_name(NULL, &unknown));
+
     /* Which kernels the matmul takes here; under qemu the Makefile says which it must be, so a
      * run meant to cover SDOT (or the widening form) cannot pass on the other. */
     const char *best = cn_q8_kernel_name(cn_q8_kernel_best());
     const char *want = getenv("CLAWNET_TEST_Q8_KERNEL");
     printf("test_q8_activations: cn_matmul's 8-bit-activation kernels here: %s\n", best);
     if (want && *want) CHECKF(strcmp(want, best) == 0, "CLAWNET_TEST_Q8_KERNEL is %s but the kernels are %s", want, best);
+    /* VNNI when the CPU has it, unless CLAWNET_Q8_KERNEL names another kind that runs here. */
+    cn_q8_kernel forced;
+    const char *force = getenv("CLAWNET_Q8_KERNEL");
+    if (cn_q8_kernel_from_name(force, &forced) && cn_q8_kernel_available(forced))
+        CHECKF(cn_q8_kernel_best() == forced, "CLAWNET_Q8_KERNEL is %s but the kernels are %s", force, best);
+    else if (cn_q8_has_avx512_vnni())
+        CHECKF(cn_q8_kernel_best() == CN_Q8_AVX512_VNNI, "this CPU has AVX-512 VNNI but the kernels are %s", best);
     return cn_test_finish("test_q8_activations");
 }

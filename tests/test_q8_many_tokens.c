@@ -78,14 +78,7 @@ static void random_tokens(float *x, int64_t n, int64_t stride) {
     x[6 * stride + 5] = NAN;
 }
 
-static bool kernel_runs_here(cn_q8_kernel k) {
-    switch (k) {
-    case CN_Q8_AVX2: return cn_cpu_has_avx2_fma();
-    case CN_Q8_NEON: return cn_cpu_has_neon();
-    case CN_Q8_NEON_SDOT: return cn_q8_has_neon_sdot();
-    default: return true;
-    }
-}
+static bool kernel_runs_here(cn_q8_kernel k) { return cn_q8_kernel_available(k); }
 
 /* Format t's AVX2 many-token kernel, called directly. */
 static void avx2_many(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
@@ -111,8 +104,8 @@ static void check_width(cn_dtype t, int64_t n) {
     random_rows(t, w, scales, rows, n);
     random_tokens(x, n, stride);
     for (int i = 0; i < MAX_TOKENS; i++) cn_q8_quantize(layout, x + i * stride, n, xq + (size_t)i * xq_bytes, CN_Q8_SCALAR);
-    static const cn_q8_kernel kinds[] = {CN_Q8_SCALAR, CN_Q8_AVX2, CN_Q8_NEON, CN_Q8_NEON_SDOT};
-    int bad_many[4] = {0}, bad_direct = 0, nan_seen = 0, finite_seen = 0;
+    static const cn_q8_kernel kinds[] = {CN_Q8_SCALAR, CN_Q8_AVX2, CN_Q8_NEON, CN_Q8_NEON_SDOT, CN_Q8_AVX512_VNNI};
+    int bad_many[5] = {0}, bad_direct = 0, nan_seen = 0, finite_seen = 0;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *row = w + (size_t)r * row_bytes, *rs = scales_of(t, scales, r, n);
         float ref[MAX_TOKENS];

@@ -47,7 +47,9 @@ static void kernels_usage(FILE *f) {
           "For q8_0, q6_k, q5_k, q4_k, q3_k, q2_k, iq2_xxs, mxfp4 and mxfp4_ggml, a row 'Q4_K x int8' etc.\n"
           "times cn_matmul with 8-bit activations (--act-q8; q8_activations.h: the token quantised, then\n"
           "integer dots) on the same matrix, and gives its relative RMS difference from the f32 kernel's\n"
-          "outputs.\n"
+          "outputs. Which int8 kernels ran is printed (int8_kernels in the JSON): the fastest this CPU\n"
+          "has, or the kind named by the environment variable CLAWNET_Q8_KERNEL (scalar, avx2,\n"
+          "avx512-vnni, neon, neon-sdot) where it runs here; all give the same bits.\n"
           "  --json FILE          also write the results as JSON\n",
           f);
 }
@@ -238,6 +240,9 @@ int bench_kernels_main(int argc, char **argv) {
     cJSON *json = cJSON_CreateObject(), *results = cJSON_AddArrayToObject(json, "results");
     const bool avx2 = cn_cpu_has_avx2_fma(), neon = cn_cpu_has_neon();
     const char *int8_kernels = cn_q8_kernel_name(cn_q8_kernel_best());
+    const char *forced = getenv("CLAWNET_Q8_KERNEL");
+    if (forced && *forced && strcmp(forced, int8_kernels))
+        fprintf(stderr, "clawnet bench: CLAWNET_Q8_KERNEL=%s is not a kind this CPU and build run; using %s\n", forced, int8_kernels);
     cJSON_AddStringToObject(json, "kernels", avx2 ? "avx2+fma" : neon ? "neon" : "portable");
     cJSON_AddStringToObject(json, "int8_kernels", int8_kernels);
     cJSON_AddNumberToObject(json, "cols", (double)cols);

@@ -3,6 +3,8 @@
 #include "tensor/q8_activations.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/element.h"
@@ -82,10 +84,15 @@ size_t cn_q8_row_bytes(cn_q8_layout layout, int64_t n) {
     }
 }
 
-cn_q8_kernel cn_q8_kernel_best(void) {
-    if (cn_cpu_has_avx2_fma()) return CN_Q8_AVX2;
-    if (cn_q8_has_neon_sdot()) return CN_Q8_NEON_SDOT;
-    return cn_cpu_has_neon() ? CN_Q8_NEON : CN_Q8_SCALAR;
+bool cn_q8_kernel_available(cn_q8_kernel k) {
+    switch (k) {
+    case CN_Q8_SCALAR: return true;
+    case CN_Q8_AVX2: return cn_cpu_has_avx2_fma();
+    case CN_Q8_NEON: return cn_cpu_has_neon();
+    case CN_Q8_NEON_SDOT: return cn_q8_has_neon_sdot();
+    case CN_Q8_AVX512_VNNI: return cn_q8_has_avx512_vnni();
+    default: return false;
+    }
 }
 
 const char *cn_q8_kernel_name(cn_q8_kernel k) {
@@ -93,24 +100,55 @@ const char *cn_q8_kernel_name(cn_q8_kernel k) {
     case CN_Q8_AVX2: return "avx2";
     case CN_Q8_NEON: return "neon";
     case CN_Q8_NEON_SDOT: return "neon-sdot";
+    case CN_Q8_AVX512_VNNI: return "avx512-vnni";
     default: return "scalar";
     }
 }
 
+bool cn_q8_kernel_from_name(const char *name, cn_q8_kernel *k) {
+    static const cn_q8_kernel kinds[] = {CN_Q8_SCALAR, CN_Q8_AVX2, CN_Q8_NEON, CN_Q8_NEON_SDOT, CN_Q8_AVX512_VNNI};
+    for (size_t i = 0; name && i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(name, cn_q8_kernel_name(kinds[i]))) return *k = kinds[i], true;
+    return false;
+}
+
+/* The choice, made once per process (cn_matmul asks on every call; the CPUID behind it traps to
+ * the hypervisor in a VM): a fact about the CPU and the environment the process started with, not
+ * state any caller can alter. */
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static cn_q8_kernel best_kernel;
+static void best_read_once(void) {
+    cn_q8_kernel forced;
+    if (cn_q8_kernel_from_name(getenv("CLAWNET_Q8_KERNEL"), &forced) && cn_q8_kernel_available(forced)) best_kernel = forced;
+    else if (cn_q8_has_avx512_vnni()) best_kernel = CN_Q8_AVX512_VNNI;
+    else if (cn_cpu_has_avx2_fma()) best_kernel = CN_Q8_AVX2;
+    else if (cn_q8_has_neon_sdot()) best_kernel = CN_Q8_NEON_SDOT;
+    else best_kernel = cn_cpu_has_neon() ? CN_Q8_NEON : CN_Q8_SCALAR;
+}
+
+cn_q8_kernel cn_q8_kernel_best(void) {
+    pthread_once(&best_once, best_read_once);
+    return best_kernel;
+}
+
 void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, cn_q8_kernel kernel) {
-    const bool avx2 = kernel == CN_Q8_AVX2;
+    const bool avx2 = kernel == CN_Q8_AVX2 || kernel == CN_Q8_AVX512_VNNI; /* VNNI has no quantiser of its own */
     if (layout == CN_Q8_256) (avx2 ? cn_q8_quantize_row_avx2 : cn_q8_quantize_row)(x, n, out);
     else if (layout == CN_Q8_32) (avx2 ? cn_q8_quantize_row_32_avx2 : cn_q8_quantize_row_32)(x, n, out);
 }
 
-/* One format's four kernels. */
+/* One format's kernels; CN_Q8_AVX512_VNNI takes the AVX2 ones for the formats without a VNNI
+ * kernel (the same bits; cn_q8_dot picks the VNNI ones first). */
 #define Q8_DOT_BY(kernel, fmt, row, xq, n)                                                                      \
-    ((kernel) == CN_Q8_AVX2        ? cn_##fmt##_q8_dot_avx2(row, xq, n)                                         \
-     : (kernel) == CN_Q8_NEON_SDOT ? cn_##fmt##_q8_dot_neon_sdot(row, xq, n)                                    \
-     : (kernel) == CN_Q8_NEON      ? cn_##fmt##_q8_dot_neon(row, xq, n)                                         \
-                                   : cn_##fmt##_q8_dot_ref(row, xq, n))
+    ((kernel) == CN_Q8_AVX2 || (kernel) == CN_Q8_AVX512_VNNI ? cn_##fmt##_q8_dot_avx2(row, xq, n)               \
+     : (kernel) == CN_Q8_NEON_SDOT                           ? cn_##fmt##_q8_dot_neon_sdot(row, xq, n)          \
+     : (kernel) == CN_Q8_NEON                                ? cn_##fmt##_q8_dot_neon(row, xq, n)               \
+                                                             : cn_##fmt##_q8_dot_ref(row, xq, n))
 
 float cn_q8_dot(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, int64_t n, cn_q8_kernel kernel) {
+    if (kernel == CN_Q8_AVX512_VNNI && t == CN_DTYPE_Q4_K) return cn_q4_k_q8_dot_avx512_vnni(row, xq, n);
+    if (kernel == CN_Q8_AVX512_VNNI && t == CN_DTYPE_Q8_0) return cn_q8_0_q8_dot_avx512_vnni(row, xq, n);
+    if (kernel == CN_Q8_AVX512_VNNI) kernel = CN_Q8_AVX2; /* the formats without a VNNI kernel */
     switch (t) {
     case CN_DTYPE_MXFP4:
         return kernel == CN_Q8_AVX2        ? cn_mxfp4_q8_dot_avx2(row, row_scales, xq, n)

@@ -43,12 +43,26 @@ typedef enum {
     CN_Q8_AVX2 = 1,    /* x86-64 with AVX2+FMA (cn_cpu_has_avx2_fma()) */
     CN_Q8_NEON,        /* aarch64 Advanced SIMD, widening multiplies (armv8.0; cn_cpu_has_neon()) */
     CN_Q8_NEON_SDOT,   /* aarch64 with the dot-product instructions (cn_q8_has_neon_sdot()) */
+    CN_Q8_AVX512_VNNI, /* x86-64 with AVX-512 F/BW/VL/VNNI besides AVX2 (cn_q8_has_avx512_vnni()): VNNI
+                        * kernels for Q4_K and Q8_0, the AVX2 ones for the rest */
 } cn_q8_kernel;
 
-/* The fastest kernels this CPU and build have: AVX2, else NEON with SDOT, else NEON, else scalar. */
+/* The fastest kernels this CPU and build have: AVX-512 VNNI, else AVX2, else NEON with SDOT, else
+ * NEON, else scalar; unless the environment variable CLAWNET_Q8_KERNEL names a kind (see
+ * cn_q8_kernel_name) that runs here: then that one (for measuring one kind against another: all
+ * give the same bits). A name that is unknown or not available here is ignored. Read once per
+ * process. */
 cn_q8_kernel cn_q8_kernel_best(void);
-/* "scalar", "avx2", "neon", "neon-sdot". */
+/* "scalar", "avx2", "neon", "neon-sdot", "avx512-vnni". */
 const char *cn_q8_kernel_name(cn_q8_kernel k);
+/* The kind of that name; false for a name that is none. */
+bool cn_q8_kernel_from_name(const char *name, cn_q8_kernel *k);
+/* True when this CPU and build can run the kind's kernels (the scalar ones always). */
+bool cn_q8_kernel_available(cn_q8_kernel k);
+/* True on x86-64 CPUs with AVX-512 F, BW, VL and VNNI whose OS saves the ZMM and opmask state
+ * (CPUID leaf 7, XGETBV bits 5-7), besides AVX2+FMA+F16C, when this build has the kernels
+ * (q8_dot_avx512_vnni.c); false elsewhere. */
+bool cn_q8_has_avx512_vnni(void);
 /* True on aarch64 CPUs with the Armv8.2 dot-product instructions (getauxval(AT_HWCAP) &
  * HWCAP_ASIMDDP: Kunpeng 920, Graviton 2 and later, Neoverse N1/V1, Apple M1 and later) when this
  * build has the SDOT kernels (q8_dot_neon_sdot.c compiled with +dotprod); false elsewhere. */
@@ -89,6 +103,7 @@ float cn_q4_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q4_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q4_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n);
 float cn_q4_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n);
+float cn_q4_k_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_block *x, int64_t n);
 
 /* Q5_K: as Q4_K with the fifth bit (codes 0..31, |sumi| < 2^26). */
 float cn_q5_k_q8_dot_ref(const uint8_t *row, const cn_q8_block *x, int64_t n);
@@ -138,6 +153,7 @@ float cn_q8_0_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_q8_0_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 
 /* MXFP4 (both layouts): E2M1 codes c (bit 3 sign) as their doubled values
  * w2 = {0, 1, 2, 3, 4, 6, 8, 12}[c & 7], negated when bit 3 is set (code 8, -0, gives 0), so
@@ -165,6 +181,8 @@ float cn_mxfp4_ggml_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t
 float cn_mxfp4_ggml_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 
 /* The _neon kernels run only when cn_cpu_has_neon(), the _neon_sdot ones only when
- * cn_q8_has_neon_sdot() (they are built for armv8.2-a+dotprod); elsewhere both are the reference. */
+ * cn_q8_has_neon_sdot() (they are built for armv8.2-a+dotprod); elsewhere both are the reference.
+ * The _avx512_vnni ones (q8_dot_avx512_vnni.c) only when cn_q8_has_avx512_vnni(); without an
+ * x86-64 SIMD build they are the reference too. */
 
 #endif

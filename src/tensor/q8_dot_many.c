@@ -5,9 +5,10 @@
 
 typedef void (*many_fn)(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 
-/* One format's three many-token kernels. */
+/* One format's three many-token kernels (no VNNI ones yet: the AVX2 kernels under
+ * CN_Q8_AVX512_VNNI, which give the same bits as every kind). */
 #define MANY_BY(kernel, fmt)                                                                                     \
-    ((kernel) == CN_Q8_AVX2        ? cn_##fmt##_q8_dot_many_avx2                                                 \
+    ((kernel) == CN_Q8_AVX2 || (kernel) == CN_Q8_AVX512_VNNI ? cn_##fmt##_q8_dot_many_avx2                       \
      : (kernel) == CN_Q8_NEON_SDOT ? cn_##fmt##_q8_dot_many_neon_sdot                                            \
      : (kernel) == CN_Q8_NEON      ? cn_##fmt##_q8_dot_many_neon                                                 \
                                    : (many_fn)NULL)
@@ -18,13 +19,15 @@ static many_fn many_kernel(cn_dtype t, cn_q8_kernel kernel) {
     case CN_DTYPE_Q5_K: return MANY_BY(kernel, q5_k);
     case CN_DTYPE_Q6_K: return MANY_BY(kernel, q6_k);
     case CN_DTYPE_Q8_0: return MANY_BY(kernel, q8_0);
-    case CN_DTYPE_MXFP4_GGML: return kernel == CN_Q8_AVX2 ? cn_mxfp4_ggml_q8_dot_many_avx2 : NULL;
+    case CN_DTYPE_MXFP4_GGML: return kernel == CN_Q8_AVX2 || kernel == CN_Q8_AVX512_VNNI ? cn_mxfp4_ggml_q8_dot_many_avx2 : NULL;
     default: return NULL;
     }
 }
 
 /* DeepSeek's MXFP4 has its own signature (the row's scales). */
-static bool mxfp4_many(cn_dtype t, cn_q8_kernel kernel) { return t == CN_DTYPE_MXFP4 && kernel == CN_Q8_AVX2; }
+static bool mxfp4_many(cn_dtype t, cn_q8_kernel kernel) {
+    return t == CN_DTYPE_MXFP4 && (kernel == CN_Q8_AVX2 || kernel == CN_Q8_AVX512_VNNI);
+}
 
 bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel) { return many_kernel(t, kernel) != NULL || mxfp4_many(t, kernel); }
 

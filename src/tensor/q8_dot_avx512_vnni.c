@@ -1,0 +1,167 @@
+/* AVX-512 VNNI forms of the integer dots of q8_activations.h (issue 4: "AVX-512/VNNI paths where
+ * practical"), for the default quantisation policy's formats: Q8_0 (dense) and Q4_K (experts).
+ * 256-bit EVEX instructions only (avx512vl): on Zen 4 a 512-bit operation is two 256-bit ones,
+ * and the blocks are 32 codes wide, so ZMM registers would only add shuffles.
+ *
+ * VPDPBUSD (_mm256_dpbusd_epi32) adds four unsigned-by-signed int8 products into each int32 lane
+ * and never saturates; VPDPWSSD (_mm256_dpwssd_epi32) adds two int16 products likewise. Both are
+ * exact integer arithmetic, so the sums equal the AVX2 kernels' (maddubs + madd + add, whose pairs
+ * never reach int16 saturation: q8_dot_avx2.c) and the reference's, in any order; the f32 steps are
+ * the reference's, operation for operation and not contracted, so every result is
+ * cn_q*_q8_dot_ref's bits (tests/test_q8_activations.c, test_q8_many_tokens.c).
+ *
+ * The other formats have no kernel here yet: under CN_Q8_AVX512_VNNI they take the AVX2 kernels
+ * (cn_q8_dot), and so do the quantisers and the many-token kernels (q8_dot_many.c). */
+#include "tensor/q8_activations.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "tensor/q8_avx2_parts.h"
+#include "tensor/row_dot_avx2.h"
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define KERNEL __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* CPUID leaf 7 (EBX: AVX512F bit 16, AVX512BW bit 30, AVX512VL bit 31; ECX: AVX512_VNNI bit 11)
+ * and XCR0 (the OS saves XMM, YMM, opmask, upper ZMM0-15 and ZMM16-31 state: bits 1, 2, 5, 6, 7),
+ * besides the AVX2+FMA+F16C the quantisers and the other formats take. Read once per process, as
+ * cn_cpu_has_avx2_fma() (row_dot_avx2.c: a CPUID traps to the hypervisor in a VM). */
+static bool read_avx512_vnni(void) {
+    if (!cn_cpu_has_avx2_fma()) return false;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
+    unsigned xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    (void)xcr0_high;
+    if ((xcr0_low & 0xe6u) != 0xe6u) return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const unsigned leaf7_b = 1u << 16 | 1u << 30 | 1u << 31;
+    return (b & leaf7_b) == leaf7_b && (c & (1u << 11)) != 0;
+}
+
+static pthread_once_t vnni_once = PTHREAD_ONCE_INIT;
+static bool cpu_has_avx512_vnni;
+static void vnni_read_once(void) { cpu_has_avx512_vnni = read_avx512_vnni(); }
+
+bool cn_q8_has_avx512_vnni(void) {
+    pthread_once(&vnni_once, vnni_read_once);
+    return cpu_has_avx512_vnni;
+}
+
+/* Q4_K. Per pair j of groups (2j: the low nibbles of 32 code bytes, 2j + 1: the high ones),
+ * dpbusd gives eight int32 lanes of four products each, |·| ≤ 4·15·127 = 7620, so packs_epi32
+ * moves both groups' lanes into one int16 vector without saturating (per 128-bit lane: four of
+ * group 2j, then four of 2j + 1), and one dpwssd multiplies them by their groups' 6-bit scales
+ * and adds the pairs into the block's int32 sum. That is 2 dpbusd + packs + shuffle + dpwssd per
+ * pair of groups, against AVX2's 2 maddubs + 2 madd + 2 shuffles + 2 adds. */
+KERNEL float cn_q4_k_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_block *x, int64_t n) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+    /* int16 lanes 0..3 and 8..11: scale 2j; 4..7 and 12..15: scale 2j + 1 (from sc16's lanes) */
+    const __m256i pair_mask[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11,
+                         10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15,
+                         14, 15, 14, 15, 14, 15)};
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *blk = row + 144 * b;
+        const cn_q8_block *xb = x + b;
+        uint64_t sc8, m8;
+        k4_scales_mins(blk + 4, &sc8, &m8);
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16 + 32 * j));
+            const __m256i lo = _mm256_and_si256(q, low_mask), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
+            const __m256i x_lo = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * j));
+            const __m256i x_hi = _mm256_loadu_si256((const __m256i *)(const void *)(xb->q + 64 * j + 32));
+            const __m256i both = _mm256_packs_epi32(_mm256_dpbusd_epi32(zero, lo, x_lo), _mm256_dpbusd_epi32(zero, hi, x_hi));
+            sumi = _mm256_dpwssd_epi32(sumi, both, _mm256_shuffle_epi8(sc16, pair_mask[j]));
+        }
+        /* Σ_g m_g·(sum16_2g + sum16_2g+1): each min twice, as the AVX2 kernel */
+        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
+        const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
+        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
+        const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
+        uint16_t d_bits, dmin_bits;
+        memcpy(&d_bits, blk, 2);
+        memcpy(&dmin_bits, blk + 2, 2);
+        const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
+        const float t = dd * (float)hsum_i32(sumi) - dm * (float)summ;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+/* Q8_0: a block's exact sumi as eight int32 partials, dpbusd(|w|, x·sign(w)) (|w| ≤ 128 as an
+ * unsigned byte, x·sign(w) within ±127), replacing q8_0_partials' maddubs + madd. */
+KERNEL static inline __m256i q8_0_partials_vnni(const uint8_t *w, const int8_t *x) {
+    const __m256i wv = _mm256_loadu_si256((const __m256i *)(const void *)w);
+    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv));
+}
+
+/* The f16 scale of block k (34 bytes apart from blk) in int16 lane k, for k < count (0 past it).
+ * Inserted one by one: eight 2-byte stores read back as one 16-byte load (AVX2's q8_0_eight_blocks)
+ * cannot be forwarded from the store buffer and stall the load. */
+KERNEL __attribute__((always_inline)) static inline __m128i q8_0_scales(const uint8_t *blk, int count) {
+    __m128i d = _mm_setzero_si128();
+    uint16_t h;
+#define SCALE(k)                                                                                                 \
+    if ((k) < count) memcpy(&h, blk + 34 * (k), 2), d = _mm_insert_epi16(d, h, (k))
+    SCALE(0);
+    SCALE(1);
+    SCALE(2);
+    SCALE(3);
+    SCALE(4);
+    SCALE(5);
+    SCALE(6);
+    SCALE(7);
+#undef SCALE
+    return d;
+}
+
+/* (dw·dx)·sumi for the first `count` of eight blocks starting at blk (the rest zero), as
+ * q8_dot_avx2.c's q8_0_eight_blocks; inlined with count 8 in the main loop. */
+KERNEL __attribute__((always_inline)) static inline __m256 q8_0_eight_blocks(const uint8_t *blk, const cn_q8_32x8 *xr, int count) {
+    __m256i s[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) s[k] = k < count ? q8_0_partials_vnni(blk + 34 * k + 2, xr->q + 32 * k) : _mm256_setzero_si256();
+    const __m256 dw = _mm256_cvtph_ps(q8_0_scales(blk, count));
+    const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(xr->d));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
+}
+
+KERNEL float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    const int64_t blocks = n / 32;
+    __m256 lanes = _mm256_setzero_ps();
+    int64_t r = 0;
+    for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, 8));
+    if (8 * r < blocks) { /* the last blocks go to lanes 0..count-1 only: the others are not added to */
+        const int count = (int)(blocks - 8 * r);
+        const __m256 t = q8_0_eight_blocks(row + 34 * 8 * r, x + r, count);
+        lanes = _mm256_mask_add_ps(lanes, (__mmask8)((1u << count) - 1u), lanes, t);
+    }
+    /* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+#else
+
+bool cn_q8_has_avx512_vnni(void) { return false; }
+float cn_q4_k_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q4_k_q8_dot_ref(row, x, n); }
+float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) { return cn_q8_0_q8_dot_ref(row, x, n); }
+
+#endif
