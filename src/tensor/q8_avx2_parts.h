@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "tensor/q8_activations.h"
+
 #define Q8_AVX2_KERNEL __attribute__((target("avx2,fma,f16c")))
 
 Q8_AVX2_KERNEL static inline int32_t hsum_i32(__m256i v) {
@@ -32,6 +34,34 @@ Q8_AVX2_KERNEL static inline void k4_scales_mins(const uint8_t *s, uint64_t *sca
     const uint32_t m_high = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 6) & 0x03030303u) << 4;
     *scales = (uint64_t)sc_low | (uint64_t)sc_high << 32;
     *mins = (uint64_t)m_low | (uint64_t)m_high << 32;
+}
+
+/* A Q4_K / Q5_K block's value for one token, the reference's f32 step (cn_q4_k_q8_dot_ref):
+ * sumi's lanes hold Σ_g sc_g·Σ_l q·qx, m8 the eight 6-bit mins; summ = Σ_g m_g·(sum16_2g +
+ * sum16_2g+1), each min widened twice and sixteen int16 products added in pairs, then
+ * (dx·d)·sumi − (dx·dmin)·summ with d, dmin the block's f16 fields at 0 and 2. */
+Q8_AVX2_KERNEL static inline float k4_block_value(const uint8_t *blk, const cn_q8_block *xb, uint64_t m8, __m256i sumi) {
+    const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
+    const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
+    const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
+    const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
+    uint16_t d_bits, dmin_bits;
+    memcpy(&d_bits, blk, 2);
+    memcpy(&dmin_bits, blk + 2, 2);
+    const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
+    return dd * (float)hsum_i32(sumi) - dm * (float)summ;
+}
+
+/* Q6_K: m[j] is the byte shuffle that spreads int16 lane 2j of a run-scale vector over the lower
+ * 128 bits and lane 2j + 1 over the upper (runs 2g and 2g + 1 of a 32-code step). */
+Q8_AVX2_KERNEL static inline void q6_k_run_masks(__m256i m[4]) {
+    const __m256i masks[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+                         14, 15, 14, 15)};
+    for (int j = 0; j < 4; j++) m[j] = masks[j];
 }
 
 /* int16 lanes all equal to scale g of the eight int16 scales in both halves of `s16`. */

@@ -57,17 +57,7 @@ KERNEL __attribute__((always_inline)) static inline float k4_q8_dot(const uint8_
         PAIR(3);
 #undef PAIR
 #undef FIFTH
-        /* Σ_g m_g·(sum16_2g + sum16_2g+1): each min twice, sixteen int16 products added in pairs */
-        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
-        const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
-        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
-        const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
-        uint16_t d_bits, dmin_bits;
-        memcpy(&d_bits, blk, 2);
-        memcpy(&dmin_bits, blk + 2, 2);
-        const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
-        const float t = dd * (float)hsum_i32(sumi) - dm * (float)summ;
-        acc = acc + t;
+        acc = acc + k4_block_value(blk, xb, m8, sumi);
     }
     return acc;
 }
@@ -85,13 +75,8 @@ KERNEL float cn_q5_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64
  * the offset of 32 as Σ_j sc_j·32·sum16_j once per block. */
 KERNEL float cn_q6_k_q8_dot_avx2(const uint8_t *row, const cn_q8_block *x, int64_t n) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f), mask2 = _mm256_set1_epi8(3);
-    /* byte shuffles that spread int16 lane 2k over the lower 128 bits and 2k + 1 over the upper */
-    const __m256i run_mask[4] = {
-        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
-        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
-        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
-        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
-                         14, 15, 14, 15)};
+    __m256i run_mask[4];
+    q6_k_run_masks(run_mask);
     float acc = 0.0f;
     for (int64_t b = 0; b < n / 256; b++) {
         const uint8_t *blk = row + 210 * b;

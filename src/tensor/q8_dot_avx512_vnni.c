@@ -87,17 +87,7 @@ KERNEL float cn_q4_k_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_block *x
             const __m256i both = _mm256_packs_epi32(_mm256_dpbusd_epi32(zero, lo, x_lo), _mm256_dpbusd_epi32(zero, hi, x_hi));
             sumi = _mm256_dpwssd_epi32(sumi, both, _mm256_shuffle_epi8(sc16, pair_mask[j]));
         }
-        /* Σ_g m_g·(sum16_2g + sum16_2g+1): each min twice, as the AVX2 kernel */
-        const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
-        const __m256i mins_twice = _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16));
-        const __m256i sums16 = _mm256_loadu_si256((const __m256i *)(const void *)xb->sum16);
-        const int32_t summ = hsum_i32(_mm256_madd_epi16(mins_twice, sums16));
-        uint16_t d_bits, dmin_bits;
-        memcpy(&d_bits, blk, 2);
-        memcpy(&dmin_bits, blk + 2, 2);
-        const float dd = xb->d * _cvtsh_ss(d_bits), dm = xb->d * _cvtsh_ss(dmin_bits);
-        const float t = dd * (float)hsum_i32(sumi) - dm * (float)summ;
-        acc = acc + t;
+        acc = acc + k4_block_value(blk, xb, m8, sumi);
     }
     return acc;
 }

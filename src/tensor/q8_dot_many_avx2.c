@@ -97,13 +97,8 @@ INLINE_KERNEL void k4_many(const uint8_t *row, const void *xq, size_t stride, in
  * 4 + i is the reference's sumi. */
 INLINE_KERNEL void q6_k_many(const uint8_t *row, const void *xq, size_t stride, int count, int64_t n, float *out) {
     const __m256i mask4 = _mm256_set1_epi8(0x0f), mask2 = _mm256_set1_epi8(3);
-    /* byte shuffles that spread int16 lane 2k over the lower 128 bits and 2k + 1 over the upper */
-    const __m256i run_mask[4] = {
-        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
-        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
-        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
-        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
-                         14, 15, 14, 15)};
+    __m256i run_mask[4];
+    q6_k_run_masks(run_mask);
     const cn_q8_block *x[CN_Q8_MANY_MAX];
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = TOKEN_AT(cn_q8_block, xq, stride, i, count);
     __m128 acc = _mm_setzero_ps();
