@@ -64,6 +64,22 @@ Q8_AVX2_KERNEL static inline void q6_k_run_masks(__m256i m[4]) {
     for (int j = 0; j < 4; j++) m[j] = masks[j];
 }
 
+/* Q8_0 and MXFP4 accumulate a record of eight blocks in eight f32 lanes (q8_activations.h).
+ * lanes += t in lanes 0..count-1 only, for a last record of count < 8 blocks (adding 0 to the
+ * other lanes could turn a -0 into +0). */
+Q8_AVX2_KERNEL static inline __m256 add_last_record(__m256 lanes, __m256 t, int count) {
+    const __m256 used = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    return _mm256_blendv_ps(lanes, _mm256_add_ps(lanes, t), used);
+}
+
+/* The reference's total of the eight lanes: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). */
+Q8_AVX2_KERNEL static inline float total_of_lanes(__m256 lanes) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
 /* int16 lanes all equal to scale g of the eight int16 scales in both halves of `s16`. */
 #define SCALE_OF(s16, g) _mm256_shuffle_epi8((s16), _mm256_set1_epi16((short)(0x0100 + 0x0202 * (g))))
 

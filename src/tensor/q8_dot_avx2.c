@@ -143,21 +143,6 @@ KERNEL static __m256 q8_0_eight_blocks(const uint8_t *blk, const cn_q8_32x8 *xr,
     return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sum_each8(s)));
 }
 
-/* lanes += t in lanes 0..count-1 only, for a last record of count < 8 blocks (adding 0 to the
- * other lanes could turn a -0 into +0). */
-KERNEL static __m256 add_last(__m256 lanes, __m256 t, int count) {
-    const __m256 used = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-    return _mm256_blendv_ps(lanes, _mm256_add_ps(lanes, t), used);
-}
-
-/* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
-KERNEL static float reduce_lanes(__m256 lanes) {
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
-}
-
 KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
     const int64_t blocks = n / 32;
     __m256 lanes = _mm256_setzero_ps();
@@ -165,9 +150,9 @@ KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_
     for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, 8));
     if (8 * r < blocks) {
         const int count = (int)(blocks - 8 * r);
-        lanes = add_last(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, count), count);
+        lanes = add_last_record(lanes, q8_0_eight_blocks(row + 34 * 8 * r, x + r, count), count);
     }
-    return reduce_lanes(lanes);
+    return total_of_lanes(lanes);
 }
 
 /* MXFP4 (both layouts): the codes, block sums and halved scales of q8_avx2_parts.h. */
@@ -196,9 +181,9 @@ KERNEL float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales,
     for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, mxfp4_eight_blocks(row + 16 * 8 * r, row_scales + 8 * r, x + r, 8, false));
     if (8 * r < blocks) {
         const int count = (int)(blocks - 8 * r);
-        lanes = add_last(lanes, mxfp4_eight_blocks(row + 16 * 8 * r, row_scales + 8 * r, x + r, count, false), count);
+        lanes = add_last_record(lanes, mxfp4_eight_blocks(row + 16 * 8 * r, row_scales + 8 * r, x + r, count, false), count);
     }
-    return reduce_lanes(lanes);
+    return total_of_lanes(lanes);
 }
 
 KERNEL float cn_mxfp4_ggml_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
@@ -208,9 +193,9 @@ KERNEL float cn_mxfp4_ggml_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, 
     for (; 8 * r + 8 <= blocks; r++) lanes = _mm256_add_ps(lanes, mxfp4_eight_blocks(row + 17 * 8 * r, NULL, x + r, 8, true));
     if (8 * r < blocks) {
         const int count = (int)(blocks - 8 * r);
-        lanes = add_last(lanes, mxfp4_eight_blocks(row + 17 * 8 * r, NULL, x + r, count, true), count);
+        lanes = add_last_record(lanes, mxfp4_eight_blocks(row + 17 * 8 * r, NULL, x + r, count, true), count);
     }
-    return reduce_lanes(lanes);
+    return total_of_lanes(lanes);
 }
 
 #else

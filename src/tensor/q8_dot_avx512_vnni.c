@@ -141,11 +141,7 @@ KERNEL float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x,
         const __m256 t = q8_0_eight_blocks(row + 34 * 8 * r, x + r, count);
         lanes = _mm256_mask_add_ps(lanes, (__mmask8)((1u << count) - 1u), lanes, t);
     }
-    /* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_movehdup_ps(q));
-    return _mm_cvtss_f32(q);
+    return total_of_lanes(lanes);
 }
 
 #else

@@ -181,7 +181,6 @@ INLINE_KERNEL void q8_0_many(const uint8_t *row, const void *xq, size_t stride, 
             }
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)d_bits));
-        const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(used), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 #pragma GCC unroll 4
         for (int i = 0; i < count; i++) {
             const __m256i h0123 = _mm256_hadd_epi32(quarter[i][0], quarter[i][1]);
@@ -189,16 +188,10 @@ INLINE_KERNEL void q8_0_many(const uint8_t *row, const void *xq, size_t stride, 
             const __m256i sumi = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20), _mm256_permute2x128_si256(h0123, h4567, 0x31));
             const __m256 scale = _mm256_mul_ps(dw, _mm256_loadu_ps(x[i][r].d));
             const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
-            /* a short last record adds to its used lanes only (adding 0 could turn -0 into +0) */
-            lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : _mm256_blendv_ps(lanes[i], _mm256_add_ps(lanes[i], t), mask);
+            lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : add_last_record(lanes[i], t, used);
         }
     }
-    for (int i = 0; i < count; i++) {
-        __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes[i]), _mm256_extractf128_ps(lanes[i], 1));
-        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        q = _mm_add_ss(q, _mm_movehdup_ps(q));
-        out[i] = _mm_cvtss_f32(q);
-    }
+    for (int i = 0; i < count; i++) out[i] = total_of_lanes(lanes[i]);
 }
 
 /* MXFP4, both layouts (q8_dot_avx2.c's kernel): per record of eight blocks, each block's codes
@@ -241,7 +234,6 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
             }
         }
         const __m256 half = e8m0_halves(mxfp4_scale_codes(rec, ggml ? NULL : row_scales + 8 * r, used, ggml), !ggml);
-        const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(used), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
 #pragma GCC unroll 4
         for (int i = 0; i < count; i++) {
             const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(quarter[i][0], quarter[i][1]), _mm256_hadd_epi16(quarter[i][2], quarter[i][3]));
@@ -249,16 +241,10 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
                 _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h, 1)));
             const __m256 scale = _mm256_mul_ps(half, _mm256_loadu_ps(x[i][r].d));
             const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
-            /* a short last record adds to its used lanes only (adding 0 could turn -0 into +0) */
-            lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : _mm256_blendv_ps(lanes[i], _mm256_add_ps(lanes[i], t), mask);
+            lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : add_last_record(lanes[i], t, used);
         }
     }
-    for (int i = 0; i < count; i++) {
-        __m128 q = _mm_add_ps(_mm256_castps256_ps128(lanes[i]), _mm256_extractf128_ps(lanes[i], 1));
-        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-        q = _mm_add_ss(q, _mm_movehdup_ps(q));
-        out[i] = _mm_cvtss_f32(q);
-    }
+    for (int i = 0; i < count; i++) out[i] = total_of_lanes(lanes[i]);
 }
 
 /* One loop per token count, the count a constant inside it. */
