@@ -12,19 +12,13 @@
 #include <string.h>
 
 #include "tensor/kquants.h"
+#include "tensor/q8_avx2_parts.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
 
 #define KERNEL __attribute__((target("avx2,fma,f16c")))
-
-KERNEL static inline int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
 
 KERNEL static inline float f16_at(const uint8_t *p) {
     uint16_t h;
