@@ -45,7 +45,8 @@ void cn_mcp_server_stop(cn_mcp_server *srv) {
 static void went_down(cn_mcp_server *srv, const char *why) {
     cn_mcp_server_stop(srv);
     srv->down_since = cn_mcp_now();
-    snprintf(srv->last_error, sizeof srv->last_error, "%s", why);
+    /* Longer reasons are cut: last_error is a short status line, the note above has it whole. */
+    snprintf(srv->last_error, sizeof srv->last_error, "%.*s", (int)sizeof srv->last_error - 1, why);
     cn_mcp_note(srv->progress, srv->cfg->name, "down: %s", why);
 }
 

@@ -80,7 +80,7 @@ static cn_status read_rope(const cJSON *block, float default_theta, cn_rope_conf
     rope->yarn_original_max_position = orig;
     if ((s = read_float(block, "beta_fast", 32.0, &rope->yarn_beta_fast, where, err))) return s;
     if ((s = read_float(block, "beta_slow", 1.0, &rope->yarn_beta_slow, where, err))) return s;
-    float attention_factor;
+    float attention_factor = 1.0f;
     if ((s = read_float(block, "attention_factor", 1.0, &attention_factor, where, err))) return s;
     if (attention_factor != 1.0f)
         return cn_fail(err, CN_ERR_UNSUPPORTED, "%s: YaRN attention_factor %g is not supported (V4 uses 1.0)", where,
