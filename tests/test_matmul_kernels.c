@@ -17,6 +17,7 @@
 
 #include "base/threadpool.h"
 #include "harness.h"
+#include "tensor/e4m3_rows_x86.h"
 #include "tensor/element.h"
 #include "tensor/kquants.h"
 #include "tensor/matmul.h"
@@ -367,6 +368,116 @@ static void check_mxfp4_every_code(void) {
     report_code_mismatches("MXFP4", &bad);
 }
 
+/* The FP8 rows kernels of e4m3_rows_x86.h, each kind this CPU runs: for every row of a view that
+ * starts mid scale row and crosses into the next, one and two tokens, bitwise chain_model on the
+ * scalar decoder's weights (or both NaN) and cn_row_dot_avx2's bits. Tokens: random, then with
+ * the values whose prepared product x·2^(e-119) is inexact or not finite (so the scale row takes
+ * the unprepared path), exact zeros of both signs and subnormals that scale exactly; rows: random
+ * codes, then every code with NaN codes placed in the middle of the row, under every scale code
+ * in turn (e > 246 included). Returns the number of kinds checked. */
+static int check_e4m3_rows(void) {
+    static const cn_e4m3_rows_kind kinds[] = {CN_E4M3_ROWS_AVX2, CN_E4M3_ROWS_AVX512};
+    int checked = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        const char *kind = cn_e4m3_rows_name(kinds[k]);
+        if (!cn_e4m3_rows_available(kinds[k])) {
+            printf("test_matmul_kernels: E4M3 rows kind %s: not on this CPU, skipped\n", kind);
+            continue;
+        }
+        checked++;
+        static const int64_t widths[] = {1, 31, 32, 33, 100, 129, 256, 520, 4101, 4096};
+        int bad_chain = 0, bad_row_dot = 0, rows_seen = 0;
+        for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++) {
+            const int64_t cols = widths[wi], rows = 40, row0 = 100;
+            stored_matrix s = random_matrix(CN_DTYPE_F8_E4M3, row0 + rows, cols, wi % 2);
+            const cn_matrix m = cn_matrix_rows(&s.m, row0, rows); /* rows 100..139: scale rows 0 and 1 */
+            float *x = malloc((size_t)(2 * cols) * sizeof *x), *w = malloc((size_t)cols * sizeof *w);
+            float *y0 = malloc((size_t)rows * sizeof *y0), *y1 = malloc((size_t)rows * sizeof *y1);
+            for (int variant = 0; variant < 6; variant++) {
+                for (int64_t i = 0; i < 2 * cols; i++) x[i] = rng_uniform();
+                if (variant == 1 && cols > 40) x[cols + 37] = 0x1.00001p-140f; /* second token: inexact (subnormal) under every scale here */
+                if (variant == 2 && cols > 40) x[5] = 3e38f;              /* overflows under scales above 2^-8·2^119 */
+                if (variant == 3) x[0] = __builtin_inff();
+                if (variant == 4)
+                    for (int64_t i = 0; i < 2 * cols; i += 3) x[i] = i % 2 ? -0.0f : 0.0f; /* zeros: exact */
+                if (variant == 5)
+                    for (int64_t i = 0; i < 2 * cols; i += 7) x[i] = 0x1p-100f * (i % 2 ? -1.0f : 1.0f); /* exact tiny values */
+                for (int tokens = 1; tokens <= 2; tokens++) {
+                    const float *xs[2] = {x, x + cols};
+                    float *ys[2] = {y0, y1};
+                    cn_e4m3_rows_dot(kinds[k], &m, 3, rows, xs, tokens, ys); /* rows 3.. of the view */
+                    for (int64_t r = 3; r < rows; r++) {
+                        cn_matrix_row_to_f32(&m, r, w);
+                        float ref[2];
+                        cn_row_dot_avx2(&m, r, xs, tokens, ref);
+                        for (int t = 0; t < tokens; t++) {
+                            const float got = (t ? y1 : y0)[r - 3], model = chain_model(w, xs[t], cols);
+                            bad_chain += !(isnan(got) && isnan(model)) && memcmp(&got, &model, sizeof got) != 0;
+                            bad_row_dot += !(isnan(got) && isnan(ref[t])) && memcmp(&got, &ref[t], sizeof got) != 0;
+                        }
+                        rows_seen++;
+                    }
+                }
+            }
+            free(x), free(w), free(y0), free(y1);
+            free_matrix(&s);
+        }
+        /* every code (and NaN codes mid-row) under every scale code */
+        enum { COLS = 3 * 128 + 8 + 5, SCALE_COLS = (COLS + 127) / 128, ROWS = 3 };
+        uint8_t codes[ROWS * COLS], scales[SCALE_COLS];
+        for (int i = 0; i < COLS; i++) {
+            const uint8_t c = (uint8_t)(i * 37 + 11);
+            codes[i] = (uint8_t)i;                                      /* row 0: every code, NaN ones included */
+            codes[COLS + i] = (c & 0x7f) == 0x7f ? (uint8_t)(c - 1) : c; /* row 1: no NaN */
+            codes[2 * COLS + i] = i == 200 ? 0xff : codes[COLS + i];    /* row 2: one NaN code mid-row */
+        }
+        float x[2 * COLS], w[COLS];
+        for (int i = 0; i < 2 * COLS; i++) x[i] = i % 11 ? rng_uniform() : 0.0f; /* zeros: 0·s must stay 0 for every e */
+        int bad_codes = 0, nan_rows = 0;
+        for (int e = 0; e < 256; e++) {
+            for (int b = 0; b < SCALE_COLS; b++) scales[b] = (uint8_t)(e + 61 * b);
+            const cn_matrix m = {CN_DTYPE_F8_E4M3, ROWS, COLS, codes, COLS, scales, SCALE_COLS, 0, false};
+            float y[2][ROWS];
+            const float *xs[2] = {x, x + COLS};
+            float *ys[2] = {y[0], y[1]};
+            cn_e4m3_rows_dot(kinds[k], &m, 0, ROWS, xs, 2, ys);
+            for (int r = 0; r < ROWS; r++) {
+                for (int i = 0; i < COLS; i++) w[i] = cn_e4m3_to_f32(codes[r * COLS + i]) * cn_e8m0_to_f32(scales[i / 128]);
+                for (int t = 0; t < 2; t++) {
+                    const float model = chain_model(w, xs[t], COLS);
+                    bad_codes += !(isnan(y[t][r]) && isnan(model)) && memcmp(&y[t][r], &model, sizeof model) != 0;
+                    nan_rows += r != 1 && isnan(y[t][r]);
+                }
+            }
+        }
+        /* the edge of exactness: x·2^(e-119) = 2^-126 - 2^-150 rounds up to the least normal (inexact),
+         * and under code 0x7e (448) the dot of that one element tells the two products apart */
+        uint8_t edge_codes[64], edge_scales[1] = {118};
+        memset(edge_codes, 0x7e, sizeof edge_codes);
+        float edge_x[64] = {0x1.fffffep-126f}, edge_w[64], edge_y[1];
+        for (int i = 0; i < 64; i++) edge_w[i] = cn_e4m3_to_f32(0x7e) * cn_e8m0_to_f32(118);
+        const cn_matrix edge = {CN_DTYPE_F8_E4M3, 1, 64, edge_codes, 64, edge_scales, 1, 0, false};
+        const float *edge_xs[1] = {edge_x};
+        float *edge_ys[1] = {edge_y};
+        cn_e4m3_rows_dot(kinds[k], &edge, 0, 1, edge_xs, 1, edge_ys);
+        const float edge_model = chain_model(edge_w, edge_x, 64);
+        CHECKF(memcmp(&edge_y[0], &edge_model, sizeof edge_model) == 0, "E4M3 rows %s: %a at the edge of exactness, the chain gives %a",
+               kind, (double)edge_y[0], (double)edge_model);
+        /* a zero token under e = 247, where 2^(e-119) is not an f32 (0 · inf would be NaN), and finite
+         * weights (code 0x30: 2^-1 · 2^120): +0 */
+        edge_scales[0] = 247, edge_x[0] = 0.0f;
+        memset(edge_codes, 0x30, sizeof edge_codes);
+        cn_e4m3_rows_dot(kinds[k], &edge, 0, 1, edge_xs, 1, edge_ys);
+        CHECKF(edge_y[0] == 0.0f && !signbit(edge_y[0]), "E4M3 rows %s: a zero token under scale code 247 gave %g", kind, (double)edge_y[0]);
+        CHECKF(rows_seen > 0 && bad_chain == 0, "E4M3 rows %s: %d of %d dots differ from the chain's bits", kind, bad_chain, rows_seen);
+        CHECKF(bad_row_dot == 0, "E4M3 rows %s: %d dots differ from cn_row_dot_avx2", kind, bad_row_dot);
+        CHECKF(bad_codes == 0, "E4M3 rows %s every code: %d dots differ from the chain's bits", kind, bad_codes);
+        CHECKF(nan_rows == 2 * 2 * 256, "E4M3 rows %s: %d of %d dots of rows with a NaN code are NaN", kind, nan_rows, 2 * 2 * 256);
+        printf("test_matmul_kernels: E4M3 rows kind %s: checked\n", kind);
+    }
+    return checked;
+}
+
 int main(void) {
     cn_threadpool *pool = cn_threadpool_create(3);
     CHECK(pool != NULL);
@@ -378,6 +489,8 @@ int main(void) {
             check_format(pool, plain[f], any_widths[w], w % 2 ? 1 : 0, plain[f] == CN_DTYPE_F8_E4M3 ? 120 : 0);
     check_e4m3_every_code();
     check_mxfp4_every_code();
+    const int e4m3_kinds = check_e4m3_rows();
+    CHECKF(e4m3_kinds > 0 || !cn_cpu_has_avx2_fma(), "no E4M3 rows kind checked on an AVX2 CPU");
     for (size_t w = 0; w < sizeof block_widths / sizeof *block_widths; w++) {
         check_format(pool, CN_DTYPE_MXFP4, block_widths[w], w % 2, 3);
         check_format(pool, CN_DTYPE_Q8_0, block_widths[w], w % 2, 0);

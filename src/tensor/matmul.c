@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "tensor/e4m3_rows_x86.h"
 #include "tensor/q8_activations.h"
 #include "tensor/q8_dot_many.h"
 #include "tensor/row_dot_avx2.h"
@@ -27,6 +28,7 @@ typedef struct {
     cn_q8_kernel q8_kernel; /* cn_q8_kernel_best() */
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
+    cn_e4m3_rows_kind e4m3_rows; /* F8_E4M3 with one or two tokens on x86 (e4m3_rows_x86.h) */
 } matmul_job;
 
 /* Portable path: each row dequantised once to f32 and dotted with every token (cn_vec_dot). */
@@ -79,6 +81,12 @@ static void dot_tokens_fused(const matmul_job *job, const cn_matrix *w, int64_t 
 static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     const cn_matrix *w = job->w;
+    if (job->n_tokens <= 2 && job->e4m3_rows != CN_E4M3_ROWS_NONE) { /* the same bits, the token prepared per scale row */
+        const float *x[2] = {job->x, job->x + (job->n_tokens - 1) * job->x_stride};
+        float *y[2] = {job->y + begin, job->y + (job->n_tokens - 1) * job->y_stride + begin};
+        cn_e4m3_rows_dot(job->e4m3_rows, w, begin, end, x, (int)job->n_tokens, y);
+        return;
+    }
     if (job->n_tokens <= 2 || w->dtype == CN_DTYPE_F32) {
         for (int64_t o = begin; o < end; o++) dot_tokens_fused(job, w, o, o);
         return;
@@ -151,7 +159,7 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
 void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
                int64_t n_tokens, float *y, int64_t y_stride) {
     const bool avx2 = cn_cpu_has_avx2_fma();
-    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, CN_Q8_SCALAR, NULL, NULL};
+    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, CN_Q8_SCALAR, NULL, NULL, CN_E4M3_ROWS_NONE};
     if (w->act_q8 && (job.layout = cn_q8_layout_of(w->dtype)) != CN_Q8_NONE && n_tokens > 0) {
         job.q8_kernel = cn_q8_kernel_best();
         job.xq_bytes = cn_q8_row_bytes(job.layout, w->cols);
@@ -163,6 +171,7 @@ void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t 
         return;
     }
     if (avx2) job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;
+    if (avx2 && w->dtype == CN_DTYPE_F8_E4M3 && n_tokens <= 2) job.e4m3_rows = cn_e4m3_rows_best();
     else if (cn_cpu_has_neon()) job.dot = cn_row_dot_neon, job.decode = cn_row_decode_neon;
     cn_parallel_for(pool, w->rows, job.dot ? matmul_rows_fused : matmul_rows_portable, &job);
 }
