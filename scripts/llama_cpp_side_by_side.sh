@@ -16,6 +16,8 @@
 #      compared: max |diff|, top-1 agreement, mean KL(clawnet || llama.cpp)
 #   3. llama-bench pp512 / tg128 and `clawnet bench -p 512 -n 128` (same threads), and the ratio
 # Speed needs a quiet machine: nothing else running. Set SKIP_BENCH=1 to compare logits only.
+# ClawNet runs with --act $ACT in 2 and 3: q8 (default: 8-bit activations, as llama.cpp always uses
+# for these formats) or f32 (exact activations).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 src=${1:?usage: llama_cpp_side_by_side.sh SDIST CHECKPOINT [POLICY] [THREADS]}
@@ -25,6 +27,7 @@ threads=${4:-$(nproc)}
 work=${LLAMA_WORK:-/tmp/llama-cpp-side}
 jobs=${JOBS:-$(nproc)}
 clawnet=${CLAWNET:-$repo/build/clawnet}
+act=${ACT:-q8}
 python=${PYTHON:-$repo/.venv/bin/python}
 mkdir -p "$work"
 
@@ -61,7 +64,7 @@ gguf=$work/model-$policy.gguf
 vocab=$("$python" -c "import gguf,sys; r=gguf.GGUFReader(sys.argv[1]); f=r.fields['deepseek4.vocab_size']; print(int(f.parts[f.data[0]][0]))" "$gguf")
 ids=$("$python" -c "import numpy as np,sys; print(' '.join(map(str, np.random.default_rng(7).integers(2, int(sys.argv[1]), 64))))" "$vocab")
 "$dumper" "$gguf" "$ids" "$work/llama.f32" "$threads"
-"$clawnet" logits -m "$gguf" --ids "$ids" -o "$work/clawnet.f32" -t "$threads"
+"$clawnet" logits -m "$gguf" --ids "$ids" -o "$work/clawnet.f32" -t "$threads" --act "$act"
 "$python" - "$work/clawnet.f32" "$work/llama.f32" "$vocab" <<'EOF'
 import sys
 import numpy as np
@@ -79,7 +82,7 @@ EOF
 # ---- speed ------------------------------------------------------------------------------------------
 [ "${SKIP_BENCH:-0}" = 1 ] && exit 0
 "$build/bin/llama-bench" -m "$gguf" -p 512 -n 128 -t "$threads" -r 3 -o json > "$work/llama-bench.json"
-"$clawnet" bench -m "$gguf" -p 512 -n 128 -r 3 -t "$threads" --json "$work/clawnet-bench.json"
+"$clawnet" bench -m "$gguf" -p 512 -n 128 -r 3 -t "$threads" --act "$act" --json "$work/clawnet-bench.json"
 "$python" - "$work/llama-bench.json" "$work/clawnet-bench.json" <<'EOF'
 import json, sys
 llama = json.load(open(sys.argv[1]))

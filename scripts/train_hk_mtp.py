@@ -219,7 +219,7 @@ def verify(args, tokenizer, heldout, bos, eos):
         for label, extra, ref in (("main", [], ref_main), ("mtp", ["--mtp"], ref_mtp)):
             path = os.path.join(tmp, label + ".f32")
             cmd = [args.verify, "logits", "-m", args.out, "--ids", " ".join(map(str, ids)), "-o", path,
-                   "-t", str(args.threads)] + extra
+                   "-t", str(args.threads), "--act", "f32"] + extra  # the exact path meets the oracle
             subprocess.run(cmd, check=True)
             got = torch.from_numpy(np.fromfile(path, dtype="<f4").reshape(-1, V))
             if got.shape != ref.shape:

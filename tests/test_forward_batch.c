@@ -274,7 +274,8 @@ static bool forward_in_chunks(cn_model *model, const int32_t *ids, int64_t n, in
     return ok;
 }
 
-/* act_q8 on a checkpoint with integer-dot weights: it must change the logits (the rounds below
+/* act_q8 on a checkpoint with integer-dot weights: it must change the logits of a model as
+ * cn_model_open leaves it (f32 activations: the library's default, model/model.h; the rounds below
  * would otherwise prove nothing new), prefill, decode and chunked prefill must give the same
  * bits, then batches and splits must agree bitwise as without it. */
 static void check_act_q8_model(const char *path) {

@@ -4,6 +4,8 @@
  *   cn_model_open / cn_model_close          a checkpoint (directory or GGUF), weights bound
  *   cn_model_state_init / cn_kv_state_*     one sequence's state: reset, copy, (de)serialise
  *   cn_model_forward                        logits (and residual streams) for new tokens
+ *   cn_model_set_act_q8                     8-bit activations against integer-dot weights (off
+ *                                           after cn_model_open; the clawnet CLI's default is on)
  *   cn_model_mtp_forward                    the multi-token-prediction block on its own
  *   cn_sampler_*                            greedy / temperature, top-k, top-p, seeded
  *   cn_logit_stats_*, cn_kl_divergence      KL, top-1, NLL / perplexity of logits vs a reference

@@ -45,11 +45,12 @@ static void kernels_usage(FILE *f) {
           "  --tokens N           tokens per call (default 1: a decode step; more: the many-token\n"
           "                       paths of prefill and batches; GFLOP/s counts 2 per weight and token)\n"
           "For q8_0, q6_k, q5_k, q4_k, q3_k, q2_k, iq2_xxs, mxfp4 and mxfp4_ggml, a row 'Q4_K x int8' etc.\n"
-          "times cn_matmul with 8-bit activations (--act-q8; q8_activations.h: the token quantised, then\n"
-          "integer dots) on the same matrix, and gives its relative RMS difference from the f32 kernel's\n"
-          "outputs. Which int8 kernels ran is printed (int8_kernels in the JSON): the fastest this CPU\n"
-          "has, or the kind named by the environment variable CLAWNET_Q8_KERNEL (scalar, avx2,\n"
-          "avx512-vnni, neon, neon-sdot) where it runs here; all give the same bits.\n"
+          "times cn_matmul with 8-bit activations (--act q8, the default of the commands that run a\n"
+          "model; q8_activations.h: the token quantised, then integer dots) on the same matrix, and gives\n"
+          "its relative RMS difference from the f32 kernel's outputs. Which int8 kernels ran is printed\n"
+          "(int8_kernels in the JSON): the fastest this CPU has, or the kind named by the environment\n"
+          "variable CLAWNET_Q8_KERNEL (scalar, avx2, avx512-vnni, neon, neon-sdot) where it runs here;\n"
+          "all give the same bits.\n"
           "  --json FILE          also write the results as JSON\n",
           f);
 }

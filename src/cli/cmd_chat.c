@@ -36,6 +36,7 @@ static const char chat_usage[] =
     "  --print-prompt-ids print each turn's prompt token ids on stderr\n"
     "  -t, --threads N    worker threads (default: all CPUs)\n"
     PROMPT_ARGS_KV_TYPE_HELP
+    PROMPT_ARGS_ACT_HELP
     "\n"
     "Commands: /reset (new conversation), /save FILE, /load FILE (conversation and state),\n"
     "/help, /quit. Ctrl-D also ends the session.\n";
@@ -310,7 +311,7 @@ int cn_cmd_chat(int argc, char **argv) {
     cn_error err = {0};
     int status = 1;
     if (cn_model_open(pa.model_path, (int)pa.threads, &c.model, &err)) goto fail;
-    cn_model_set_act_q8(c.model, pa.act_q8);
+    prompt_args_apply_act(c.model, pa.act);
     if (!(c.tok = cli_tokenizer_open(tokenizer_path, pa.model_path, c.model, "chat"))) goto done;
     const cn_kv_options kv_opts = prompt_args_kv_options(&pa);
     if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &kv_opts, &err)) goto fail;

@@ -14,10 +14,12 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/prompt_args.h"
+#include "model/weight_traffic.h"
 
 static void eval_usage(FILE *f) {
     fputs("usage: clawnet eval -m MODEL --ref REFERENCE (--tokens FILE | --tokens-text FILE --tokenizer PATH)\n"
-          "                    [--ctx N] [--max-tokens N] [-t THREADS] [--act-q8] [--json FILE]\n"
+          "                    [--ctx N] [--max-tokens N] [-t THREADS] [--act q8|f32] [--json FILE]\n"
           "\n"
           "Runs MODEL (e.g. a quantised GGUF) and REFERENCE over the same token ids and reports\n"
           "how far MODEL's next-token distributions are from REFERENCE's:\n"
@@ -32,9 +34,14 @@ static void eval_usage(FILE *f) {
           "  --ctx N             window length (default 512): the ids are cut into windows of N,\n"
           "                      each run from an empty state; the last may be shorter\n"
           "  --max-tokens N      use only the first N ids\n"
-          "  --act-q8            run MODEL with 8-bit activations against its Q2_K..Q6_K, IQ2_XXS,\n"
-          "                      Q8_0 and MXFP4 weights (integer dot products); REFERENCE stays exact, so\n"
-          "                      -m X --ref X --act-q8 measures what the option costs on X\n"
+          "  --act q8|f32        MODEL's activations against its Q8_0, Q2_K..Q6_K, IQ2_XXS and MXFP4\n"
+          "                      weights: q8 (default, as clawnet run) rounds each token's input to\n"
+          "                      8-bit integers and multiplies by integer dot products; f32 is the\n"
+          "                      exact path the oracle tests check, so MODEL's storage costs alone.\n"
+          "                      F32, BF16, F16 and FP8 weights always take f32. REFERENCE always runs\n"
+          "                      with f32 activations: -m X --ref X measures what q8 costs on X (KL\n"
+          "                      3-7e-4 nats on trained Q8_0 weights, docs/performance.md).\n"
+          "                      --act-q8, --act-f32: the same as --act q8/f32\n"
           "  --json FILE         also write the summary as JSON\n"
           "\n"
           "KL and top-1 cover every position; perplexity covers every position that has a next\n"
@@ -170,7 +177,8 @@ static void json_number(FILE *f, const char *key, double v, int last) {
 typedef struct {
     const char *model_path, *ref_path;
     int64_t n_tokens, ctx, windows;
-    bool act_q8;
+    prompt_act act;
+    double int8_share; /* of MODEL's weight bytes per token, the share multiplied by int8 dots */
 } eval_run;
 
 static cn_status write_json(const char *path, const eval_run *r, const cn_logit_summary *s, cn_error *err) {
@@ -180,7 +188,9 @@ static cn_status write_json(const char *path, const eval_run *r, const cn_logit_
     json_string(f, r->model_path);
     fputs(",\n  \"reference\": ", f);
     json_string(f, r->ref_path);
-    fprintf(f, ",\n  \"act_q8\": %s", r->act_q8 ? "true" : "false");
+    fprintf(f, ",\n  \"activations\": \"%s\",\n  \"act_q8\": %s,\n  \"reference_activations\": \"f32\"",
+            prompt_act_name(r->act), r->act == PROMPT_ACT_Q8 ? "true" : "false");
+    fprintf(f, ",\n  \"int8_dot_share\": %.17g", r->int8_share);
     fprintf(f,
             ",\n  \"tokens\": %lld,\n  \"ctx\": %lld,\n  \"windows\": %lld,\n  \"positions\": %lld,\n"
             "  \"predicted\": %lld,\n",
@@ -203,7 +213,12 @@ static cn_status write_json(const char *path, const eval_run *r, const cn_logit_
 }
 
 static void print_summary(const eval_run *r, const cn_logit_summary *s) {
-    printf("model      %s%s\nreference  %s\n", r->model_path, r->act_q8 ? " (8-bit activations)" : "", r->ref_path);
+    if (r->act == PROMPT_ACT_Q8)
+        printf("model      %s (8-bit activations: int8 dots on %.1f %% of the weight bytes per token)\n", r->model_path,
+               100.0 * r->int8_share);
+    else
+        printf("model      %s (f32 activations)\n", r->model_path);
+    printf("reference  %s (f32 activations)\n", r->ref_path);
     printf("tokens     %lld in %lld window%s of up to %lld (%lld positions, %lld predicted)\n", (long long)r->n_tokens,
            (long long)r->windows, r->windows == 1 ? "" : "s", (long long)r->ctx, (long long)s->positions,
            (long long)s->predicted);
@@ -221,14 +236,15 @@ int cn_cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *ref_path = NULL, *tokens_path = NULL, *text_path = NULL, *tokenizer_path = NULL,
                *json_path = NULL;
     int64_t ctx = 512, max_tokens = 0, threads = 0;
-    bool act_q8 = false;
+    prompt_act act = PROMPT_ACT_Q8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        const int act_option = prompt_args_parse_act("eval", argc, argv, &i, &act);
+        if (act_option < 0) return 2;
+        if (act_option) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             eval_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--act-q8")) {
-            act_q8 = true;
         } else if (!(v = cn_option_value(argc, argv, &i))) {
             return 2;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -282,7 +298,8 @@ int cn_cmd_eval(int argc, char **argv) {
     if (max_tokens > 0 && n > max_tokens) n = max_tokens;
     if (cn_model_open(model_path, (int)threads, &model, &err) || cn_model_open(ref_path, (int)threads, &ref, &err))
         goto fail;
-    cn_model_set_act_q8(model, act_q8);
+    prompt_args_apply_act(model, act);
+    cn_model_set_act_q8(ref, false); /* the reference is exact whatever MODEL runs with */
     const int64_t V = model->cfg->vocab_size;
     if (ref->cfg->vocab_size != V) {
         cn_fail(&err, CN_ERR_ARG, "the vocabularies differ: %s has %lld ids, the reference %s has %lld", model_path,
@@ -303,7 +320,8 @@ int cn_cmd_eval(int argc, char **argv) {
         cn_fail(&err, CN_ERR_NOMEM, "out of memory for 2 x %lld x %lld logits", (long long)chunk, (long long)V);
         goto fail;
     }
-    eval_run run = {model_path, ref_path, n, ctx, (n + ctx - 1) / ctx, act_q8};
+    const cn_weight_traffic traffic = cn_model_weight_traffic(model);
+    eval_run run = {model_path, ref_path, n, ctx, (n + ctx - 1) / ctx, act, traffic.int8_dot / traffic.per_token};
     const double start = now_s();
     double last_report = start;
     for (int64_t w0 = 0, window = 0; w0 < n; w0 += ctx, window++) {

@@ -23,7 +23,8 @@ static void logits_usage(FILE *f) {
           "                     model's final residual streams at s and token s+1 (the MTP block runs\n"
           "                     in the same chunks, its own window state in f32); the model must have one\n"
           "\n"
-          PROMPT_ARGS_KV_TYPE_HELP,
+          PROMPT_ARGS_KV_TYPE_HELP
+          PROMPT_ARGS_ACT_HELP,
           f);
 }
 

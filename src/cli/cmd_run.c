@@ -35,6 +35,7 @@ static void run_usage(FILE *f) {
           "  --print-prompt-ids print the prompt's token ids on stderr before generating\n"
           "  -t, --threads N    worker threads (default: all CPUs)\n"
           PROMPT_ARGS_KV_TYPE_HELP
+          PROMPT_ARGS_ACT_HELP
           "  -v, --verbose      print the statistics line in --ids mode too\n",
           f);
 }

@@ -60,6 +60,7 @@ static const char serve_usage[] =
     "  --timeout S           close a connection idle for S seconds (default 60)\n"
     "  -t, --threads N       worker threads of the model (default: all CPUs)\n"
     PROMPT_ARGS_KV_TYPE_HELP
+    PROMPT_ARGS_ACT_HELP
     "\n"
     "BYTES take a K, M or G suffix (powers of 1024).\n";
 
@@ -201,10 +202,10 @@ int cn_cmd_serve(int argc, char **argv) {
     cn_token_bytes *token_bytes = NULL;
     cn_constraint_vocab *constraint_vocab = NULL;
     serve_http *http = NULL;
-    char *api_key = NULL, *name = NULL;
+    char *api_key = NULL, *name = NULL, *identity = NULL;
     status = 1;
     if (cn_model_open(a.pa.model_path, (int)a.pa.threads, &model, &err)) goto fail;
-    cn_model_set_act_q8(model, a.pa.act_q8);
+    prompt_args_apply_act(model, a.pa.act);
     if (!(tok = cli_tokenizer_open(a.tokenizer_path, a.pa.model_path, model, "serve"))) goto done;
     if (a.api_key_file) {
         if (serve_api_key_read_file(a.api_key_file, &api_key, &err)) goto fail;
@@ -215,6 +216,15 @@ int cn_cmd_serve(int argc, char **argv) {
         fputs("clawnet serve: cannot name the model: give --model-name\n", stderr);
         goto done;
     }
+    /* The prefix store (--kv-dir) keeps states the model computed; with 8-bit activations they are
+     * not the states an exact run computes, so the activations are part of what names the weights
+     * (f32 keeps the bare path, the identity of stores written before --act existed). */
+    const size_t path_len = strlen(a.pa.model_path);
+    if (!(identity = malloc(path_len + 32))) {
+        cn_fail(&err, CN_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(identity, path_len + 32, "%s%s", a.pa.model_path, a.pa.act == PROMPT_ACT_Q8 ? " (activations q8)" : "");
     int64_t ctx = a.ctx;
     if (!ctx) {
         ctx = model->cfg->max_position_embeddings;
@@ -228,7 +238,7 @@ int cn_cmd_serve(int argc, char **argv) {
         .cache_bytes = a.cache_bytes,
         .kv_dir = a.kv_dir,
         .kv_dir_bytes = a.kv_dir_bytes,
-        .model_identity = a.pa.model_path,
+        .model_identity = identity,
     };
     if (cn_engine_start(model, &eo, &engine, &err)) goto fail;
     if (serve_tool_calls_create(4096, (size_t)64 << 20, &tool_calls, &err)) goto fail;
@@ -293,5 +303,6 @@ done:
         free(api_key);
     }
     free(name);
+    free(identity);
     return status;
 }

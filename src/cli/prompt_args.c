@@ -8,10 +8,8 @@
 
 int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i) {
     const char *opt = argv[*i];
-    if (!strcmp(opt, "--act-q8")) {
-        a->act_q8 = true;
-        return 1;
-    }
+    const int act = prompt_args_parse_act("", argc, argv, i, &a->act);
+    if (act) return act;
     const bool is_model = !strcmp(opt, "-m") || !strcmp(opt, "--model"), is_ids = !strcmp(opt, "--ids"),
                is_threads = !strcmp(opt, "-t") || !strcmp(opt, "--threads"), is_kv = !strcmp(opt, "--kv-type"),
                is_kv_index = !strcmp(opt, "--kv-index-type");
@@ -52,9 +50,31 @@ bool prompt_args_open(const prompt_args *a, const char *command, cn_model **mode
         *model = NULL;
         return false;
     }
-    cn_model_set_act_q8(*model, a->act_q8);
+    prompt_args_apply_act(*model, a->act);
     return true;
 }
+
+int prompt_args_parse_act(const char *command, int argc, char **argv, int *i, prompt_act *out) {
+    const char *opt = argv[*i];
+    if (!strcmp(opt, "--act-q8") || !strcmp(opt, "--act-f32")) {
+        *out = !strcmp(opt, "--act-q8") ? PROMPT_ACT_Q8 : PROMPT_ACT_F32;
+        return 1;
+    }
+    if (strcmp(opt, "--act")) return 0;
+    const char *v = cn_option_value(argc, argv, i);
+    if (!v) return -1;
+    if (!strcmp(v, "q8") || !strcmp(v, "f32")) {
+        *out = !strcmp(v, "q8") ? PROMPT_ACT_Q8 : PROMPT_ACT_F32;
+        return 1;
+    }
+    fprintf(stderr, "clawnet%s%s: --act takes q8 (8-bit activations, the default) or f32 (exact), not '%s'\n",
+            *command ? " " : "", command, v);
+    return -1;
+}
+
+const char *prompt_act_name(prompt_act act) { return act == PROMPT_ACT_F32 ? "f32" : "q8"; }
+
+void prompt_args_apply_act(cn_model *model, prompt_act act) { cn_model_set_act_q8(model, act == PROMPT_ACT_Q8); }
 
 bool prompt_args_kv_type(const char *command, const char *value, cn_kv_type *out) {
     if (cn_kv_type_parse(value, out) && *out != CN_KV_FP4) return true;

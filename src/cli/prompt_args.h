@@ -1,4 +1,4 @@
-/* The options every model-running subcommand shares (-m, --ids, -t, --kv-type, --act-q8) and the opening of the
+/* The options every model-running subcommand shares (-m, --ids, -t, --kv-type, --act) and the opening of the
  * model and a fresh sequence state from them. */
 #ifndef CN_CLI_PROMPT_ARGS_H
 #define CN_CLI_PROMPT_ARGS_H
@@ -8,6 +8,13 @@
 
 #include <clawnet/clawnet.h>
 
+/* --act: what the matrix products against weights with an integer dot (Q8_0, Q2_K..Q6_K, IQ2_XXS,
+ * both MXFP4 layouts: tensor/q8_activations.h cn_q8_layout_of) take as input. The command line's
+ * default is 8-bit (the zero value), as llama.cpp always does for these formats: about twice the
+ * speed for a measured KL of 3-7e-4 nats on trained weights (docs/performance.md). The library's
+ * cn_model_open stays on the exact f32 path, so what a program gets does not depend on this file.
+ * Other formats (F32, BF16, F16, FP8) always take f32 activations. */
+typedef enum { PROMPT_ACT_Q8 = 0, PROMPT_ACT_F32 } prompt_act;
 
 typedef struct {
     const char *model_path, *ids_text;
@@ -17,7 +24,7 @@ typedef struct {
     cn_kv_type kv_type; /* --kv-type: storage of the state's rows (default f32) */
     cn_kv_type kv_index_type; /* --kv-index-type: storage of the indexer keys (default: kv_type) */
     bool kv_index_set;
-    bool act_q8;        /* --act-q8: 8-bit activations (cn_model_set_act_q8) */
+    prompt_act act;     /* --act q8|f32 (default q8), or --act-q8 / --act-f32 */
 } prompt_args;
 
 /* Consumes argv[*i] (and its value) if it is a shared option. Returns 1 if consumed, 0 if
@@ -27,10 +34,19 @@ int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i);
 /* Checks the required options and parses the ids; prints errors under `command`. */
 bool prompt_args_finish(prompt_args *a, const char *command);
 
-/* Opens the model (with --act-q8 applied) and an empty state; on failure prints the error and returns false. */
+/* Opens the model (with --act applied) and an empty state; on failure prints the error and returns false. */
 bool prompt_args_open(const prompt_args *a, const char *command, cn_model **model, cn_kv_state *state);
 
 void prompt_args_free(prompt_args *a);
+
+/* Consumes --act VALUE, --act-q8 or --act-f32 at argv[*i] (the last one given wins): 1 if
+ * consumed, 0 if argv[*i] is none of them, -1 after printing an error under `command` (a value
+ * other than q8 or f32). */
+int prompt_args_parse_act(const char *command, int argc, char **argv, int *i, prompt_act *out);
+/* "q8" or "f32": the spelling of --act, the bench and eval JSON's "activations". */
+const char *prompt_act_name(prompt_act act);
+/* Sets a just opened model's activations (cn_model_set_act_q8). */
+void prompt_args_apply_act(cn_model *model, prompt_act act);
 
 /* Parses a --kv-type value (f32, bf16, fp8); prints an error under `command` if unknown (fp4 is
  * refused with a pointer to --kv-index-type). */
@@ -47,10 +63,17 @@ cn_kv_options prompt_args_kv_options(const prompt_args *a);
     "  --kv-index-type T  storage of the indexer keys only: f32, bf16, fp8 or fp4 (e2m1 in blocks of\n" \
     "                     32 with power-of-two scales after a Hadamard rotation, the official\n" \
     "                     storage: 68 bytes per 128-key; the queries are rounded alike); default\n" \
-    "                     the --kv-type\n" \
-    "  --act-q8           8-bit activations against Q2_K..Q6_K, IQ2_XXS, Q8_0 and MXFP4 weights\n" \
-    "                     (integer dot products: faster, slightly less exact; default off,\n" \
-    "                     docs/performance.md)\n"
+    "                     the --kv-type\n"
+
+/* --act, in the 21-column layout of the commands above (bench and eval word it for themselves). */
+#define PROMPT_ARGS_ACT_HELP \
+    "  --act q8|f32       activations of the products with Q8_0, Q2_K..Q6_K, IQ2_XXS and MXFP4\n" \
+    "                     weights. q8 (default): each token's input rounded to 8-bit integers per\n" \
+    "                     block and multiplied by integer dot products, as llama.cpp does: about\n" \
+    "                     2x the decode and prefill speed on such files, for a KL of 3-7e-4 nats\n" \
+    "                     against f32 on trained weights (docs/performance.md). f32: float32\n" \
+    "                     activations, the exact path the oracle tests check. F32, BF16, F16 and\n" \
+    "                     FP8 weights always take f32. --act-q8, --act-f32: the same as --act q8/f32\n"
 
 #endif
 

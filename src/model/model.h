@@ -32,11 +32,15 @@ cn_status cn_model_open(const char *path, int n_threads, cn_model **out, cn_erro
 cn_status cn_model_from_checkpoint(cn_checkpoint *ckpt, int n_threads, cn_model **out, cn_error *err);
 void cn_model_close(cn_model *model);
 
-/* 8-bit activations against the weights stored as Q2_K..Q6_K, IQ2_XXS or Q8_0
- * (tensor/q8_activations.h; off by default): every matmul over such a weight quantises its input
- * rows to int8 (per 256 or per 32 elements) and computes integer dot products. Faster on those
- * formats, slightly less exact (docs/performance.md has the measured cost); every split of a sequence still gives the
- * same bits. Call between forward passes, not during one. */
+/* 8-bit activations against the weights stored as Q2_K..Q6_K, IQ2_XXS, Q8_0 or MXFP4
+ * (tensor/q8_activations.h): every matmul over such a weight quantises its input rows to int8 (per
+ * 256 or per 32 elements) and computes integer dot products; F32, BF16, F16 and FP8 weights are not
+ * affected. About twice as fast on those formats, slightly less exact (docs/performance.md: KL 3-7e-4
+ * on trained weights); every split of a sequence still gives the same bits. Call between forward
+ * passes, not during one.
+ * Off (f32 activations, the exact path the oracle tests check) in a model cn_model_open returns:
+ * the library makes no trade of accuracy for speed by itself. The `clawnet` commands turn it on
+ * unless given --act f32 (src/cli/prompt_args.h), as llama.cpp does for these formats. */
 void cn_model_set_act_q8(cn_model *model, bool on);
 
 /* An empty state for one sequence of the main model (L layers), rows stored F32 (the oracle

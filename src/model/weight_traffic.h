@@ -13,6 +13,8 @@ typedef struct {
     double head;        /* LM head (every row) plus one embedding row */
     double per_token;   /* sum of the above */
     double active_params; /* weight elements multiplied per token: FLOPs = 2x this */
+    double int8_dot;    /* of per_token, the bytes of matrices multiplied with 8-bit activations
+                           (act_q8 set and a format with an integer dot: cn_q8_layout_of) */
 } cn_weight_traffic;
 
 /* Bytes a matrix occupies in its stored format, scales included. */

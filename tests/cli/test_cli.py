@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""The clawnet command end to end, against transformers' recorded logits (and MTPOracle's for --mtp).
+"""The clawnet command end to end, against transformers' recorded logits (and MTPOracle's for --mtp),
+with --act f32 (the exact path) where logits meet the oracle; the fixtures are F32, which 8-bit
+activations leave alone anyway (test_cli_activations.py checks that and the formats they change).
 
 Usage: test_cli.py CLAWNET_BINARY   (run from the repository root; CTest does this)
 """
@@ -23,7 +25,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for chunk in (None, 1, 7):
         out = os.path.join(tmp, f"logits{chunk}.f32")
         extra = ["--chunk", str(chunk)] if chunk else []
-        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", *extra)
+        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--act", "f32", *extra)
         check(r.returncode == 0, f"logits --chunk {chunk} exits 0: {r.stderr}")
         if r.returncode == 0:
             got = np.fromfile(out, dtype="<f4")
@@ -74,7 +76,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for chunk in (None, 1, 6):
         out = os.path.join(tmp, f"mtp{chunk}.f32")
         extra = ["--chunk", str(chunk)] if chunk else []
-        r = run("logits", "-m", MTP_FIXTURE, "--ids", mtp_ids, "-o", out, "-t", "2", "--mtp", *extra)
+        r = run("logits", "-m", MTP_FIXTURE, "--ids", mtp_ids, "-o", out, "-t", "2", "--mtp", "--act", "f32", *extra)
         check(r.returncode == 0, f"logits --mtp --chunk {chunk} exits 0: {r.stderr}")
         if r.returncode != 0:
             continue
@@ -92,7 +94,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 1 and needle in r.stderr, f"logits --mtp refused ({needle}): {r.returncode} {r.stderr!r}")
 
 # Greedy generation: the first generated id is the argmax of the last prompt position.
-r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "1")
+r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "1", "--act", "f32")
 check(r.returncode == 0 and r.stdout.split() == [str(ref[-1].argmax())], f"run -n 1 prints the argmax: {r.stdout!r}")
 r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "12")
 check(r.returncode == 0 and len(r.stdout.split()) == 12, f"run -n 12 prints 12 ids: {r.stdout!r}")

@@ -46,11 +46,12 @@ def logits(model, ids, tmp, *extra):
 
 
 def expected(model, ref, ids, ctx, tmp, model_args=()):
-    """The summary computed in numpy from per-window `clawnet logits` of both models."""
+    """The summary computed in numpy from per-window `clawnet logits` of both models (the reference's
+    with f32 activations, as eval runs it; the model's with model_args, default q8 as eval's)."""
     kl, agree, nll_m, nll_r = [], [], [], []
     for w0 in range(0, len(ids), ctx):
         win = ids[w0:w0 + ctx]
-        lq, lp = log_softmax(logits(model, win, tmp, *model_args)), log_softmax(logits(ref, win, tmp))
+        lq, lp = log_softmax(logits(model, win, tmp, *model_args)), log_softmax(logits(ref, win, tmp, "--act", "f32"))
         kl += list((np.exp(lp) * (lp - lq)).sum(axis=1))
         agree += list(lp.argmax(1) == lq.argmax(1))
         nxt = np.array(win[1:])
@@ -85,9 +86,11 @@ with tempfile.TemporaryDirectory() as tmp:
     check(close(got.get("ref_ppl"), want["ref_ppl"]), f"self perplexity {got.get('ref_ppl')} vs numpy {want['ref_ppl']}")
 
     # The GGUF (8/16-bit tensors) against the f32 checkpoint, in windows of 16 (16, 16, 8), ids on
-    # stdin: a small positive KL, all statistics as numpy computes them from `clawnet logits`.
-    got, r = evaluate(tmp, "-m", GGUF, "--ref", TINY, "--tokens", "-", "--ctx", "16", stdin=" ".join(map(str, ids)))
-    want = expected(GGUF, TINY, ids, 16, tmp)
+    # stdin: a small positive KL, all statistics as numpy computes them from `clawnet logits`. --act f32:
+    # the storage's cost alone, exact activations (the bound below was measured so).
+    got, r = evaluate(tmp, "-m", GGUF, "--ref", TINY, "--act", "f32", "--tokens", "-", "--ctx", "16",
+                      stdin=" ".join(map(str, ids)))
+    want = expected(GGUF, TINY, ids, 16, tmp, ("--act", "f32"))
     check(got.get("windows") == 3 and got.get("tokens") == 40, f"3 windows of 40 tokens: {got}")
     for key, value in want.items():
         check(close(got.get(key), float(value)), f"gguf vs tiny {key}: clawnet {got.get(key)}, numpy {value}")
@@ -97,17 +100,28 @@ with tempfile.TemporaryDirectory() as tmp:
     print(f"gguf vs tiny: KL mean {got.get('kl_mean'):.3g} p99 {got.get('kl_p99'):.3g}, top-1 "
           f"{got.get('top1_agreement')}, ppl {got.get('model_ppl'):.4f} vs {got.get('ref_ppl'):.4f}")
 
-    # --act-q8: the GGUF with 8-bit activations against itself exact (its Q8_0 projections, experts
-    # and head take the integer path): a small positive KL, all statistics as numpy computes them
-    # from `clawnet logits --act-q8` and plain `clawnet logits`; the JSON says which mode ran.
+    # 8-bit activations (the default; --act q8 and --act-q8 say the same): the GGUF against itself
+    # run exact (its Q8_0 projections and experts take the integer path): a small positive KL, all
+    # statistics as numpy computes them from `clawnet logits --act q8` and `clawnet logits --act f32`;
+    # the JSON and the summary say which activations ran.
+    default, r_default = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
     got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--act-q8", "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
-    want = expected(GGUF, GGUF, ids, 16, tmp, ("--act-q8",))
+    want = expected(GGUF, GGUF, ids, 16, tmp, ("--act", "q8"))
     for key, value in want.items():
         check(close(got.get(key), float(value)), f"gguf --act-q8 vs gguf {key}: clawnet {got.get(key)}, numpy {value}")
     check(0 < got.get("kl_mean", 0) < 5e-3, f"--act-q8: small positive KL: {got.get('kl_mean')}")
-    check(got.get("act_q8") is True and "8-bit activations" in r.stdout, f"--act-q8 reported: {got} {r.stdout!r}")
-    print(f"gguf --act-q8 vs gguf: KL mean {got.get('kl_mean'):.3g} p99 {got.get('kl_p99'):.3g}, top-1 "
+    check(got.get("activations") == "q8" and got.get("act_q8") is True and got.get("reference_activations") == "f32"
+          and 0 < got.get("int8_dot_share", 0) <= 1 and "8-bit activations" in r.stdout,
+          f"--act-q8 reported: {got} {r.stdout!r}")
+    check(default == got and r_default.stdout == r.stdout, f"the default is --act q8: {default} vs {got}")
+    print(f"gguf --act q8 vs gguf: KL mean {got.get('kl_mean'):.3g} p99 {got.get('kl_p99'):.3g}, top-1 "
           f"{got.get('top1_agreement')}, ppl {got.get('model_ppl'):.4f} vs {got.get('ref_ppl'):.4f}")
+    # --act f32 (and its alias --act-f32): the same GGUF against itself is exact, KL 0.
+    for option in (("--act", "f32"), ("--act-f32",)):
+        got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, *option, "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
+        check(got.get("kl_mean") == 0 and got.get("kl_max") == 0 and got.get("top1_agreement") == 1
+              and got.get("activations") == "f32" and got.get("act_q8") is False and "(f32 activations)" in r.stdout,
+              f"eval {option}: exact against itself: {got} {r.stdout!r}")
 
     # --max-tokens: the first N ids only, one window.
     got, r = evaluate(tmp, "-m", GGUF, "--ref", TINY, "--tokens", f"{TINY}/prompt.txt", "--max-tokens", "10")
@@ -129,6 +143,7 @@ with tempfile.TemporaryDirectory() as tmp:
         (["-m", TINY, "--ref", TINY], None, "exactly one of --tokens"),
         (["-m", TINY, "--ref", TINY, "--tokens-text", empty], None, "needs --tokenizer"),
         (["-m", TINY, "--ref", TINY, "--tokens", "-", "--ctx", "0"], "1", "--ctx"),
+        (["-m", TINY, "--ref", TINY, "--tokens", "-", "--act", "int8"], "1", "--act takes q8"),
     ]:
         r = run("eval", *args, stdin=stdin)
         check(r.returncode != 0 and needle in r.stderr and r.stdout == "",

@@ -351,6 +351,12 @@ with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run([CLAWNET, "serve", "-m", model, "--port", "0", "--kv-dir", kv_dir], capture_output=True,
                            text=True, timeout=60)
         check(r.returncode == 1 and kv_dir in r.stderr, f"a second server on one --kv-dir: {r.returncode} {r.stderr!r}")
+        # The activations are part of the store's identity (a state computed with 8-bit activations
+        # is not the one an exact run computes): with --act f32 the same directory gives another store.
+        stores = set(os.listdir(kv_dir))
+        with Server(CLAWNET, model, "--kv-dir", kv_dir, "--act", "f32") as exact:
+            check(len(set(os.listdir(kv_dir)) - stores) == 1, f"--act f32: a store of its own under --kv-dir: "
+                  f"{sorted(stores)} -> {sorted(os.listdir(kv_dir))} {exact.stderr_lines[-3:]}")
         check(server.model_name == "deepseek-v4-test", f"--model-name: {server.model_name}")
         for headers, want in [({}, 401), ({"Authorization": "Bearer sk-test-Key_123"}, 200),
                               ({"Authorization": "bearer sk-test-Key_123"}, 200), ({"x-api-key": "sk-test-Key_123"}, 200),
