@@ -239,7 +239,10 @@ static void check_width(cn_dtype t, int64_t n, int extreme) {
 static bool same_result(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
 
 /* Every E8M0 code e in both MXFP4 layouts: a row of 10 blocks (one full record and two blocks of
- * the next), block b's code e + b - 4 clamped to 0..255, random codes and activations. Every
+ * the next), block b's code e + b - 4 clamped to 0..255, random codes and activations; and a
+ * second row per code where only block e mod 8 of the full record has code e and the others
+ * ordinary codes 118..135 (the kernels take a faster path for records without the codes 0, 1 and
+ * DeepSeek's 255, so each of those must be found in any position on its own). Every
  * kernel gives the reference's result; the reference is the dot of the codes' values (the row
  * decoded with every scale code 127, i.e. 1) times 2^(code-127) with the dequantised activations,
  * in double, within 1e-5 of Σ|terms| plus the subnormal scales' rounding (2^-150 per block of
@@ -252,11 +255,14 @@ static void check_e8m0_codes(cn_dtype t) {
     float x[320], w1[320];
     cn_q8_32x8 q[2];
     int bad_bits[N_SIMD] = {0}, bad_value = 0;
-    for (int e = 0; e < 256; e++) {
+    for (int trial = 0; trial < 512; trial++) {
+        const int e = trial % 256;
+        const bool alone = trial >= 256; /* the second row: code e in block e mod 8 only */
         random_row(t, row, scales, n);
         memcpy(unit, row, row_bytes);
         for (int64_t b = 0; b < blocks; b++) {
-            const int code = e + (int)b - 4 < 0 ? 0 : e + (int)b - 4 > 255 ? 255 : e + (int)b - 4;
+            int code = e + (int)b - 4 < 0 ? 0 : e + (int)b - 4 > 255 ? 255 : e + (int)b - 4;
+            if (alone) code = b == e % 8 ? e : 118 + (int)(rng_next() % 18);
             if (t == CN_DTYPE_MXFP4) scales[b] = (uint8_t)code, unit_scales[b] = 127;
             else row[17 * b] = (uint8_t)code, unit[17 * b] = 127;
         }
@@ -284,9 +290,9 @@ static void check_e8m0_codes(cn_dtype t) {
         else if (e <= 240) bad_value += !(fabs((double)ref - want) <= 1e-5 * abs_sum + (double)blocks * 48770.0 * 0x1p-150);
     }
     for (size_t k = 0; k < N_SIMD; k++)
-        CHECKF(bad_bits[k] == 0, "%s: %d of 256 scale codes give %s dots other than the reference's", cn_dtype_name(t), bad_bits[k],
+        CHECKF(bad_bits[k] == 0, "%s: %d of 512 scale-code rows give %s dots other than the reference's", cn_dtype_name(t), bad_bits[k],
                cn_q8_kernel_name(simd_kernels[k]));
-    CHECKF(bad_value == 0, "%s: %d of 256 scale codes give reference dots off the scaled dot in double", cn_dtype_name(t), bad_value);
+    CHECKF(bad_value == 0, "%s: %d of 512 scale-code rows give reference dots off the scaled dot in double", cn_dtype_name(t), bad_value);
 }
 
 /* cn_iq2xxs_grid_bytes and cn_iq2xxs_sign_bytes rebuilt from cn_iq2xxs_grid and the parity rule

@@ -148,6 +148,8 @@ void cn_q8_quantize(cn_q8_layout layout, const float *x, int64_t n, void *out, c
 float cn_q8_dot(cn_dtype t, const uint8_t *row, const uint8_t *row_scales, const void *xq, int64_t n, cn_q8_kernel kernel) {
     if (kernel == CN_Q8_AVX512_VNNI && t == CN_DTYPE_Q4_K) return cn_q4_k_q8_dot_avx512_vnni(row, xq, n);
     if (kernel == CN_Q8_AVX512_VNNI && t == CN_DTYPE_Q8_0) return cn_q8_0_q8_dot_avx512_vnni(row, xq, n);
+    if (kernel == CN_Q8_AVX512_VNNI && t == CN_DTYPE_MXFP4) return cn_mxfp4_q8_dot_avx512_vnni(row, row_scales, xq, n);
+    if (kernel == CN_Q8_AVX512_VNNI && t == CN_DTYPE_MXFP4_GGML) return cn_mxfp4_ggml_q8_dot_avx512_vnni(row, xq, n);
     if (kernel == CN_Q8_AVX512_VNNI) kernel = CN_Q8_AVX2; /* the formats without a VNNI kernel */
     switch (t) {
     case CN_DTYPE_MXFP4:

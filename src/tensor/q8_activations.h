@@ -44,7 +44,7 @@ typedef enum {
     CN_Q8_NEON,        /* aarch64 Advanced SIMD, widening multiplies (armv8.0; cn_cpu_has_neon()) */
     CN_Q8_NEON_SDOT,   /* aarch64 with the dot-product instructions (cn_q8_has_neon_sdot()) */
     CN_Q8_AVX512_VNNI, /* x86-64 with AVX-512 F/BW/VL/VNNI besides AVX2 (cn_q8_has_avx512_vnni()): VNNI
-                        * kernels for Q4_K and Q8_0, the AVX2 ones for the rest */
+                        * kernels for Q4_K, Q8_0 and both MXFP4s, the AVX2 ones for the rest */
 } cn_q8_kernel;
 
 /* The fastest kernels this CPU and build have: AVX-512 VNNI, else AVX2, else NEON with SDOT, else
@@ -170,6 +170,7 @@ float cn_mxfp4_q8_dot_ref(const uint8_t *row, const uint8_t *row_scales, const c
 float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
 float cn_mxfp4_q8_dot_neon(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
 float cn_mxfp4_q8_dot_neon_sdot(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_q8_dot_avx512_vnni(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n);
 
 /* CN_DTYPE_MXFP4_GGML (ggml's block_mxfp4, 17 bytes per 32): byte 0 the E8M0 byte e, then 16
  * bytes whose low nibbles are elements 0..15 and high nibbles 16..31 (kquants.c); half is ggml's
@@ -179,6 +180,7 @@ float cn_mxfp4_ggml_q8_dot_ref(const uint8_t *row, const cn_q8_32x8 *x, int64_t 
 float cn_mxfp4_ggml_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_mxfp4_ggml_q8_dot_neon(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 float cn_mxfp4_ggml_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
+float cn_mxfp4_ggml_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n);
 
 /* The _neon kernels run only when cn_cpu_has_neon(), the _neon_sdot ones only when
  * cn_q8_has_neon_sdot() (they are built for armv8.2-a+dotprod); elsewhere both are the reference.

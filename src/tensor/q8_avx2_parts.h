@@ -99,44 +99,74 @@ Q8_AVX2_KERNEL static inline __m256i sum_each8(const __m256i s[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20), _mm256_permute2x128_si256(h0123, h4567, 0x31));
 }
 
-/* MXFP4 (both layouts): one byte shuffle looks 32 codes up as their signed doubled values
- * (|w2| ≤ 12, mxfp4_lut), which then go through Q8_0's maddubs(|w|, x·sign(w)) (pairs at most
- * 2·12·127); eight blocks' exact sums land in lanes 0..7 as for Q8_0, and the halved E8M0 scales
- * are built from their bytes with integer operations (the reference's values, bit for bit). */
+/* MXFP4 (both layouts), two blocks of a record at a time (blocks 2j and 2j + 1: A and B). The
+ * codes are looked up by one byte shuffle as their signed doubled values (|w2| ≤ 12, mxfp4_lut)
+ * into two vectors that hold both blocks, lo = [A 0..15 | B 0..15] and hi = [A 16..31 |
+ * B 16..31] (128-bit halves), and the activations are loaded in the same arrangement, so one
+ * product vector holds A's partial sums in its lower half and B's in its upper: the reduction to
+ * eight per-block sums (mxfp4_record_sums) costs half of what one vector per block would.
+ * Unpacking per pair: DeepSeek's bytes of pairs, and, shift, and, two shuffles, two unpacks;
+ * ggml's blocks, a 128-bit insert, and, shift, and, two shuffles. The halved E8M0 scales are built
+ * from their bytes with integer operations (the reference's values, bit for bit). */
 Q8_AVX2_KERNEL static inline __m256i mxfp4_lut(void) {
     return _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
 }
 
-/* Block k's 16 int16 pair sums of |w|·(x·sign(w)) for its signed codes w. */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_partials(__m256i w, const int8_t *x) {
-    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x);
-    return _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xv, w));
+/* Two blocks' 64 values (codes or activations) as [A 0..15 | B 0..15] and [A 16..31 | B 16..31]. */
+typedef struct {
+    __m256i lo, hi;
+} mxfp4_pair;
+
+/* DeepSeek's pairs of A (16 bytes at p) and B (the next 16; not read, its codes 0, unless both):
+ * element 2i is the low nibble of byte i, 2i + 1 the high one. The low nibbles looked up give
+ * [A's even elements | B's], the high ones the odd elements; unpacking bytes 0..7 of both per
+ * 128-bit half interleaves elements 0..15, bytes 8..15 elements 16..31. */
+Q8_AVX2_KERNEL static inline mxfp4_pair mxfp4_pairs_codes2(const uint8_t *p, bool both, __m256i lut) {
+    const __m256i q = both ? _mm256_loadu_si256((const __m256i *)(const void *)p)
+                           : _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    const __m256i even = _mm256_shuffle_epi8(lut, _mm256_and_si256(q, mask));
+    const __m256i odd = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask));
+    return (mxfp4_pair){_mm256_unpacklo_epi8(even, odd), _mm256_unpackhi_epi8(even, odd)};
 }
 
-/* Lane k = block k's sumi from the int16 pair sums s[k] (each at most 2·12·127 = 3048): three
- * levels of int16 horizontal adds leave, in each 128-bit half, one sum of 8 pairs per block (at
- * most 24384: no overflow), and the two halves are added widened to int32. */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_sum_each8(const __m256i s[8]) {
-    const __m256i h0123 = _mm256_hadd_epi16(_mm256_hadd_epi16(s[0], s[1]), _mm256_hadd_epi16(s[2], s[3]));
-    const __m256i h4567 = _mm256_hadd_epi16(_mm256_hadd_epi16(s[4], s[5]), _mm256_hadd_epi16(s[6], s[7]));
-    const __m256i h = _mm256_hadd_epi16(h0123, h4567);
-    return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h, 1)));
+/* ggml's blocks A (16 code bytes at a) and B (at a + 17; not read, its codes 0, unless both): low
+ * nibbles are elements 0..15, high nibbles 16..31. */
+Q8_AVX2_KERNEL static inline mxfp4_pair mxfp4_ggml_codes2(const uint8_t *a, bool both, __m256i lut) {
+    const __m128i qa = _mm_loadu_si128((const __m128i *)(const void *)a);
+    const __m256i q = both ? _mm256_inserti128_si256(_mm256_castsi128_si256(qa), _mm_loadu_si128((const __m128i *)(const void *)(a + 17)), 1)
+                           : _mm256_zextsi128_si256(qa);
+    const __m256i mask = _mm256_set1_epi8(0x0f);
+    return (mxfp4_pair){_mm256_shuffle_epi8(lut, _mm256_and_si256(q, mask)),
+                        _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask))};
 }
 
-/* DeepSeek's 16 bytes of pairs: element 2i is the low nibble of byte i, 2i + 1 the high one.
- * Byte i zero-extended to 16 bits, ORed with itself shifted left by 4 and masked with 0x0f0f,
- * holds the low nibble in its low byte and the high nibble in its high byte: elements in order. */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_pairs_codes(const uint8_t *p, __m256i lut) {
-    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
-    const __m256i idx = _mm256_and_si256(_mm256_or_si256(v, _mm256_slli_epi16(v, 4)), _mm256_set1_epi8(0x0f));
-    return _mm256_shuffle_epi8(lut, idx);
+/* The activations of blocks A (32 at xa) and B (the next 32) arranged as the codes. */
+Q8_AVX2_KERNEL static inline mxfp4_pair mxfp4_x_pair(const int8_t *xa) {
+    return (mxfp4_pair){_mm256_loadu2_m128i((const __m128i *)(const void *)(xa + 32), (const __m128i *)(const void *)xa),
+                        _mm256_loadu2_m128i((const __m128i *)(const void *)(xa + 48), (const __m128i *)(const void *)(xa + 16))};
 }
 
-/* ggml's 16 bytes: low nibbles are elements 0..15 (lower lane), high nibbles 16..31 (upper). */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_ggml_codes(const uint8_t *p, __m256i lut) {
-    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
-    const __m256i idx = _mm256_and_si256(_mm256_blend_epi32(v, _mm256_srli_epi16(v, 4), 0xf0), _mm256_set1_epi8(0x0f));
-    return _mm256_shuffle_epi8(lut, idx);
+Q8_AVX2_KERNEL static inline mxfp4_pair mxfp4_abs(mxfp4_pair w) { return (mxfp4_pair){_mm256_abs_epi8(w.lo), _mm256_abs_epi8(w.hi)}; }
+
+/* Q8_0's maddubs(|w|, x·sign(w)) on both halves, added: int16 lanes 0..7 are sums of four of A's
+ * products, 8..15 of B's (each at most 4·12·127 = 6096). */
+Q8_AVX2_KERNEL static inline __m256i mxfp4_pair_products(mxfp4_pair w, mxfp4_pair aw, mxfp4_pair x) {
+    return _mm256_add_epi16(_mm256_maddubs_epi16(aw.lo, _mm256_sign_epi8(x.lo, w.lo)), _mm256_maddubs_epi16(aw.hi, _mm256_sign_epi8(x.hi, w.hi)));
+}
+
+/* Two pairs' int16 products (mxfp4_pair_products, blocks 4m..4m + 3) folded by one int16
+ * horizontal add: per 128-bit half four sums per block (at most 12192), lower half blocks 4m and
+ * 4m + 2, upper 4m + 1 and 4m + 3. */
+Q8_AVX2_KERNEL static inline __m256i mxfp4_fold_pairs(__m256i s0, __m256i s1) { return _mm256_hadd_epi16(s0, s1); }
+
+/* Lane k = block k's exact sumi from the two folds of a record (blocks 0..3 and 4..7): one more
+ * int16 horizontal add leaves per 128-bit half two sums per block (at most 24384: no overflow),
+ * lower half blocks 0, 2, 4, 6 and upper 1, 3, 5, 7; madd with ones widens and adds them, and one
+ * permutation puts block k in lane k. */
+Q8_AVX2_KERNEL static inline __m256i mxfp4_record_sums(__m256i f0123, __m256i f4567) {
+    const __m256i even_odd = _mm256_madd_epi16(_mm256_hadd_epi16(f0123, f4567), _mm256_set1_epi16(1));
+    return _mm256_permutevar8x32_epi32(even_odd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 /* Eight E8M0 codes e (int32 lanes) to half their scale as f32: 2^(e-128), i.e. (e - 1) << 23 for
@@ -150,21 +180,36 @@ Q8_AVX2_KERNEL static inline __m256 e8m0_halves(__m256i e, bool nan_255) {
     return _mm256_castsi256_ps(bits);
 }
 
-/* The E8M0 codes of eight blocks (the first count; 0 for the others) as int32 lanes. DeepSeek's
- * bytes are consecutive; ggml's are 17 bytes apart, gathered as 32-bit words (the other three
- * bytes are the block's first codes, masked off; the word lies inside the block). Bytes are not
- * stored to a small array and reloaded wider, which stalls store forwarding. */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_scale_codes(const uint8_t *p, const uint8_t *scales, int count, bool ggml) {
+/* The E8M0 bytes of eight blocks (the first count; 0 for the others), byte k block k's. DeepSeek's
+ * are consecutive; ggml's are 17 bytes apart, assembled in a general register (byte loads, shifts
+ * and ORs, which the vector pipes do not see). Bytes are not stored to a small array and reloaded
+ * wider, which stalls store forwarding. */
+Q8_AVX2_KERNEL static inline uint64_t mxfp4_scale_bytes(const uint8_t *p, const uint8_t *scales, int count, bool ggml) {
+    uint64_t e = 0;
     if (ggml) {
-        const __m256i at = _mm256_setr_epi32(0, 17, 34, 51, 68, 85, 102, 119);
-        const __m256i used = _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256i words = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)p, at, used, 1);
-        return _mm256_and_si256(words, _mm256_set1_epi32(0xff));
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++)
+            if (k < count) e |= (uint64_t)p[17 * k] << (8 * k);
+    } else if (count == 8) {
+        memcpy(&e, scales, 8);
+    } else {
+        for (int k = 0; k < count; k++) e |= (uint64_t)scales[k] << (8 * k);
     }
-    if (count == 8) return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)scales));
-    uint8_t e8[8] = {0};
-    memcpy(e8, scales, (size_t)count);
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)e8));
+    return e;
+}
+
+/* The halved scales of a record's eight blocks (mxfp4_scale_bytes, byte k block k's). Nearly every
+ * code has the normal half (e - 1) << 23, two vector operations after the widening; the codes
+ * that have not (0 and 1: subnormal halves; 255 in DeepSeek's layout: NaN) are found in the
+ * general register (bytes below 2: (e - 0x02..02) & ~e & 0x80..80 is nonzero exactly when one
+ * is; bytes 255: the same test for zero on ~e) and take e8m0_halves, branching once per record. */
+Q8_AVX2_KERNEL static inline __m256 mxfp4_record_halves(uint64_t e8, bool ggml) {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t special = (e8 - 2 * ones) & (e8 ^ highs) & highs; /* not ~e8: an and-not would be a mask-register op under AVX-512 */
+    if (!ggml) special |= ((e8 ^ ~0ull) - ones) & e8 & highs;
+    const __m256i e = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)e8));
+    if (__builtin_expect(special != 0, 0)) return e8m0_halves(e, !ggml);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23));
 }
 
 #endif

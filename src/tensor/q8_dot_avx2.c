@@ -155,23 +155,27 @@ KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_
     return total_of_lanes(lanes);
 }
 
-/* MXFP4 (both layouts): the codes, block sums and halved scales of q8_avx2_parts.h. */
-/* (half·dx)·sumi for the first `count` of eight blocks of record xr (the rest zero): DeepSeek's
- * pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL). */
+/* MXFP4 (both layouts): the codes, block sums and halved scales of q8_avx2_parts.h, two blocks
+ * per step. (half·dx)·sumi for the first `count` of eight blocks of record xr (the rest zero):
+ * DeepSeek's pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL).
+ * Inlined with count 8 in the main loop, so the four steps unroll and stay in registers. */
 KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks(const uint8_t *p, const uint8_t *scales,
                                                                                const cn_q8_32x8 *xr, int count, bool ggml) {
     const __m256i lut = mxfp4_lut();
-    __m256i s[8];
-    for (int k = 0; k < 8; k++) {
-        if (k < count) {
-            const __m256i w = ggml ? mxfp4_ggml_codes(p + 17 * k + 1, lut) : mxfp4_pairs_codes(p + 16 * k, lut);
-            s[k] = mxfp4_partials(w, xr->q + 32 * k);
+    __m256i s[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        if (2 * j < count) {
+            const bool both = 2 * j + 1 < count;
+            const mxfp4_pair w = ggml ? mxfp4_ggml_codes2(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(p + 32 * j, both, lut);
+            s[j] = mxfp4_pair_products(w, mxfp4_abs(w), mxfp4_x_pair(xr->q + 64 * j));
         } else {
-            s[k] = _mm256_setzero_si256();
+            s[j] = _mm256_setzero_si256();
         }
     }
-    const __m256 scale = _mm256_mul_ps(e8m0_halves(mxfp4_scale_codes(p, scales, count, ggml), !ggml), _mm256_loadu_ps(xr->d));
-    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(mxfp4_sum_each8(s)));
+    const __m256 scale = _mm256_mul_ps(mxfp4_record_halves(mxfp4_scale_bytes(p, scales, count, ggml), ggml), _mm256_loadu_ps(xr->d));
+    const __m256i sumi = mxfp4_record_sums(mxfp4_fold_pairs(s[0], s[1]), mxfp4_fold_pairs(s[2], s[3]));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
 }
 
 KERNEL float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {

@@ -1,5 +1,6 @@
 /* AVX-512 VNNI forms of the integer dots of q8_activations.h (issue 4: "AVX-512/VNNI paths where
- * practical"), for the default quantisation policy's formats: Q8_0 (dense) and Q4_K (experts).
+ * practical"), for the default quantisation policy's formats, Q8_0 (dense) and Q4_K (experts),
+ * and the native checkpoints' expert format, MXFP4 (both layouts).
  * 256-bit EVEX instructions only (avx512vl): on Zen 4 a 512-bit operation is two 256-bit ones,
  * and the blocks are 32 codes wide, so ZMM registers would only add shuffles.
  *
@@ -11,7 +12,8 @@
  * cn_q*_q8_dot_ref's bits (tests/test_q8_activations.c, test_q8_many_tokens.c).
  *
  * The other formats have no kernel here yet: under CN_Q8_AVX512_VNNI they take the AVX2 kernels
- * (cn_q8_dot), and so do the quantisers and the many-token kernels (q8_dot_many.c). */
+ * (cn_q8_dot), and so do the quantisers and the many-token kernels (q8_dot_many.c). A CPU without
+ * AVX-512 VNNI never runs these (cn_q8_kernel_available), and the tests say they skipped them. */
 #include "tensor/q8_activations.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
@@ -144,10 +146,74 @@ KERNEL float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x,
     return total_of_lanes(lanes);
 }
 
+/* MXFP4, both layouts: q8_avx2_parts.h's pairs of blocks (codes looked up as signed doubled
+ * values, both blocks in one vector, the activations loaded to match), each half's products
+ * dpbusd(|w|, x·sign(w)) chained into one int32 vector (lanes 0..3: A's sums of four products,
+ * 4..7: B's; |·| ≤ 8·12·127), replacing the AVX2 kernel's 2 maddubs + add and its widening madd.
+ * Three 32-bit horizontal adds leave blocks 0, 2, 4, 6 in the lower half and 1, 3, 5, 7 in the
+ * upper, and one permutation puts block k in lane k; the halved scales and the f32 steps are the
+ * AVX2 kernel's. */
+KERNEL static inline __m256i mxfp4_pair_dots(mxfp4_pair w, mxfp4_pair aw, mxfp4_pair x) {
+    const __m256i lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw.lo, _mm256_sign_epi8(x.lo, w.lo));
+    return _mm256_dpbusd_epi32(lo, aw.hi, _mm256_sign_epi8(x.hi, w.hi));
+}
+
+KERNEL static inline __m256i mxfp4_record_sums_vnni(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+    return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* (half·dx)·sumi for the first `count` of eight blocks of record xr (the rest zero): DeepSeek's
+ * pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL). */
+KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks_vnni(const uint8_t *p, const uint8_t *scales,
+                                                                                    const cn_q8_32x8 *xr, int count, bool ggml) {
+    const __m256i lut = mxfp4_lut();
+    __m256i s[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        if (2 * j < count) {
+            const bool both = 2 * j + 1 < count;
+            const mxfp4_pair w = ggml ? mxfp4_ggml_codes2(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(p + 32 * j, both, lut);
+            s[j] = mxfp4_pair_dots(w, mxfp4_abs(w), mxfp4_x_pair(xr->q + 64 * j));
+        } else {
+            s[j] = _mm256_setzero_si256();
+        }
+    }
+    const __m256 scale = _mm256_mul_ps(mxfp4_record_halves(mxfp4_scale_bytes(p, scales, count, ggml), ggml), _mm256_loadu_ps(xr->d));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(mxfp4_record_sums_vnni(s[0], s[1], s[2], s[3])));
+}
+
+KERNEL __attribute__((always_inline)) static inline float mxfp4_dot_vnni(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x,
+                                                                         int64_t n, bool ggml) {
+    const int64_t blocks = n / 32, record_bytes = ggml ? 17 * 8 : 16 * 8;
+    __m256 lanes = _mm256_setzero_ps();
+    int64_t r = 0;
+    for (; 8 * r + 8 <= blocks; r++)
+        lanes = _mm256_add_ps(lanes, mxfp4_eight_blocks_vnni(row + record_bytes * r, ggml ? NULL : row_scales + 8 * r, x + r, 8, ggml));
+    if (8 * r < blocks) { /* the last blocks go to lanes 0..count-1 only: the others are not added to */
+        const int count = (int)(blocks - 8 * r);
+        const __m256 t = mxfp4_eight_blocks_vnni(row + record_bytes * r, ggml ? NULL : row_scales + 8 * r, x + r, count, ggml);
+        lanes = _mm256_mask_add_ps(lanes, (__mmask8)((1u << count) - 1u), lanes, t);
+    }
+    return total_of_lanes(lanes);
+}
+
+KERNEL float cn_mxfp4_q8_dot_avx512_vnni(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
+    return mxfp4_dot_vnni(row, row_scales, x, n, false);
+}
+
+KERNEL float cn_mxfp4_ggml_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
+    return mxfp4_dot_vnni(row, NULL, x, n, true);
+}
+
 #else
 
 bool cn_q8_has_avx512_vnni(void) { return false; }
 float cn_q4_k_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q4_k_q8_dot_ref(row, x, n); }
 float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) { return cn_q8_0_q8_dot_ref(row, x, n); }
+float cn_mxfp4_q8_dot_avx512_vnni(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {
+    return cn_mxfp4_q8_dot_ref(row, row_scales, x, n);
+}
+float cn_mxfp4_ggml_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) { return cn_mxfp4_ggml_q8_dot_ref(row, x, n); }
 
 #endif

@@ -194,13 +194,13 @@ INLINE_KERNEL void q8_0_many(const uint8_t *row, const void *xq, size_t stride, 
     for (int i = 0; i < count; i++) out[i] = total_of_lanes(lanes[i]);
 }
 
-/* MXFP4, both layouts (q8_dot_avx2.c's kernel): per record of eight blocks, each block's codes
- * are looked up (mxfp4_pairs_codes / mxfp4_ggml_codes) and made |w| once; token i's int16 pair
- * sums of blocks 2p, 2p + 1 are folded by one int16 hadd into quarter[i][p], then by the other
- * two levels of mxfp4_sum_each8's tree (lane k = block k's exact sumi, no int16 overflow: at most
- * 24384 per half block). The eight halved E8M0 scales are built once per record; lane k of
- * token i takes (half·dx)·sumi and the lanes are summed as the reference does. DeepSeek's layout
- * (ggml false) reads its scale bytes from row_scales. */
+/* MXFP4, both layouts (q8_dot_avx2.c's kernel): per record, each pair of blocks' codes is looked
+ * up (mxfp4_pairs_codes2 / mxfp4_ggml_codes2) and made |w| once; token i's int16 products of
+ * the pair go through the one-token kernel's folds (mxfp4_fold_pairs after every second pair, so
+ * a token holds at most two vectors) into mxfp4_record_sums (lane k = block k's exact sumi). The
+ * eight halved E8M0 scales are built once per record; lane k of token i takes (half·dx)·sumi and
+ * the lanes are summed as the reference does. DeepSeek's layout (ggml false) reads its scale
+ * bytes from row_scales. */
 INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t stride, int count, int64_t n,
                               bool ggml, float *out) {
     const int64_t blocks = n / 32;
@@ -212,33 +212,26 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
     for (int64_t r = 0; 8 * r < blocks; r++) {
         const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
         const uint8_t *rec = row + (ggml ? 17 : 16) * 8 * r;
-        __m256i quarter[CN_Q8_MANY_MAX][4]; /* token i, blocks 2p and 2p + 1 */
-        for (int p = 0; p < 4; p++) {
-            __m256i w[2], aw[2];
-            for (int e = 0; e < 2; e++) {
-                const int k = 2 * p + e;
-                w[e] = aw[e] = _mm256_setzero_si256(); /* blocks past the end: zero sums */
-                if (k < used) {
-                    w[e] = ggml ? mxfp4_ggml_codes(rec + 17 * k + 1, lut) : mxfp4_pairs_codes(rec + 16 * k, lut);
-                    aw[e] = _mm256_abs_epi8(w[e]);
-                }
+        __m256i prev[CN_Q8_MANY_MAX], fold[CN_Q8_MANY_MAX][2]; /* token i: pair 2m's products, blocks 4m..4m + 3 folded */
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            mxfp4_pair w = {_mm256_setzero_si256(), _mm256_setzero_si256()}, aw = w; /* blocks past the end: zero sums */
+            if (2 * j < used) {
+                const bool both = 2 * j + 1 < used;
+                w = ggml ? mxfp4_ggml_codes2(rec + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(rec + 32 * j, both, lut);
+                aw = mxfp4_abs(w);
             }
 #pragma GCC unroll 4
             for (int i = 0; i < count; i++) {
-                __m256i part[2];
-                for (int e = 0; e < 2; e++) {
-                    const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(x[i][r].q + 32 * (2 * p + e)));
-                    part[e] = _mm256_maddubs_epi16(aw[e], _mm256_sign_epi8(xv, w[e]));
-                }
-                quarter[i][p] = _mm256_hadd_epi16(part[0], part[1]);
+                const __m256i s = mxfp4_pair_products(w, aw, mxfp4_x_pair(x[i][r].q + 64 * j));
+                if (j % 2 == 0) prev[i] = s;
+                else fold[i][j / 2] = mxfp4_fold_pairs(prev[i], s);
             }
         }
-        const __m256 half = e8m0_halves(mxfp4_scale_codes(rec, ggml ? NULL : row_scales + 8 * r, used, ggml), !ggml);
+        const __m256 half = mxfp4_record_halves(mxfp4_scale_bytes(rec, ggml ? NULL : row_scales + 8 * r, used, ggml), ggml);
 #pragma GCC unroll 4
         for (int i = 0; i < count; i++) {
-            const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(quarter[i][0], quarter[i][1]), _mm256_hadd_epi16(quarter[i][2], quarter[i][3]));
-            const __m256i sumi =
-                _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(h)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h, 1)));
+            const __m256i sumi = mxfp4_record_sums(fold[i][0], fold[i][1]);
             const __m256 scale = _mm256_mul_ps(half, _mm256_loadu_ps(x[i][r].d));
             const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
             lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : add_last_record(lanes[i], t, used);
