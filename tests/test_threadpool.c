@@ -70,7 +70,7 @@ int main(void) {
     static const int thread_counts[] = {1, 2, 3, 8};
     for (size_t i = 0; i < sizeof thread_counts / sizeof *thread_counts; i++) {
         int t = thread_counts[i];
-        run_loops(t, 20000, 37, 0); /* back to back: workers poll and find the next loop */
+        run_loops(t, 5000, 37, 0);  /* back to back: workers poll and find the next loop */
         run_loops(t, 12, 11, 2);    /* 2 ms pauses: past the 0.2 ms polling budget, workers sleep */
     }
     /* A pool destroyed while its workers still poll, and one destroyed while they sleep. */
