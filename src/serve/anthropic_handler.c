@@ -15,34 +15,18 @@
 
 typedef struct {
     serve_app *app;
-    serve_response *resp;
+    serve_event_stream out;
     char id[64];
     serve_anthropic_meta meta;
-    bool stream, started, client_gone;
+    bool stream;
     int64_t prompt_tokens;
     serve_anthropic_reply reply;
 } anthropic_exchange;
 
-/* One event, its name being its "type"; begins the stream first. false once the client has gone. */
-static bool send_event(anthropic_exchange *x, const cJSON *event) {
-    if (x->client_gone) return false;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(event, "type");
-    size_t len = 0;
-    char *sse = serve_sse_event(cJSON_IsString(type) ? type->valuestring : "message", event, &len);
-    if (!sse) return false;
-    if (!x->started) {
-        x->started = true;
-        serve_stream_begin(x->resp, 200, "text/event-stream");
-    }
-    if (!serve_stream_write(x->resp, sse, len)) x->client_gone = true;
-    free(sse);
-    return !x->client_gone;
-}
-
 static bool send_opening(anthropic_exchange *x) {
     cJSON *start = serve_anthropic_message_start(&x->meta, x->prompt_tokens);
     cJSON *ping = cJSON_CreateObject();
-    bool alive = start && ping && cJSON_AddStringToObject(ping, "type", "ping") && send_event(x, start) && send_event(x, ping);
+    bool alive = start && ping && cJSON_AddStringToObject(ping, "type", "ping") && serve_event_stream_send(&x->out, start) && serve_event_stream_send(&x->out, ping);
     cJSON_Delete(start);
     cJSON_Delete(ping);
     return alive;
@@ -54,32 +38,30 @@ static bool sink(void *context, const serve_delta *delta) {
         serve_anthropic_reply_add(&x->reply, delta, NULL); /* out of memory is seen at the end */
         return true;
     }
-    if (!x->started && !send_opening(x)) return false;
+    if (!x->out.started && !send_opening(x)) return false;
     cJSON *events = cJSON_CreateArray();
-    bool alive = events && serve_anthropic_reply_add(&x->reply, delta, events);
-    for (const cJSON *e = events ? events->child : NULL; e && alive; e = e->next) alive = send_event(x, e);
+    bool alive = events && serve_anthropic_reply_add(&x->reply, delta, events) && serve_event_stream_send_all(&x->out, events);
     cJSON_Delete(events);
-    return alive || !x->client_gone; /* out of memory mid-stream: carry on, the client is still there */
+    return alive || !x->out.client_gone; /* out of memory mid-stream: carry on, the client is still there */
 }
 
 static bool client_gone(void *context) {
     anthropic_exchange *x = context;
-    if (!x->client_gone && serve_response_client_gone(x->resp)) x->client_gone = true;
-    return x->client_gone;
+    return serve_event_stream_client_gone(&x->out);
 }
 
 /* A failure before any byte is a plain error response; after the stream began, an error event
  * (Anthropic's in-stream error shape). */
 static void answer_error(anthropic_exchange *x, cn_status st, const cn_error *err) {
-    if (x->client_gone) return;
+    if (x->out.client_gone) return;
     int status = serve_anthropic_status_for(st);
     const char *message = err->msg[0] ? err->msg : cn_status_name(st);
-    if (!x->started) {
-        serve_respond_error(x->resp, status, message);
+    if (!x->out.started) {
+        serve_respond_error(x->out.resp, status, message);
         return;
     }
     cJSON *e = serve_anthropic_error_json(status, message);
-    if (e) send_event(x, e);
+    if (e) serve_event_stream_send(&x->out, e);
     cJSON_Delete(e);
 }
 
@@ -95,7 +77,7 @@ static void handle_messages(void *context, const serve_request *req, serve_respo
         serve_chat_request_free(&request);
         return;
     }
-    anthropic_exchange x = {.app = app, .resp = resp, .stream = request.stream};
+    anthropic_exchange x = {.app = app, .out = {.resp = resp}, .stream = request.stream};
     x.meta = (serve_anthropic_meta){.id = x.id, .model = app->model_name ? app->model_name : "clawnet"};
     cn_token_constraint constraint = {0};
     int32_t *ids = NULL;
@@ -115,7 +97,7 @@ static void handle_messages(void *context, const serve_request *req, serve_respo
         options.client_gone_context = &x;
         st = serve_run(app, &options, &err);
     }
-    if (st == CN_OK && !x.client_gone && (x.reply.out_of_memory || !x.reply.finished))
+    if (st == CN_OK && !x.out.client_gone && (x.reply.out_of_memory || !x.reply.finished))
         st = cn_fail(&err, CN_ERR_NOMEM, "the reply was lost (out of memory or the engine stopped)");
     if (st != CN_OK) {
         answer_error(&x, st, &err);

@@ -15,31 +15,10 @@
 #include "serve/sse_event.h"
 
 typedef struct {
-    serve_response *resp;
-    bool stream, started, client_gone;
+    serve_event_stream out;
+    bool stream;
     serve_responses_reply reply;
 } responses_exchange;
-
-static bool send_event(responses_exchange *x, const cJSON *event) {
-    if (x->client_gone) return false;
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(event, "type");
-    size_t len = 0;
-    char *sse = serve_sse_event(cJSON_IsString(type) ? type->valuestring : "message", event, &len);
-    if (!sse) return false;
-    if (!x->started) {
-        x->started = true;
-        serve_stream_begin(x->resp, 200, "text/event-stream");
-    }
-    if (!serve_stream_write(x->resp, sse, len)) x->client_gone = true;
-    free(sse);
-    return !x->client_gone;
-}
-
-static bool send_events(responses_exchange *x, const cJSON *events) {
-    bool alive = true;
-    for (const cJSON *e = events ? events->child : NULL; e && alive; e = e->next) alive = send_event(x, e);
-    return alive;
-}
 
 static bool sink(void *context, const serve_delta *delta) {
     responses_exchange *x = context;
@@ -48,29 +27,28 @@ static bool sink(void *context, const serve_delta *delta) {
         return true;
     }
     cJSON *events = cJSON_CreateArray();
-    bool ok = events && (x->started || serve_responses_begin(&x->reply, events)) &&
+    bool ok = events && (x->out.started || serve_responses_begin(&x->reply, events)) &&
               serve_responses_reply_add(&x->reply, delta, events);
-    bool alive = send_events(x, events);
+    bool alive = serve_event_stream_send_all(&x->out, events);
     cJSON_Delete(events);
-    return alive || (!ok && !x->client_gone);
+    return alive || (!ok && !x->out.client_gone);
 }
 
 static bool client_gone(void *context) {
     responses_exchange *x = context;
-    if (!x->client_gone && serve_response_client_gone(x->resp)) x->client_gone = true;
-    return x->client_gone;
+    return serve_event_stream_client_gone(&x->out);
 }
 
 /* Before any byte: OpenAI's error response. In the stream: an "error" event (ResponseErrorEvent)
  * and response.failed with the error, as the API ends a failed stream. */
 static void answer_error(responses_exchange *x, cn_status st, const cn_error *err) {
-    if (x->client_gone) return;
+    if (x->out.client_gone) return;
     int status = serve_openai_status_for(st);
     const char *message = err->msg[0] ? err->msg : cn_status_name(st);
-    if (!x->started) {
+    if (!x->out.started) {
         cJSON *json = serve_openai_error_json(status, message, NULL);
-        if (json) serve_respond_json(x->resp, status, json);
-        else serve_respond_error(x->resp, status, message);
+        if (json) serve_respond_json(x->out.resp, status, json);
+        else serve_respond_error(x->out.resp, status, message);
         cJSON_Delete(json);
         return;
     }
@@ -79,7 +57,7 @@ static void answer_error(responses_exchange *x, cn_status st, const cn_error *er
         cJSON_AddStringToObject(e, "code", status >= 500 ? "server_error" : "invalid_prompt") &&
         cJSON_AddStringToObject(e, "message", message) && cJSON_AddNullToObject(e, "param") &&
         cJSON_AddNumberToObject(e, "sequence_number", (double)x->reply.sequence_number++))
-        send_event(x, e);
+        serve_event_stream_send(&x->out, e);
     cJSON_Delete(e);
     cJSON *failed = cJSON_CreateObject(), *response = serve_responses_object(&x->reply);
     cJSON *error = cJSON_CreateObject();
@@ -92,7 +70,7 @@ static void answer_error(responses_exchange *x, cn_status st, const cn_error *er
         cJSON_AddNumberToObject(failed, "sequence_number", (double)x->reply.sequence_number++);
         cJSON_AddItemToObject(failed, "response", response);
         response = NULL;
-        send_event(x, failed);
+        serve_event_stream_send(&x->out, failed);
     }
     cJSON_Delete(error);
     cJSON_Delete(response);
@@ -116,13 +94,13 @@ static void handle_responses(void *context, const serve_request *req, serve_resp
     cn_error err = {0};
     serve_responses_meta meta = {.id = id, .model = app->model_name ? app->model_name : "clawnet",
                                  .created_at = (int64_t)time(NULL), .echo = echo};
-    responses_exchange x = {.resp = resp, .stream = request.stream, .reply = {.meta = &meta}};
+    responses_exchange x = {.out = {.resp = resp}, .stream = request.stream, .reply = {.meta = &meta}};
     cn_token_constraint constraint = {0};
     cn_status st = serve_openai_new_id("resp_", id, sizeof id, &err);
     if (st == CN_OK) st = serve_openai_chat_constraint(app, &request, &constraint, &err);
     if (st == CN_OK)
         st = serve_chat_run(app, &request, &constraint, sink, &x, client_gone, &x, &err);
-    if (st == CN_OK && !x.client_gone && (x.reply.out_of_memory || !x.reply.finished))
+    if (st == CN_OK && !x.out.client_gone && (x.reply.out_of_memory || !x.reply.finished))
         st = cn_fail(&err, CN_ERR_NOMEM, "the reply was lost (out of memory or the engine stopped)");
     if (st != CN_OK) {
         answer_error(&x, st, &err);
