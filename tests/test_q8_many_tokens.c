@@ -1,6 +1,7 @@
 /* The many-token integer dots (q8_dot_many.h) against the one-token ones, bit for bit: for every
- * format with an integer dot and every kernel kind this CPU runs (scalar, AVX2, NEON, NEON with
- * SDOT; under qemu-aarch64 through make test-aarch64), cn_q8_dot_many over 1..9 tokens must give
+ * format with an integer dot and every kernel kind this CPU runs (scalar, AVX2, AVX-512 VNNI, which
+ * has many-token kernels for both MXFP4s, NEON, NEON with SDOT; under qemu-aarch64 through make
+ * test-aarch64), cn_q8_dot_many over 1..9 tokens must give
  * for each token exactly cn_q8_dot's bits with the same kernel and with the scalar reference
  * (q8_activations.c, written independently of the many-token kernels), and so must each AVX2
  * many-token kernel called directly with 1..4 tokens. Rows of 256 to 4352 elements (the per-32
@@ -179,7 +180,12 @@ int main(void) {
     static const cn_dtype types[] = {CN_DTYPE_Q4_K, CN_DTYPE_Q5_K, CN_DTYPE_Q6_K, CN_DTYPE_Q8_0, CN_DTYPE_MXFP4, CN_DTYPE_MXFP4_GGML};
     static const int64_t widths[] = {256, 512, 1280, 2048, 4096, 4352};
     for (size_t f = 0; f < sizeof types / sizeof *types; f++) {
-        if (cn_cpu_has_avx2_fma()) CHECKF(cn_q8_many_has(types[f], CN_Q8_AVX2), "%s: no AVX2 many-token kernel", cn_dtype_name(types[f]));
+        /* every SIMD kind this CPU runs has a many-token kernel for these formats, so the
+         * comparisons below exercise it (not cn_q8_dot per token) */
+        static const cn_q8_kernel simd[] = {CN_Q8_AVX2, CN_Q8_AVX512_VNNI, CN_Q8_NEON, CN_Q8_NEON_SDOT};
+        for (size_t k = 0; k < sizeof simd / sizeof *simd; k++)
+            if (kernel_runs_here(simd[k]))
+                CHECKF(cn_q8_many_has(types[f], simd[k]), "%s: no %s many-token kernel", cn_dtype_name(types[f]), cn_q8_kernel_name(simd[k]));
         for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) check_width(types[f], widths[i]);
     }
     static const int64_t q8_0_widths[] = {32, 96, 288, 4096 + 160};
@@ -207,7 +213,11 @@ int main(void) {
         check_matmul(pool, CN_DTYPE_MXFP4, 7, 96);
         cn_threadpool_destroy(pool);
     }
-    printf("test_q8_many_tokens: kernels here: %s; many-token kernel for Q4_K there: %s\n", cn_q8_kernel_name(cn_q8_kernel_best()),
+    printf("test_q8_many_tokens: kernels here: %s; many-token kernel for Q4_K there: %s; kinds checked:", cn_q8_kernel_name(cn_q8_kernel_best()),
            cn_q8_many_has(CN_DTYPE_Q4_K, cn_q8_kernel_best()) ? "yes" : "no (one-token loop)");
+    static const cn_q8_kernel all[] = {CN_Q8_SCALAR, CN_Q8_AVX2, CN_Q8_AVX512_VNNI, CN_Q8_NEON, CN_Q8_NEON_SDOT};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+        printf(" %s%s", cn_q8_kernel_name(all[k]), kernel_runs_here(all[k]) ? "" : " (skipped: not on this CPU or build)");
+    printf("\n");
     return cn_test_finish("test_q8_many_tokens");
 }

@@ -12,9 +12,10 @@
  * cn_q*_q8_dot_ref's bits (tests/test_q8_activations.c, test_q8_many_tokens.c).
  *
  * The other formats have no kernel here yet: under CN_Q8_AVX512_VNNI they take the AVX2 kernels
- * (cn_q8_dot), and so do the quantisers and the many-token kernels (q8_dot_many.c). A CPU without
+ * (cn_q8_dot), and so do the quantisers and the many-token kernels but MXFP4's (q8_dot_many.c). A CPU without
  * AVX-512 VNNI never runs these (cn_q8_kernel_available), and the tests say they skipped them. */
 #include "tensor/q8_activations.h"
+#include "tensor/q8_dot_many.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <cpuid.h>
@@ -206,6 +207,64 @@ KERNEL float cn_mxfp4_ggml_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32
     return mxfp4_dot_vnni(row, NULL, x, n, true);
 }
 
+/* Several tokens (q8_dot_many.h): per record each pair's codes are looked up and made |w| once,
+ * then every token's activations meet them as in the one-token kernel (mxfp4_pair_dots), pairs
+ * 0, 1 and 2, 3 folded by a 32-bit horizontal add as they come (the EVEX encoding's 32 vector
+ * registers hold them); the halved scales are built once per record, and lane k of token i takes
+ * (half·dx)·sumi, lanes summed as the reference does, so each token gets cn_q8_dot's bits. */
+KERNEL __attribute__((always_inline)) static inline void mxfp4_many_vnni(const uint8_t *row, const uint8_t *row_scales, const void *xq,
+                                                                          size_t stride, int count, int64_t n, bool ggml, float *out) {
+    const int64_t blocks = n / 32;
+    const cn_q8_32x8 *x[CN_Q8_MANY_MAX];
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
+    __m256 lanes[CN_Q8_MANY_MAX];
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) lanes[i] = _mm256_setzero_ps();
+    const __m256i lut = mxfp4_lut();
+    for (int64_t r = 0; 8 * r < blocks; r++) {
+        const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
+        const uint8_t *rec = row + (ggml ? 17 : 16) * 8 * r;
+        __m256i prev[CN_Q8_MANY_MAX], fold[CN_Q8_MANY_MAX][2]; /* token i: pair 2m's sums; pairs 2m, 2m + 1 folded */
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            mxfp4_pair w = {_mm256_setzero_si256(), _mm256_setzero_si256()}, aw = w; /* blocks past the end: zero sums */
+            if (2 * j < used) {
+                const bool both = 2 * j + 1 < used;
+                w = ggml ? mxfp4_ggml_codes2(rec + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(rec + 32 * j, both, lut);
+                aw = mxfp4_abs(w);
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < count; i++) {
+                const __m256i s = mxfp4_pair_dots(w, aw, mxfp4_x_pair(x[i][r].q + 64 * j));
+                if (j % 2 == 0) prev[i] = s;
+                else fold[i][j / 2] = _mm256_hadd_epi32(prev[i], s);
+            }
+        }
+        const __m256 half = mxfp4_record_halves(mxfp4_scale_bytes(rec, ggml ? NULL : row_scales + 8 * r, used, ggml), ggml);
+#pragma GCC unroll 4
+        for (int i = 0; i < count; i++) {
+            const __m256i h = _mm256_hadd_epi32(fold[i][0], fold[i][1]);
+            const __m256i sumi = _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            const __m256 scale = _mm256_mul_ps(half, _mm256_loadu_ps(x[i][r].d));
+            const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
+            lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : _mm256_mask_add_ps(lanes[i], (__mmask8)((1u << used) - 1u), lanes[i], t);
+        }
+    }
+    for (int i = 0; i < count; i++) out[i] = total_of_lanes(lanes[i]);
+}
+
+KERNEL void cn_mxfp4_q8_dot_many_avx512_vnni(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                                             int64_t n, float *out) {
+#define CALL(c) mxfp4_many_vnni(row, row_scales, xq, xq_stride, (c), n, false, out)
+    CN_Q8_MANY_BY_COUNT(CALL)
+#undef CALL
+}
+
+KERNEL void cn_mxfp4_ggml_q8_dot_many_avx512_vnni(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
+#define CALL(c) mxfp4_many_vnni(row, NULL, xq, xq_stride, (c), n, true, out)
+    CN_Q8_MANY_BY_COUNT(CALL)
+#undef CALL
+}
+
 #else
 
 bool cn_q8_has_avx512_vnni(void) { return false; }
@@ -215,5 +274,7 @@ float cn_mxfp4_q8_dot_avx512_vnni(const uint8_t *row, const uint8_t *row_scales,
     return cn_mxfp4_q8_dot_ref(row, row_scales, x, n);
 }
 float cn_mxfp4_ggml_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) { return cn_mxfp4_ggml_q8_dot_ref(row, x, n); }
+CN_Q8_MANY_AS_LOOP(cn_mxfp4_ggml_q8_dot_many_avx512_vnni, cn_mxfp4_ggml_q8_dot_ref, cn_q8_32x8)
+CN_Q8_MXFP4_MANY_AS_LOOP(cn_mxfp4_q8_dot_many_avx512_vnni)
 
 #endif

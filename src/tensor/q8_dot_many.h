@@ -27,8 +27,8 @@
 #define CN_Q8_MANY_MAX 4
 
 /* True for the formats with a many-token kernel of that kind (Q4_K, Q5_K, Q6_K, Q8_0 with AVX2,
- * NEON or NEON SDOT; both MXFP4s with AVX2); the others (and the scalar kind) go through cn_q8_dot
- * once per token inside cn_q8_dot_many. */
+ * NEON or NEON SDOT; both MXFP4s with AVX2 and AVX-512 VNNI); the others (and the scalar kind) go
+ * through cn_q8_dot once per token inside cn_q8_dot_many. */
 bool cn_q8_many_has(cn_dtype t, cn_q8_kernel kernel);
 
 /* out[i] = cn_q8_dot(t, row, row_scales, xq + i·xq_stride, n, kernel) for i < n_tokens (any
@@ -44,13 +44,17 @@ void cn_q4_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stri
 void cn_q5_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 void cn_q6_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 void cn_q8_0_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
-/* MXFP4 (DeepSeek's, with the row's E8M0 scales) and ggml's MXFP4 (AVX2 only: the NEON kinds run
- * cn_q8_dot per token for them). */
+/* MXFP4 (DeepSeek's, with the row's E8M0 scales) and ggml's MXFP4. */
 void cn_mxfp4_q8_dot_many_avx2(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
                                int64_t n, float *out);
 void cn_mxfp4_ggml_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
+/* The same with AVX-512 VNNI (q8_dot_avx512_vnni.c; only when cn_q8_has_avx512_vnni(), elsewhere
+ * the loops of the scalar references). */
+void cn_mxfp4_q8_dot_many_avx512_vnni(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                                      int64_t n, float *out);
+void cn_mxfp4_ggml_q8_dot_many_avx512_vnni(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 
-/* The NEON kernels (q8_dot_many_neon_kernels.h), the same contract: widening multiplies
+/* The NEON kernels (q8_dot_many_neon_kernels.h; both MXFP4s too), the same contract: widening multiplies
  * (armv8.0; only when cn_cpu_has_neon()) and SDOT (only when cn_q8_has_neon_sdot()); elsewhere
  * the loops of the scalar references. */
 void cn_q4_k_q8_dot_many_neon(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
@@ -61,6 +65,26 @@ void cn_q4_k_q8_dot_many_neon_sdot(const uint8_t *row, const void *xq, size_t xq
 void cn_q5_k_q8_dot_many_neon_sdot(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 void cn_q6_k_q8_dot_many_neon_sdot(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
 void cn_q8_0_q8_dot_many_neon_sdot(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
+void cn_mxfp4_q8_dot_many_neon(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                               int64_t n, float *out);
+void cn_mxfp4_ggml_q8_dot_many_neon(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
+void cn_mxfp4_q8_dot_many_neon_sdot(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
+                                    int64_t n, float *out);
+void cn_mxfp4_ggml_q8_dot_many_neon_sdot(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out);
+
+/* For the SIMD kernels' files: token i's quantised row (tokens past `count` repeat token 0, so
+ * their loads stay inside the buffer; their lanes are computed and dropped). */
+#define CN_Q8_TOKEN_AT(type, xq, stride, i, count) ((const type *)(const void *)((const uint8_t *)(xq) + (size_t)((i) < (count) ? (i) : 0) * (stride)))
+
+/* One loop per token count (n_tokens, 1..CN_Q8_MANY_MAX), the count a constant inside it, so the
+ * kernels' token loops unroll and their accumulators stay in registers. */
+#define CN_Q8_MANY_BY_COUNT(call_with_count)                                                                     \
+    switch (n_tokens) {                                                                                          \
+    case 1: call_with_count(1); break;                                                                           \
+    case 2: call_with_count(2); break;                                                                           \
+    case 3: call_with_count(3); break;                                                                           \
+    default: call_with_count(4); break;                                                                          \
+    }
 
 /* A many-token kernel as the loop of a one-token function (the builds without that kernel's
  * instructions): defines void NAME(row, xq, xq_stride, n_tokens, n, out) calling
@@ -69,6 +93,16 @@ void cn_q8_0_q8_dot_many_neon_sdot(const uint8_t *row, const void *xq, size_t xq
     void name(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {      \
         for (int i = 0; i < n_tokens; i++)                                                                       \
             out[i] = one(row, (const type *)(const void *)((const uint8_t *)xq + (size_t)i * xq_stride), n);    \
+    }
+
+/* The same for DeepSeek's MXFP4 (its row scales): NAME(row, row_scales, xq, xq_stride, n_tokens,
+ * n, out) calling cn_mxfp4_q8_dot_ref per token. */
+#define CN_Q8_MXFP4_MANY_AS_LOOP(name)                                                                           \
+    void name(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens, int64_t n, \
+              float *out) {                                                                                      \
+        for (int i = 0; i < n_tokens; i++)                                                                       \
+            out[i] = cn_mxfp4_q8_dot_ref(row, row_scales,                                                        \
+                                         (const cn_q8_32x8 *)(const void *)((const uint8_t *)xq + (size_t)i * xq_stride), n); \
     }
 
 #endif

@@ -24,10 +24,6 @@
 #define KERNEL Q8_AVX2_KERNEL
 #define INLINE_KERNEL KERNEL __attribute__((always_inline)) static inline
 
-/* Token i's record b (tokens past `count` repeat token 0, so their loads stay inside the
- * buffer; their lanes are computed and dropped). */
-#define TOKEN_AT(type, xq, stride, i, count) ((const type *)(const void *)((const uint8_t *)(xq) + (size_t)((i) < (count) ? (i) : 0) * (stride)))
-
 /* The lanes of acc that belong to tokens. */
 INLINE_KERNEL void store_tokens(__m128 acc, int count, float *out) {
     float all[4];
@@ -43,7 +39,7 @@ INLINE_KERNEL void k4_many(const uint8_t *row, const void *xq, size_t stride, in
     const int64_t block_bytes = fifth_bit ? 176 : 144;
     const int codes_at = fifth_bit ? 48 : 16;
     const cn_q8_block *x[CN_Q8_MANY_MAX];
-    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = TOKEN_AT(cn_q8_block, xq, stride, i, count);
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_block, xq, stride, i, count);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / 256; b++) {
         const uint8_t *blk = row + block_bytes * b;
@@ -100,7 +96,7 @@ INLINE_KERNEL void q6_k_many(const uint8_t *row, const void *xq, size_t stride, 
     __m256i run_mask[4];
     q6_k_run_masks(run_mask);
     const cn_q8_block *x[CN_Q8_MANY_MAX];
-    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = TOKEN_AT(cn_q8_block, xq, stride, i, count);
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_block, xq, stride, i, count);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / 256; b++) {
         const uint8_t *blk = row + 210 * b;
@@ -150,7 +146,7 @@ INLINE_KERNEL void q6_k_many(const uint8_t *row, const void *xq, size_t stride, 
 INLINE_KERNEL void q8_0_many(const uint8_t *row, const void *xq, size_t stride, int count, int64_t n, float *out) {
     const int64_t blocks = n / 32;
     const cn_q8_32x8 *x[CN_Q8_MANY_MAX];
-    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
     __m256 lanes[CN_Q8_MANY_MAX];
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) lanes[i] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
@@ -205,7 +201,7 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
                               bool ggml, float *out) {
     const int64_t blocks = n / 32;
     const cn_q8_32x8 *x[CN_Q8_MANY_MAX];
-    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
+    for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
     __m256 lanes[CN_Q8_MANY_MAX];
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) lanes[i] = _mm256_setzero_ps();
     const __m256i lut = mxfp4_lut();
@@ -240,49 +236,40 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
     for (int i = 0; i < count; i++) out[i] = total_of_lanes(lanes[i]);
 }
 
-/* One loop per token count, the count a constant inside it. */
-#define BY_COUNT(call_with_count)                                                                                \
-    switch (n_tokens) {                                                                                          \
-    case 1: call_with_count(1); break;                                                                           \
-    case 2: call_with_count(2); break;                                                                           \
-    case 3: call_with_count(3); break;                                                                           \
-    default: call_with_count(4); break;                                                                          \
-    }
-
 KERNEL void cn_q4_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) k4_many(row, xq, xq_stride, (c), n, false, out)
-    BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 KERNEL void cn_q5_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) k4_many(row, xq, xq_stride, (c), n, true, out)
-    BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 KERNEL void cn_q6_k_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) q6_k_many(row, xq, xq_stride, (c), n, out)
-    BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 KERNEL void cn_q8_0_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) q8_0_many(row, xq, xq_stride, (c), n, out)
-    BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 KERNEL void cn_mxfp4_q8_dot_many_avx2(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
                                       int64_t n, float *out) {
 #define CALL(c) mxfp4_many(row, row_scales, xq, xq_stride, (c), n, false, out)
-    BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 KERNEL void cn_mxfp4_ggml_q8_dot_many_avx2(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) mxfp4_many(row, NULL, xq, xq_stride, (c), n, true, out)
-    BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
@@ -294,10 +281,6 @@ CN_Q8_MANY_AS_LOOP(cn_q5_k_q8_dot_many_avx2, cn_q5_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q6_k_q8_dot_many_avx2, cn_q6_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q8_0_q8_dot_many_avx2, cn_q8_0_q8_dot_ref, cn_q8_32x8)
 CN_Q8_MANY_AS_LOOP(cn_mxfp4_ggml_q8_dot_many_avx2, cn_mxfp4_ggml_q8_dot_ref, cn_q8_32x8)
-void cn_mxfp4_q8_dot_many_avx2(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens,
-                               int64_t n, float *out) {
-    for (int i = 0; i < n_tokens; i++)
-        out[i] = cn_mxfp4_q8_dot_ref(row, row_scales, (const cn_q8_32x8 *)(const void *)((const uint8_t *)xq + (size_t)i * xq_stride), n);
-}
+CN_Q8_MXFP4_MANY_AS_LOOP(cn_mxfp4_q8_dot_many_avx2)
 
 #endif

@@ -109,15 +109,40 @@ NEON_INLINE void q6_k_many_neon(const uint8_t *row, const void *xq, size_t strid
     for (int i = 0; i < count; i++) out[i] = acc[i];
 }
 
+/* The per-32 formats' record for each token (Q8_0, both MXFP4s): w[k] block k's 32 int8 weight
+ * values (blocks past `used` zero), w_scale_lo / hi the eight blocks' weight scales; each token's
+ * eight block sums and f32 steps follow the one-token record's (record_add), lanes of a short
+ * last record untouched. */
+NEON_INLINE void int8_record_many(const int8x16_t w[8][2], float32x4_t w_scale_lo, float32x4_t w_scale_hi, int used,
+                                  const cn_q8_32x8 *const x[], int64_t r, int count, float32x4_t lanes_lo[], float32x4_t lanes_hi[]) {
+    const int32x4_t index_lo = {0, 1, 2, 3}, index_hi = {4, 5, 6, 7};
+    const uint32x4_t keep_lo = vcltq_s32(index_lo, vdupq_n_s32(used)), keep_hi = vcltq_s32(index_hi, vdupq_n_s32(used));
+    for (int i = 0; i < count; i++) {
+        const cn_q8_32x8 *xr = x[i] + r;
+        int32x4_t s[8];
+        for (int k = 0; k < 8; k++) {
+            s[k] = vdupq_n_s32(0);
+            if (k < used) {
+                s[k] = Q8_NEON_DOT16(s[k], w[k][0], vld1q_s8(xr->q + 32 * k));
+                s[k] = Q8_NEON_DOT16(s[k], w[k][1], vld1q_s8(xr->q + 32 * k + 16));
+            }
+        }
+        const int32x4_t sum_lo = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
+        const int32x4_t sum_hi = vpaddq_s32(vpaddq_s32(s[4], s[5]), vpaddq_s32(s[6], s[7]));
+        const float32x4_t t_lo = vmulq_f32(vmulq_f32(w_scale_lo, vld1q_f32(xr->d)), vcvtq_f32_s32(sum_lo));
+        const float32x4_t t_hi = vmulq_f32(vmulq_f32(w_scale_hi, vld1q_f32(xr->d + 4)), vcvtq_f32_s32(sum_hi));
+        lanes_lo[i] = vbslq_f32(keep_lo, vaddq_f32(lanes_lo[i], t_lo), lanes_lo[i]);
+        lanes_hi[i] = vbslq_f32(keep_hi, vaddq_f32(lanes_hi[i], t_hi), lanes_hi[i]);
+    }
+}
+
 /* Q8_0 (as Q8_NEON_FN(q8_0) with q8_0_record): a record's weights are loaded and their f16
- * scales widened once, then each token's eight block sums and f32 steps follow the one-token
- * record's, lanes of a short last record untouched. */
+ * scales widened once, then int8_record_many. */
 NEON_INLINE void q8_0_many_neon(const uint8_t *row, const void *xq, size_t stride, int count, int64_t n, float *out) {
     const int64_t blocks = n / 32;
     const cn_q8_32x8 *x[CN_Q8_MANY_MAX];
     float32x4_t lanes_lo[CN_Q8_MANY_MAX], lanes_hi[CN_Q8_MANY_MAX];
     for (int i = 0; i < count; i++) x[i] = token_at(xq, stride, i), lanes_lo[i] = lanes_hi[i] = vdupq_n_f32(0.0f);
-    const int32x4_t index_lo = {0, 1, 2, 3}, index_hi = {4, 5, 6, 7};
     for (int64_t r = 0; 8 * r < blocks; r++) {
         const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
         const uint8_t *rec = row + 34 * 8 * r;
@@ -134,62 +159,68 @@ NEON_INLINE void q8_0_many_neon(const uint8_t *row, const void *xq, size_t strid
         const uint16x8_t dh = vld1q_u16(d_bits);
         const float32x4_t dw_lo = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(dh)));
         const float32x4_t dw_hi = vcvt_high_f32_f16(vreinterpretq_f16_u16(dh));
-        const uint32x4_t keep_lo = vcltq_s32(index_lo, vdupq_n_s32(used)), keep_hi = vcltq_s32(index_hi, vdupq_n_s32(used));
-        for (int i = 0; i < count; i++) {
-            const cn_q8_32x8 *xr = x[i] + r;
-            int32x4_t s[8];
-            for (int k = 0; k < 8; k++) {
-                s[k] = vdupq_n_s32(0);
-                if (k < used) {
-                    s[k] = Q8_NEON_DOT16(s[k], w[k][0], vld1q_s8(xr->q + 32 * k));
-                    s[k] = Q8_NEON_DOT16(s[k], w[k][1], vld1q_s8(xr->q + 32 * k + 16));
-                }
-            }
-            const int32x4_t sum_lo = vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3]));
-            const int32x4_t sum_hi = vpaddq_s32(vpaddq_s32(s[4], s[5]), vpaddq_s32(s[6], s[7]));
-            const float32x4_t t_lo = vmulq_f32(vmulq_f32(dw_lo, vld1q_f32(xr->d)), vcvtq_f32_s32(sum_lo));
-            const float32x4_t t_hi = vmulq_f32(vmulq_f32(dw_hi, vld1q_f32(xr->d + 4)), vcvtq_f32_s32(sum_hi));
-            lanes_lo[i] = vbslq_f32(keep_lo, vaddq_f32(lanes_lo[i], t_lo), lanes_lo[i]);
-            lanes_hi[i] = vbslq_f32(keep_hi, vaddq_f32(lanes_hi[i], t_hi), lanes_hi[i]);
-        }
+        int8_record_many(w, dw_lo, dw_hi, used, x, r, count, lanes_lo, lanes_hi);
     }
-    for (int i = 0; i < count; i++) { /* ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)) */
-        const float32x4_t q = vaddq_f32(lanes_lo[i], lanes_hi[i]);
-        const float32x2_t h = vadd_f32(vget_low_f32(q), vget_high_f32(q));
-        out[i] = vget_lane_f32(h, 0) + vget_lane_f32(h, 1);
-    }
+    for (int i = 0; i < count; i++) out[i] = reduce_lanes(lanes_lo[i], lanes_hi[i]);
 }
 
-/* One loop per token count, the count a constant inside it (the token loops unroll). */
-#define Q8_NEON_BY_COUNT(call_with_count)                                                                        \
-    switch (n_tokens) {                                                                                          \
-    case 1: call_with_count(1); break;                                                                           \
-    case 2: call_with_count(2); break;                                                                           \
-    case 3: call_with_count(3); break;                                                                           \
-    default: call_with_count(4); break;                                                                          \
+/* MXFP4, both layouts (as Q8_NEON_FN(mxfp4) with mxfp4_record): a record's codes are looked up
+ * and its halved scales computed once (mxfp4_block), then int8_record_many. DeepSeek's layout
+ * (ggml false) reads its scale bytes from row_scales. */
+NEON_INLINE void mxfp4_many_neon(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t stride, int count, int64_t n,
+                                 bool ggml, float *out) {
+    const int64_t blocks = n / 32;
+    const cn_q8_32x8 *x[CN_Q8_MANY_MAX];
+    float32x4_t lanes_lo[CN_Q8_MANY_MAX], lanes_hi[CN_Q8_MANY_MAX];
+    for (int i = 0; i < count; i++) x[i] = token_at(xq, stride, i), lanes_lo[i] = lanes_hi[i] = vdupq_n_f32(0.0f);
+    for (int64_t r = 0; 8 * r < blocks; r++) {
+        const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
+        const uint8_t *rec = row + (ggml ? 17 : 16) * 8 * r;
+        int8x16_t w[8][2];
+        float half[8] = {0};
+        for (int k = 0; k < 8; k++) {
+            w[k][0] = w[k][1] = vdupq_n_s8(0);
+            if (k < used) half[k] = mxfp4_block(rec, ggml ? NULL : row_scales + 8 * r, k, ggml, w[k]);
+        }
+        int8_record_many(w, vld1q_f32(half), vld1q_f32(half + 4), used, x, r, count, lanes_lo, lanes_hi);
     }
+    for (int i = 0; i < count; i++) out[i] = reduce_lanes(lanes_lo[i], lanes_hi[i]);
+}
 
 void Q8_NEON_MANY_FN(q4_k)(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) k4_many_neon(row, xq, xq_stride, (c), n, false, out)
-    Q8_NEON_BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 void Q8_NEON_MANY_FN(q5_k)(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) k4_many_neon(row, xq, xq_stride, (c), n, true, out)
-    Q8_NEON_BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 void Q8_NEON_MANY_FN(q6_k)(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) q6_k_many_neon(row, xq, xq_stride, (c), n, out)
-    Q8_NEON_BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 
 void Q8_NEON_MANY_FN(q8_0)(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
 #define CALL(c) q8_0_many_neon(row, xq, xq_stride, (c), n, out)
-    Q8_NEON_BY_COUNT(CALL)
+    CN_Q8_MANY_BY_COUNT(CALL)
+#undef CALL
+}
+
+void Q8_NEON_MANY_FN(mxfp4)(const uint8_t *row, const uint8_t *row_scales, const void *xq, size_t xq_stride, int n_tokens, int64_t n,
+                           float *out) {
+#define CALL(c) mxfp4_many_neon(row, row_scales, xq, xq_stride, (c), n, false, out)
+    CN_Q8_MANY_BY_COUNT(CALL)
+#undef CALL
+}
+
+void Q8_NEON_MANY_FN(mxfp4_ggml)(const uint8_t *row, const void *xq, size_t xq_stride, int n_tokens, int64_t n, float *out) {
+#define CALL(c) mxfp4_many_neon(row, NULL, xq, xq_stride, (c), n, true, out)
+    CN_Q8_MANY_BY_COUNT(CALL)
 #undef CALL
 }
 

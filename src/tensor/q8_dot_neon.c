@@ -50,6 +50,8 @@ CN_Q8_MANY_AS_LOOP(cn_q4_k_q8_dot_many_neon, cn_q4_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q5_k_q8_dot_many_neon, cn_q5_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q6_k_q8_dot_many_neon, cn_q6_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q8_0_q8_dot_many_neon, cn_q8_0_q8_dot_ref, cn_q8_32x8)
+CN_Q8_MANY_AS_LOOP(cn_mxfp4_ggml_q8_dot_many_neon, cn_mxfp4_ggml_q8_dot_ref, cn_q8_32x8)
+CN_Q8_MXFP4_MANY_AS_LOOP(cn_mxfp4_q8_dot_many_neon)
 float cn_q2_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q2_k_q8_dot_ref(row, x, n); }
 float cn_q3_k_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q3_k_q8_dot_ref(row, x, n); }
 float cn_iq2_xxs_q8_dot_neon(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_iq2_xxs_q8_dot_ref(row, x, n); }

@@ -213,30 +213,39 @@ float Q8_NEON_FN(q8_0)(const uint8_t *row, const cn_q8_32x8 *x, int64_t n) {
  * values, which are int8 like Q8_0's weights; then Q8_0's record steps with half the E8M0 scale
  * (computed per block as the reference does) in place of dw. DeepSeek's pairs: vzip of the low
  * and high nibbles puts elements 0..15 and 16..31 in order; ggml's block: the low nibbles are
- * elements 0..15, the high ones 16..31. */
-NEON_INLINE void mxfp4_record(const uint8_t *p, const uint8_t *scales, const cn_q8_32x8 *xr, int count, bool ggml,
-                              float32x4_t *lanes_lo, float32x4_t *lanes_hi) {
+ * elements 0..15, the high ones 16..31. Block k of the record at p: its values in w[0] (elements
+ * 0..15) and w[1] (16..31), its halved scale returned. */
+NEON_INLINE float mxfp4_block(const uint8_t *p, const uint8_t *scales, int k, bool ggml, int8x16_t w[2]) {
     static const int8_t doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
     const int8x16_t lut = vld1q_s8(doubled);
     const uint8x16_t mask = vdupq_n_u8(0x0f);
+    uint8x16_t first, second;
+    float half;
+    if (ggml) {
+        const uint8x16_t v = vld1q_u8(p + 17 * k + 1);
+        first = vandq_u8(v, mask), second = vshrq_n_u8(v, 4);
+        const uint32_t e = p[17 * k];
+        half = cn_f32_from_bits(e < 2 ? 0x00200000u << e : (e - 1) << 23);
+    } else {
+        const uint8x16_t v = vld1q_u8(p + 16 * k), lo = vandq_u8(v, mask), hi = vshrq_n_u8(v, 4);
+        first = vzip1q_u8(lo, hi), second = vzip2q_u8(lo, hi);
+        half = cn_e8m0_to_f32(scales[k]) * 0.5f;
+    }
+    w[0] = vqtbl1q_s8(lut, first), w[1] = vqtbl1q_s8(lut, second);
+    return half;
+}
+
+NEON_INLINE void mxfp4_record(const uint8_t *p, const uint8_t *scales, const cn_q8_32x8 *xr, int count, bool ggml,
+                              float32x4_t *lanes_lo, float32x4_t *lanes_hi) {
     int32x4_t s[8];
     float half[8] = {0};
     for (int k = 0; k < 8; k++) {
         s[k] = vdupq_n_s32(0);
         if (k < count) {
-            uint8x16_t first, second;
-            if (ggml) {
-                const uint8x16_t v = vld1q_u8(p + 17 * k + 1);
-                first = vandq_u8(v, mask), second = vshrq_n_u8(v, 4);
-                const uint32_t e = p[17 * k];
-                half[k] = cn_f32_from_bits(e < 2 ? 0x00200000u << e : (e - 1) << 23);
-            } else {
-                const uint8x16_t v = vld1q_u8(p + 16 * k), lo = vandq_u8(v, mask), hi = vshrq_n_u8(v, 4);
-                first = vzip1q_u8(lo, hi), second = vzip2q_u8(lo, hi);
-                half[k] = cn_e8m0_to_f32(scales[k]) * 0.5f;
-            }
-            s[k] = Q8_NEON_DOT16(s[k], vqtbl1q_s8(lut, first), vld1q_s8(xr->q + 32 * k));
-            s[k] = Q8_NEON_DOT16(s[k], vqtbl1q_s8(lut, second), vld1q_s8(xr->q + 32 * k + 16));
+            int8x16_t w[2];
+            half[k] = mxfp4_block(p, scales, k, ggml, w);
+            s[k] = Q8_NEON_DOT16(s[k], w[0], vld1q_s8(xr->q + 32 * k));
+            s[k] = Q8_NEON_DOT16(s[k], w[1], vld1q_s8(xr->q + 32 * k + 16));
         }
     }
     record_add(s, vld1q_f32(half), vld1q_f32(half + 4), xr, count, lanes_lo, lanes_hi);

@@ -33,6 +33,8 @@ CN_Q8_MANY_AS_LOOP(cn_q4_k_q8_dot_many_neon_sdot, cn_q4_k_q8_dot_ref, cn_q8_bloc
 CN_Q8_MANY_AS_LOOP(cn_q5_k_q8_dot_many_neon_sdot, cn_q5_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q6_k_q8_dot_many_neon_sdot, cn_q6_k_q8_dot_ref, cn_q8_block)
 CN_Q8_MANY_AS_LOOP(cn_q8_0_q8_dot_many_neon_sdot, cn_q8_0_q8_dot_ref, cn_q8_32x8)
+CN_Q8_MANY_AS_LOOP(cn_mxfp4_ggml_q8_dot_many_neon_sdot, cn_mxfp4_ggml_q8_dot_ref, cn_q8_32x8)
+CN_Q8_MXFP4_MANY_AS_LOOP(cn_mxfp4_q8_dot_many_neon_sdot)
 float cn_q2_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q2_k_q8_dot_ref(row, x, n); }
 float cn_q3_k_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_q3_k_q8_dot_ref(row, x, n); }
 float cn_iq2_xxs_q8_dot_neon_sdot(const uint8_t *row, const cn_q8_block *x, int64_t n) { return cn_iq2_xxs_q8_dot_ref(row, x, n); }
