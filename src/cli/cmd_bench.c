@@ -40,8 +40,8 @@ static void bench_usage(FILE *f) {
           "  --batch B,C,...      also decode B sequences at once (cn_model_forward_batch, one token\n"
           "                       each per step) at each depth, against the same B sequences decoded\n"
           "                       one call at a time: aggregate tokens/s and the speedup\n"
-          "  --kv-type T          storage of the KV rows: f32 (default), bf16, fp8; the report gives\n"
-          "                       KV bytes per token of context\n"
+          "  --kv-type T          storage of the KV rows: fp8 (default, as clawnet run), bf16, f32;\n"
+          "                       the report gives KV bytes per token of context\n"
           "  --kv-index-type T    storage of the indexer keys: f32, bf16, fp8, fp4 (default: --kv-type)\n"
           "  --act q8|f32         activations of the products with Q8_0, Q2_K..Q6_K, IQ2_XXS and MXFP4\n"
           "                       weights: q8 (default) rounds each token's input to 8-bit integers and\n"
@@ -209,14 +209,14 @@ int cn_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *json_path = NULL;
     int64_t n_prompt = 512, n_decode = 16, repeats = 3, threads = 0, depths[MAX_DEPTHS] = {0}, batches[MAX_DEPTHS];
     int n_depths = 1, n_batches = 0;
-    cn_kv_type kv_type = CN_KV_F32, kv_index_type = CN_KV_F32;
-    bool kv_index_set = false;
+    prompt_kv kv = {0};
     prompt_act act = PROMPT_ACT_Q8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        const int act_option = prompt_args_parse_act("bench", argc, argv, &i, &act);
-        if (act_option < 0) return 2;
-        if (act_option) continue;
+        const int shared = prompt_args_parse_act("bench", argc, argv, &i, &act);
+        const int kv_option = shared ? 0 : prompt_args_parse_kv("bench", argc, argv, &i, &kv);
+        if (shared < 0 || kv_option < 0) return 2;
+        if (shared || kv_option) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench_usage(stdout);
             return 0;
@@ -232,11 +232,6 @@ int cn_cmd_bench(int argc, char **argv) {
             if (!cn_parse_int(a, v, 1, 1000, &repeats)) return 2;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!cn_parse_int(a, v, 1, 1024, &threads)) return 2;
-        } else if (!strcmp(a, "--kv-type")) {
-            if (!prompt_args_kv_type("bench", v, &kv_type)) return 2;
-        } else if (!strcmp(a, "--kv-index-type")) {
-            if (!prompt_args_kv_index_type("bench", v, &kv_index_type)) return 2;
-            kv_index_set = true;
         } else if (!strcmp(a, "--depths")) {
             if (!parse_list(a, v, 0, 1 << 20, depths, &n_depths)) return 2;
         } else if (!strcmp(a, "--batch")) {
@@ -297,7 +292,7 @@ int cn_cmd_bench(int argc, char **argv) {
     printf("| test | tokens/s (median) | min | max | of ceiling | CPU ms/token |\n|---|---:|---:|---:|---:|---:|\n");
     int status = 0;
     cn_kv_state st;
-    const cn_kv_options kv_opts = {kv_type, kv_index_set ? kv_index_type : kv_type};
+    const cn_kv_options kv_opts = prompt_kv_options(&kv);
     if (cn_model_state_init_opts(model, &st, &kv_opts, &err)) goto fail;
     const size_t kv_fixed = cn_kv_state_bytes(&st); /* window rings and compressor buffers */
     size_t kv_deepest = kv_fixed;
@@ -367,9 +362,9 @@ int cn_cmd_bench(int argc, char **argv) {
     printf("KV state: %.1f KB fixed (windows, compressor buffers)", (double)kv_fixed / 1024.0);
     if (max_depth > 0)
         printf(", %.1f bytes/token of growth (%s rows, %s indexer keys)", (double)(kv_deepest - kv_fixed) / (double)max_depth,
-               cn_kv_type_name(kv_type), cn_kv_type_name(kv_opts.index));
+               cn_kv_type_name(kv_opts.rows), cn_kv_type_name(kv_opts.index));
     putchar('\n');
-    cJSON_AddStringToObject(json, "kv_type", cn_kv_type_name(kv_type));
+    cJSON_AddStringToObject(json, "kv_type", cn_kv_type_name(kv_opts.rows));
     cJSON_AddStringToObject(json, "kv_index_type", cn_kv_type_name(kv_opts.index));
     cJSON_AddStringToObject(json, "activations", prompt_act_name(act));
     cJSON_AddBoolToObject(json, "act_q8", act == PROMPT_ACT_Q8); /* the older spelling of "activations" */

@@ -196,10 +196,12 @@ int cn_cmd_bench_kv_store(int argc, char **argv) {
     const char *dir = NULL;
     int64_t sizes[MAX_SIZES] = {2048, 32768}, reps = 5;
     int n_sizes = 2;
-    cn_kv_options kvo = {CN_KV_FP8, CN_KV_FP8};
-    bool index_set = false;
+    prompt_kv kv = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        const int kv_option = prompt_args_parse_kv("bench-kv-store", argc, argv, &i, &kv);
+        if (kv_option < 0) return 2;
+        if (kv_option) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 0;
@@ -209,11 +211,6 @@ int cn_cmd_bench_kv_store(int argc, char **argv) {
             dir = v;
         } else if (!strcmp(a, "--reps")) {
             if (!cn_parse_int(a, v, 1, 1000, &reps)) return 2;
-        } else if (!strcmp(a, "--kv-type")) {
-            if (!prompt_args_kv_type("bench-kv-store", v, &kvo.rows)) return 2;
-        } else if (!strcmp(a, "--kv-index-type")) {
-            if (!prompt_args_kv_index_type("bench-kv-store", v, &kvo.index)) return 2;
-            index_set = true;
         } else if (!strcmp(a, "--positions")) {
             n_sizes = 0;
             for (const char *p = v; *p && n_sizes < MAX_SIZES;) {
@@ -235,7 +232,7 @@ int cn_cmd_bench_kv_store(int argc, char **argv) {
             return 2;
         }
     }
-    if (!index_set) kvo.index = kvo.rows;
+    const cn_kv_options kvo = prompt_kv_options(&kv); /* fp8 rows unless told: the default state */
     if (!dir) {
         fputs("clawnet bench-kv-store: --dir DIR is required (see --help)\n", stderr);
         return 2;

@@ -313,7 +313,7 @@ int cn_cmd_chat(int argc, char **argv) {
     if (cn_model_open(pa.model_path, (int)pa.threads, &c.model, &err)) goto fail;
     prompt_args_apply_act(c.model, pa.act);
     if (!(c.tok = cli_tokenizer_open(tokenizer_path, pa.model_path, c.model, "chat"))) goto done;
-    const cn_kv_options kv_opts = prompt_args_kv_options(&pa);
+    const cn_kv_options kv_opts = prompt_kv_options(&pa.kv);
     if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &kv_opts, &err)) goto fail;
     if (line_input_interactive()) fputs("clawnet chat: /help for commands, Ctrl-D or /quit to leave\n", stderr);
     for (;;) {

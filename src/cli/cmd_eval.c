@@ -19,7 +19,8 @@
 
 static void eval_usage(FILE *f) {
     fputs("usage: clawnet eval -m MODEL --ref REFERENCE (--tokens FILE | --tokens-text FILE --tokenizer PATH)\n"
-          "                    [--ctx N] [--max-tokens N] [-t THREADS] [--act q8|f32] [--json FILE]\n"
+          "                    [--ctx N] [--max-tokens N] [-t THREADS] [--act q8|f32] [--kv-type T]\n"
+          "                    [--kv-index-type T] [--json FILE]\n"
           "\n"
           "Runs MODEL (e.g. a quantised GGUF) and REFERENCE over the same token ids and reports\n"
           "how far MODEL's next-token distributions are from REFERENCE's:\n"
@@ -42,6 +43,10 @@ static void eval_usage(FILE *f) {
           "                      with f32 activations: -m X --ref X measures what q8 costs on X (KL\n"
           "                      3-7e-4 nats on trained Q8_0 weights, docs/performance.md).\n"
           "                      --act-q8, --act-f32: the same as --act q8/f32\n"
+          "  --kv-type T         MODEL's storage of the KV rows, as clawnet run: fp8 (default), bf16\n"
+          "                      or f32; REFERENCE always keeps f32 rows and keys, so -m X --ref X\n"
+          "                      --act f32 measures what the KV storage alone costs\n"
+          "  --kv-index-type T   MODEL's indexer keys: f32, bf16, fp8 or fp4 (default: --kv-type)\n"
           "  --json FILE         also write the summary as JSON\n"
           "\n"
           "KL and top-1 cover every position; perplexity covers every position that has a next\n"
@@ -178,6 +183,7 @@ typedef struct {
     const char *model_path, *ref_path;
     int64_t n_tokens, ctx, windows;
     prompt_act act;
+    cn_kv_options kv; /* MODEL's; the reference's are F32 */
     double int8_share; /* of MODEL's weight bytes per token, the share multiplied by int8 dots */
 } eval_run;
 
@@ -191,6 +197,8 @@ static cn_status write_json(const char *path, const eval_run *r, const cn_logit_
     fprintf(f, ",\n  \"activations\": \"%s\",\n  \"act_q8\": %s,\n  \"reference_activations\": \"f32\"",
             prompt_act_name(r->act), r->act == PROMPT_ACT_Q8 ? "true" : "false");
     fprintf(f, ",\n  \"int8_dot_share\": %.17g", r->int8_share);
+    fprintf(f, ",\n  \"kv_type\": \"%s\",\n  \"kv_index_type\": \"%s\",\n  \"reference_kv_type\": \"f32\"",
+            cn_kv_type_name(r->kv.rows), cn_kv_type_name(r->kv.index));
     fprintf(f,
             ",\n  \"tokens\": %lld,\n  \"ctx\": %lld,\n  \"windows\": %lld,\n  \"positions\": %lld,\n"
             "  \"predicted\": %lld,\n",
@@ -214,11 +222,12 @@ static cn_status write_json(const char *path, const eval_run *r, const cn_logit_
 
 static void print_summary(const eval_run *r, const cn_logit_summary *s) {
     if (r->act == PROMPT_ACT_Q8)
-        printf("model      %s (8-bit activations: int8 dots on %.1f %% of the weight bytes per token)\n", r->model_path,
+        printf("model      %s (8-bit activations: int8 dots on %.1f %% of the weight bytes per token;", r->model_path,
                100.0 * r->int8_share);
     else
-        printf("model      %s (f32 activations)\n", r->model_path);
-    printf("reference  %s (f32 activations)\n", r->ref_path);
+        printf("model      %s (f32 activations;", r->model_path);
+    printf(" KV rows %s, indexer keys %s)\n", cn_kv_type_name(r->kv.rows), cn_kv_type_name(r->kv.index));
+    printf("reference  %s (f32 activations; KV rows f32, indexer keys f32)\n", r->ref_path);
     printf("tokens     %lld in %lld window%s of up to %lld (%lld positions, %lld predicted)\n", (long long)r->n_tokens,
            (long long)r->windows, r->windows == 1 ? "" : "s", (long long)r->ctx, (long long)s->positions,
            (long long)s->predicted);
@@ -237,11 +246,13 @@ int cn_cmd_eval(int argc, char **argv) {
                *json_path = NULL;
     int64_t ctx = 512, max_tokens = 0, threads = 0;
     prompt_act act = PROMPT_ACT_Q8;
+    prompt_kv kv_args = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        const int act_option = prompt_args_parse_act("eval", argc, argv, &i, &act);
-        if (act_option < 0) return 2;
-        if (act_option) continue;
+        const int shared = prompt_args_parse_act("eval", argc, argv, &i, &act);
+        const int kv_option = shared ? 0 : prompt_args_parse_kv("eval", argc, argv, &i, &kv_args);
+        if (shared < 0 || kv_option < 0) return 2;
+        if (shared || kv_option) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             eval_usage(stdout);
             return 0;
@@ -312,7 +323,8 @@ int cn_cmd_eval(int argc, char **argv) {
                     (long long)i + 1, (long long)V - 1);
             goto fail;
         }
-    if (cn_model_state_init(model, &model_state, &err) || cn_model_state_init(ref, &ref_state, &err)) goto fail;
+    const cn_kv_options kv = prompt_kv_options(&kv_args);
+    if (cn_model_state_init_opts(model, &model_state, &kv, &err) || cn_model_state_init(ref, &ref_state, &err)) goto fail;
     const int64_t chunk = ctx < 128 ? ctx : 128;
     model_logits = malloc((size_t)(chunk * V) * sizeof(float));
     ref_logits = malloc((size_t)(chunk * V) * sizeof(float));
@@ -321,7 +333,7 @@ int cn_cmd_eval(int argc, char **argv) {
         goto fail;
     }
     const cn_weight_traffic traffic = cn_model_weight_traffic(model);
-    eval_run run = {model_path, ref_path, n, ctx, (n + ctx - 1) / ctx, act, traffic.int8_dot / traffic.per_token};
+    eval_run run = {model_path, ref_path, n, ctx, (n + ctx - 1) / ctx, act, kv, traffic.int8_dot / traffic.per_token};
     const double start = now_s();
     double last_report = start;
     for (int64_t w0 = 0, window = 0; w0 < n; w0 += ctx, window++) {

@@ -234,7 +234,7 @@ int cn_cmd_serve(int argc, char **argv) {
         .parallel = (int)a.parallel,
         .queue_limit = (int)a.queue,
         .ctx = ctx,
-        .kv = prompt_args_kv_options(&a.pa),
+        .kv = prompt_kv_options(&a.pa.kv),
         .cache_bytes = a.cache_bytes,
         .kv_dir = a.kv_dir,
         .kv_dir_bytes = a.kv_dir_bytes,

@@ -10,17 +10,13 @@ int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i) {
     const char *opt = argv[*i];
     const int act = prompt_args_parse_act("", argc, argv, i, &a->act);
     if (act) return act;
+    const int kv = prompt_args_parse_kv("", argc, argv, i, &a->kv);
+    if (kv) return kv;
     const bool is_model = !strcmp(opt, "-m") || !strcmp(opt, "--model"), is_ids = !strcmp(opt, "--ids"),
-               is_threads = !strcmp(opt, "-t") || !strcmp(opt, "--threads"), is_kv = !strcmp(opt, "--kv-type"),
-               is_kv_index = !strcmp(opt, "--kv-index-type");
-    if (!is_model && !is_ids && !is_threads && !is_kv && !is_kv_index) return 0;
+               is_threads = !strcmp(opt, "-t") || !strcmp(opt, "--threads");
+    if (!is_model && !is_ids && !is_threads) return 0;
     const char *v = cn_option_value(argc, argv, i);
     if (!v) return -1;
-    if (is_kv) return prompt_args_kv_type("", v, &a->kv_type) ? 1 : -1;
-    if (is_kv_index) {
-        a->kv_index_set = true;
-        return prompt_args_kv_index_type("", v, &a->kv_index_type) ? 1 : -1;
-    }
     if (is_model) a->model_path = v;
     else if (is_ids) a->ids_text = v;
     else if (!cn_parse_int(opt, v, 1, 1024, &a->threads)) return -1;
@@ -43,7 +39,7 @@ bool prompt_args_finish(prompt_args *a, const char *command) {
 bool prompt_args_open(const prompt_args *a, const char *command, cn_model **model, cn_kv_state *state) {
     cn_error err = {0};
     *model = NULL;
-    const cn_kv_options kv = prompt_args_kv_options(a);
+    const cn_kv_options kv = prompt_kv_options(&a->kv);
     if (cn_model_open(a->model_path, (int)a->threads, model, &err) || cn_model_state_init_opts(*model, state, &kv, &err)) {
         fprintf(stderr, "clawnet %s: %s\n", command, err.msg);
         cn_model_close(*model);
@@ -76,25 +72,30 @@ const char *prompt_act_name(prompt_act act) { return act == PROMPT_ACT_F32 ? "f3
 
 void prompt_args_apply_act(cn_model *model, prompt_act act) { cn_model_set_act_q8(model, act == PROMPT_ACT_Q8); }
 
-bool prompt_args_kv_type(const char *command, const char *value, cn_kv_type *out) {
-    if (cn_kv_type_parse(value, out) && *out != CN_KV_FP4) return true;
-    if (!strcmp(value, "fp4"))
-        fprintf(stderr, "clawnet%s%s: --kv-type fp4: fp4 is for indexer keys only; use --kv-index-type fp4\n",
-                *command ? " " : "", command);
-    else
-        fprintf(stderr, "clawnet%s%s: --kv-type takes f32, bf16 or fp8, not '%s'\n", *command ? " " : "", command, value);
-    return false;
+int prompt_args_parse_kv(const char *command, int argc, char **argv, int *i, prompt_kv *kv) {
+    const char *opt = argv[*i], *space = *command ? " " : "";
+    const bool rows = !strcmp(opt, "--kv-type");
+    if (!rows && strcmp(opt, "--kv-index-type")) return 0;
+    const char *v = cn_option_value(argc, argv, i);
+    if (!v) return -1;
+    cn_kv_type t;
+    if (!cn_kv_type_parse(v, &t) || (rows && t == CN_KV_FP4)) {
+        if (rows && !strcmp(v, "fp4"))
+            fprintf(stderr, "clawnet%s%s: --kv-type fp4: fp4 is for indexer keys only; use --kv-index-type fp4\n", space,
+                    command);
+        else
+            fprintf(stderr, "clawnet%s%s: %s takes f32, bf16%s, not '%s'\n", space, command, opt,
+                    rows ? " or fp8" : ", fp8 or fp4", v);
+        return -1;
+    }
+    if (rows) kv->rows = t, kv->rows_set = true;
+    else kv->index = t, kv->index_set = true;
+    return 1;
 }
 
-bool prompt_args_kv_index_type(const char *command, const char *value, cn_kv_type *out) {
-    if (cn_kv_type_parse(value, out)) return true;
-    fprintf(stderr, "clawnet%s%s: --kv-index-type takes f32, bf16, fp8 or fp4, not '%s'\n", *command ? " " : "", command,
-            value);
-    return false;
-}
-
-cn_kv_options prompt_args_kv_options(const prompt_args *a) {
-    return (cn_kv_options){a->kv_type, a->kv_index_set ? a->kv_index_type : a->kv_type};
+cn_kv_options prompt_kv_options(const prompt_kv *kv) {
+    const cn_kv_type rows = kv->rows_set ? kv->rows : PROMPT_KV_DEFAULT_ROWS;
+    return (cn_kv_options){rows, kv->index_set ? kv->index : rows};
 }
 
 void prompt_args_free(prompt_args *a) {

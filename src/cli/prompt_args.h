@@ -16,14 +16,23 @@
  * Other formats (F32, BF16, F16, FP8) always take f32 activations. */
 typedef enum { PROMPT_ACT_Q8 = 0, PROMPT_ACT_F32 } prompt_act;
 
+/* --kv-type and --kv-index-type as given; prompt_kv_options resolves what was not. The command
+ * line's default is FP8 rows (e4m3 non-RoPE dims in blocks of 64, RoPE dims bf16), the official
+ * model's storage: 3.6x fewer bytes per token of context than f32 for a KL of 2e-4 to 1.2e-3 nats
+ * on trained weights (docs/engine.md, Precision). The library's cn_model_state_init stays F32. */
+typedef struct {
+    cn_kv_type rows, index;
+    bool rows_set, index_set;
+} prompt_kv;
+
+#define PROMPT_KV_DEFAULT_ROWS CN_KV_FP8
+
 typedef struct {
     const char *model_path, *ids_text;
     int64_t threads;
     int32_t *ids; /* parsed by prompt_args_finish */
     int64_t n_ids;
-    cn_kv_type kv_type; /* --kv-type: storage of the state's rows (default f32) */
-    cn_kv_type kv_index_type; /* --kv-index-type: storage of the indexer keys (default: kv_type) */
-    bool kv_index_set;
+    prompt_kv kv;       /* --kv-type, --kv-index-type */
     prompt_act act;     /* --act q8|f32 (default q8), or --act-q8 / --act-f32 */
 } prompt_args;
 
@@ -48,18 +57,19 @@ const char *prompt_act_name(prompt_act act);
 /* Sets a just opened model's activations (cn_model_set_act_q8). */
 void prompt_args_apply_act(cn_model *model, prompt_act act);
 
-/* Parses a --kv-type value (f32, bf16, fp8); prints an error under `command` if unknown (fp4 is
- * refused with a pointer to --kv-index-type). */
-bool prompt_args_kv_type(const char *command, const char *value, cn_kv_type *out);
-/* Parses a --kv-index-type value (f32, bf16, fp8, fp4). */
-bool prompt_args_kv_index_type(const char *command, const char *value, cn_kv_type *out);
-/* The state encodings the options ask for: rows --kv-type, indexer keys --kv-index-type if given,
- * else --kv-type. */
-cn_kv_options prompt_args_kv_options(const prompt_args *a);
+/* Consumes --kv-type T (f32, bf16, fp8: fp4 is refused with a pointer to --kv-index-type) or
+ * --kv-index-type T (f32, bf16, fp8, fp4) at argv[*i]: 1 if consumed, 0 if neither, -1 after
+ * printing an error under `command`. */
+int prompt_args_parse_kv(const char *command, int argc, char **argv, int *i, prompt_kv *kv);
+/* The state encodings the options ask for: rows --kv-type (default PROMPT_KV_DEFAULT_ROWS),
+ * indexer keys --kv-index-type if given, else the rows' type. */
+cn_kv_options prompt_kv_options(const prompt_kv *kv);
 
 #define PROMPT_ARGS_KV_TYPE_HELP \
-    "  --kv-type T        storage of the KV rows: f32 (default, exact), bf16, fp8 (e4m3 in blocks of 64\n" \
-    "                     with power-of-two scales, RoPE dims bf16; indexer keys fp8 per key)\n" \
+    "  --kv-type T        storage of the KV rows: fp8 (default, the official model's: e4m3 in blocks\n" \
+    "                     of 64 with power-of-two scales, RoPE dims bf16; indexer keys fp8 per key;\n" \
+    "                     KL 2e-4 to 1.2e-3 nats against f32 on trained weights), bf16, or f32 (exact:\n" \
+    "                     the oracle tests' path; 3.6x the bytes per token of context)\n" \
     "  --kv-index-type T  storage of the indexer keys only: f32, bf16, fp8 or fp4 (e2m1 in blocks of\n" \
     "                     32 with power-of-two scales after a Hadamard rotation, the official\n" \
     "                     storage: 68 bytes per 128-key; the queries are rounded alike); default\n" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The clawnet command end to end, against transformers' recorded logits (and MTPOracle's for --mtp),
-with --act f32 (the exact path) where logits meet the oracle; the fixtures are F32, which 8-bit
+with --act f32 --kv-type f32 (the exact path: f32 activations and KV rows) where logits meet the
+oracle; the fixtures are F32, which 8-bit
 activations leave alone anyway (test_cli_activations.py checks that and the formats they change).
 
 Usage: test_cli.py CLAWNET_BINARY   (run from the repository root; CTest does this)
@@ -25,7 +26,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for chunk in (None, 1, 7):
         out = os.path.join(tmp, f"logits{chunk}.f32")
         extra = ["--chunk", str(chunk)] if chunk else []
-        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--act", "f32", *extra)
+        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--act", "f32", "--kv-type", "f32", *extra)
         check(r.returncode == 0, f"logits --chunk {chunk} exits 0: {r.stderr}")
         if r.returncode == 0:
             got = np.fromfile(out, dtype="<f4")
@@ -46,13 +47,21 @@ with tempfile.TemporaryDirectory() as tmp:
             check(r.returncode == 0, f"logits --kv-type {kv} --chunk {chunk} exits 0: {r.stderr}")
             outs.append(open(out, "rb").read() if r.returncode == 0 else b"")
         check(outs[0] == outs[1] == outs[2] and len(outs[0]) == ref.size * 4, f"--kv-type {kv}: every split, same bytes")
-    # --kv-index-type fp4: FP4 indexer keys (test_kv_fp4 measures the effect), every split the same
-    # bytes; the logits differ from f32 keys' only through the top-k selection.
+        kv_bytes = outs[0]
+    # The default is fp8 rows (kv_bytes is the fp8 run's), not the f32 rows the oracle needs.
+    out = os.path.join(tmp, "logits_default.f32")
+    r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2")
+    default_bytes = open(out, "rb").read() if r.returncode == 0 else b""
+    check(default_bytes == kv_bytes and default_bytes != open(os.path.join(tmp, "logitsNone.f32"), "rb").read(),
+          "the default KV rows are fp8: logits equal --kv-type fp8's and differ from f32's")
+    # --kv-index-type fp4 (with f32 rows): FP4 indexer keys (test_kv_fp4 measures the effect), every
+    # split the same bytes; the logits differ from f32 keys' only through the top-k selection.
     outs = []
     for chunk in (None, 1, 3):
         out = os.path.join(tmp, f"logits_fp4idx_{chunk}.f32")
         extra = ["--chunk", str(chunk)] if chunk else []
-        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--kv-index-type", "fp4", *extra)
+        r = run("logits", "-m", FIXTURE, "--ids", ids, "-o", out, "-t", "2", "--kv-type", "f32", "--kv-index-type", "fp4",
+                *extra)
         check(r.returncode == 0, f"logits --kv-index-type fp4 --chunk {chunk} exits 0: {r.stderr}")
         outs.append(open(out, "rb").read() if r.returncode == 0 else b"")
     check(outs[0] == outs[1] == outs[2] and len(outs[0]) == ref.size * 4, "--kv-index-type fp4: every split, same bytes")
@@ -76,7 +85,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for chunk in (None, 1, 6):
         out = os.path.join(tmp, f"mtp{chunk}.f32")
         extra = ["--chunk", str(chunk)] if chunk else []
-        r = run("logits", "-m", MTP_FIXTURE, "--ids", mtp_ids, "-o", out, "-t", "2", "--mtp", "--act", "f32", *extra)
+        r = run("logits", "-m", MTP_FIXTURE, "--ids", mtp_ids, "-o", out, "-t", "2", "--mtp", "--act", "f32", "--kv-type", "f32", *extra)
         check(r.returncode == 0, f"logits --mtp --chunk {chunk} exits 0: {r.stderr}")
         if r.returncode != 0:
             continue
@@ -94,7 +103,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check(r.returncode == 1 and needle in r.stderr, f"logits --mtp refused ({needle}): {r.returncode} {r.stderr!r}")
 
 # Greedy generation: the first generated id is the argmax of the last prompt position.
-r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "1", "--act", "f32")
+r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "1", "--act", "f32", "--kv-type", "f32")
 check(r.returncode == 0 and r.stdout.split() == [str(ref[-1].argmax())], f"run -n 1 prints the argmax: {r.stdout!r}")
 r = run("run", "-m", FIXTURE, "--ids", ids, "-n", "12")
 check(r.returncode == 0 and len(r.stdout.split()) == 12, f"run -n 12 prints 12 ids: {r.stdout!r}")

@@ -43,11 +43,12 @@ def prompt(fixture):
 
 
 def logits(model, ids, tmp, *options):
-    """`clawnet logits` as raw bytes (for bitwise comparisons), or b"" after a failed check."""
+    """`clawnet logits` as raw bytes (for bitwise comparisons), or b"" after a failed check. KV rows
+    f32 throughout: only the activations change here."""
     out = os.path.join(tmp, "logits.f32")
     if os.path.exists(out):
         os.remove(out)
-    r = run("logits", "-m", model, "--ids", " ".join(ids), "-o", out, "-t", "2", *options)
+    r = run("logits", "-m", model, "--ids", " ".join(ids), "-o", out, "-t", "2", "--kv-type", "f32", *options)
     check(r.returncode == 0, f"logits -m {model} {options}: {r.stderr}")
     return open(out, "rb").read() if r.returncode == 0 else b""
 

@@ -47,11 +47,12 @@ def logits(model, ids, tmp, *extra):
 
 def expected(model, ref, ids, ctx, tmp, model_args=()):
     """The summary computed in numpy from per-window `clawnet logits` of both models (the reference's
-    with f32 activations, as eval runs it; the model's with model_args, default q8 as eval's)."""
+    with f32 activations and f32 KV rows, as eval runs it; the model's with model_args, by default
+    8-bit activations and fp8 KV rows, as eval's and logits' defaults)."""
     kl, agree, nll_m, nll_r = [], [], [], []
     for w0 in range(0, len(ids), ctx):
         win = ids[w0:w0 + ctx]
-        lq, lp = log_softmax(logits(model, win, tmp, *model_args)), log_softmax(logits(ref, win, tmp, "--act", "f32"))
+        lq, lp = log_softmax(logits(model, win, tmp, *model_args)), log_softmax(logits(ref, win, tmp, "--act", "f32", "--kv-type", "f32"))
         kl += list((np.exp(lp) * (lp - lq)).sum(axis=1))
         agree += list(lp.argmax(1) == lq.argmax(1))
         nxt = np.array(win[1:])
@@ -76,21 +77,41 @@ def evaluate(tmp, *args, stdin=None):
 ids = [int(t) for t in open(f"{TINY}/prompt.txt").read().split()]
 
 with tempfile.TemporaryDirectory() as tmp:
-    # A model against itself: KL exactly 0, full agreement, equal perplexity.
-    got, r = evaluate(tmp, "-m", TINY, "--ref", TINY, "--tokens", f"{TINY}/prompt.txt")
+    # A model against itself with f32 KV rows (tiny's weights are F32, so --act changes nothing):
+    # KL exactly 0, full agreement, equal perplexity.
+    got, r = evaluate(tmp, "-m", TINY, "--ref", TINY, "--kv-type", "f32", "--tokens", f"{TINY}/prompt.txt")
     check(got.get("kl_mean") == 0 and got.get("kl_max") == 0, f"self KL is 0: {got}")
     check(got.get("top1_agreement") == 1, f"self top-1 agreement is 1: {got}")
     check(got.get("model_ppl") == got.get("ref_ppl") and got.get("ppl_ratio") == 1, f"self perplexity equal: {got}")
     check("KL(ref||model)" in r.stdout and "perplexity" in r.stdout, f"summary on stdout: {r.stdout!r}")
-    want = expected(TINY, TINY, ids, 512, tmp)
+    want = expected(TINY, TINY, ids, 512, tmp, ("--kv-type", "f32"))
     check(close(got.get("ref_ppl"), want["ref_ppl"]), f"self perplexity {got.get('ref_ppl')} vs numpy {want['ref_ppl']}")
+    check(got.get("kv_type") == "f32" and got.get("kv_index_type") == "f32" and got.get("reference_kv_type") == "f32"
+          and "KV rows f32" in r.stdout, f"--kv-type f32 reported: {got} {r.stdout!r}")
+
+    # The KV storage (default fp8 rows and keys, as clawnet run): only MODEL's state changes, the
+    # reference keeps f32; every statistic as numpy computes it from `clawnet logits` (default, i.e.
+    # fp8) against `clawnet logits --kv-type f32`.
+    got, r = evaluate(tmp, "-m", TINY, "--ref", TINY, "--tokens", f"{TINY}/prompt.txt")
+    want = expected(TINY, TINY, ids, 512, tmp)
+    for key, value in want.items():
+        check(close(got.get(key), float(value)), f"fp8 KV: {key}: clawnet {got.get(key)}, numpy {value}")
+    check(0 < got.get("kl_mean", 0) < 5e-3 and got.get("kv_type") == "fp8" and got.get("kv_index_type") == "fp8"
+          and "KV rows fp8, indexer keys fp8" in r.stdout, f"default fp8 KV: a small positive KL, reported: {got}")
+    print(f"tiny fp8 KV vs f32: KL mean {got.get('kl_mean'):.3g}, top-1 {got.get('top1_agreement')}")
+    got, r = evaluate(tmp, "-m", TINY, "--ref", TINY, "--kv-type", "bf16", "--kv-index-type", "fp4", "--tokens",
+                      f"{TINY}/prompt.txt")
+    want = expected(TINY, TINY, ids, 512, tmp, ("--kv-type", "bf16", "--kv-index-type", "fp4"))
+    check(close(got.get("kl_mean"), want["kl_mean"]) and got.get("kv_type") == "bf16"
+          and got.get("kv_index_type") == "fp4", f"--kv-type bf16 --kv-index-type fp4: {got} vs numpy {want}")
 
     # The GGUF (8/16-bit tensors) against the f32 checkpoint, in windows of 16 (16, 16, 8), ids on
-    # stdin: a small positive KL, all statistics as numpy computes them from `clawnet logits`. --act f32:
-    # the storage's cost alone, exact activations (the bound below was measured so).
-    got, r = evaluate(tmp, "-m", GGUF, "--ref", TINY, "--act", "f32", "--tokens", "-", "--ctx", "16",
-                      stdin=" ".join(map(str, ids)))
-    want = expected(GGUF, TINY, ids, 16, tmp, ("--act", "f32"))
+    # stdin: a small positive KL, all statistics as numpy computes them from `clawnet logits`. --act f32
+    # --kv-type f32: the weights' storage cost alone, exact activations and KV (the bound below was
+    # measured so).
+    got, r = evaluate(tmp, "-m", GGUF, "--ref", TINY, "--act", "f32", "--kv-type", "f32", "--tokens", "-", "--ctx",
+                      "16", stdin=" ".join(map(str, ids)))
+    want = expected(GGUF, TINY, ids, 16, tmp, ("--act", "f32", "--kv-type", "f32"))
     check(got.get("windows") == 3 and got.get("tokens") == 40, f"3 windows of 40 tokens: {got}")
     for key, value in want.items():
         check(close(got.get(key), float(value)), f"gguf vs tiny {key}: clawnet {got.get(key)}, numpy {value}")
@@ -104,9 +125,12 @@ with tempfile.TemporaryDirectory() as tmp:
     # run exact (its Q8_0 projections and experts take the integer path): a small positive KL, all
     # statistics as numpy computes them from `clawnet logits --act q8` and `clawnet logits --act f32`;
     # the JSON and the summary say which activations ran.
-    default, r_default = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
-    got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--act-q8", "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
-    want = expected(GGUF, GGUF, ids, 16, tmp, ("--act", "q8"))
+    # --kv-type f32 throughout: the activations' cost alone.
+    default, r_default = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--kv-type", "f32", "--tokens", f"{TINY}/prompt.txt",
+                                  "--ctx", "16")
+    got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, "--act-q8", "--kv-type", "f32", "--tokens", f"{TINY}/prompt.txt",
+                      "--ctx", "16")
+    want = expected(GGUF, GGUF, ids, 16, tmp, ("--act", "q8", "--kv-type", "f32"))
     for key, value in want.items():
         check(close(got.get(key), float(value)), f"gguf --act-q8 vs gguf {key}: clawnet {got.get(key)}, numpy {value}")
     check(0 < got.get("kl_mean", 0) < 5e-3, f"--act-q8: small positive KL: {got.get('kl_mean')}")
@@ -118,9 +142,10 @@ with tempfile.TemporaryDirectory() as tmp:
           f"{got.get('top1_agreement')}, ppl {got.get('model_ppl'):.4f} vs {got.get('ref_ppl'):.4f}")
     # --act f32 (and its alias --act-f32): the same GGUF against itself is exact, KL 0.
     for option in (("--act", "f32"), ("--act-f32",)):
-        got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, *option, "--tokens", f"{TINY}/prompt.txt", "--ctx", "16")
+        got, r = evaluate(tmp, "-m", GGUF, "--ref", GGUF, *option, "--kv-type", "f32", "--tokens", f"{TINY}/prompt.txt",
+                          "--ctx", "16")
         check(got.get("kl_mean") == 0 and got.get("kl_max") == 0 and got.get("top1_agreement") == 1
-              and got.get("activations") == "f32" and got.get("act_q8") is False and "(f32 activations)" in r.stdout,
+              and got.get("activations") == "f32" and got.get("act_q8") is False and "(f32 activations;" in r.stdout,
               f"eval {option}: exact against itself: {got} {r.stdout!r}")
 
     # --max-tokens: the first N ids only, one window.
@@ -160,9 +185,10 @@ with tempfile.TemporaryDirectory() as tmp:
     text_file = os.path.join(tmp, "text.txt")
     open(text_file, "w", encoding="utf-8").write(text)
     hf_ids = hf_tokenizer().encode(text, add_special_tokens=False).ids
-    got_text, r = evaluate(tmp, "-m", real, "--ref", real, "--tokens-text", text_file, "--tokenizer", TOKENIZER_JSON,
-                           "--ctx", "8")
-    got_ids, _ = evaluate(tmp, "-m", real, "--ref", real, "--tokens", "-", "--ctx", "8", stdin=" ".join(map(str, hf_ids)))
+    got_text, r = evaluate(tmp, "-m", real, "--ref", real, "--kv-type", "f32", "--tokens-text", text_file,
+                           "--tokenizer", TOKENIZER_JSON, "--ctx", "8")
+    got_ids, _ = evaluate(tmp, "-m", real, "--ref", real, "--kv-type", "f32", "--tokens", "-", "--ctx", "8",
+                          stdin=" ".join(map(str, hf_ids)))
     check(got_text.get("tokens") == len(hf_ids), f"--tokens-text: {got_text.get('tokens')} tokens, HF {len(hf_ids)}")
     check(got_text.get("ref_ppl") == got_ids.get("ref_ppl") and got_text.get("kl_mean") == 0,
           f"--tokens-text equals --tokens with HF's ids: {got_text} {got_ids}")

@@ -58,8 +58,9 @@ with tempfile.TemporaryDirectory() as tmp:
             r = run("info", out)
             check(r.returncode == 0 and "llama.cpp names" in r.stdout, f"info {out}: {r.stderr}")
             js = os.path.join(tmp, "eval.json")
-            # --act f32: the policy's cost alone (BOUNDS were measured with exact activations).
-            r = run("eval", "-m", out, "--ref", fixture, "--act", "f32", "--tokens", ids, "--ctx", "64", "--json", js)
+            # --act f32 --kv-type f32: the policy's cost alone (BOUNDS were measured with exact
+            # activations and KV rows).
+            r = run("eval", "-m", out, "--ref", fixture, "--act", "f32", "--kv-type", "f32", "--tokens", ids, "--ctx", "64", "--json", js)
             check(r.returncode == 0, f"eval {out}: {r.stderr}")
             if r.returncode == 0:
                 s = json.load(open(js))

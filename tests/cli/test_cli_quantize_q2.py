@@ -144,7 +144,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for name, path, bounds in (("q2", q2, (KL_BOUND, TOP1_BOUND)), ("default", dflt, None)):
         js = os.path.join(tmp, f"{name}.json")
         # --act f32: the quantiser's cost alone (KL_BOUND was measured with exact activations).
-        r = run("eval", "-m", path, "--ref", src, "--act", "f32", "--tokens", ids, "--ctx", "64", "--json", js)
+        r = run("eval", "-m", path, "--ref", src, "--act", "f32", "--kv-type", "f32", "--tokens", ids, "--ctx", "64", "--json", js)
         check(r.returncode == 0, f"eval {name}: rc {r.returncode} {r.stderr}")
         if r.returncode == 0:
             s = json.load(open(js))

@@ -197,7 +197,9 @@ def test_errors(client):
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         model = serve_harness.make_model(tmp)
-        with serve_harness.Server(CLAWNET, model, "--parallel", "4", "--ctx", "2048") as server:
+        # f32 KV rows: the token budgets of the forced-call and JSON checks were set on the random
+        # model's exact trajectories (the default fp8 server is what the Anthropic and agent tests run).
+        with serve_harness.Server(CLAWNET, model, "--parallel", "4", "--ctx", "2048", "--kv-type", "f32") as server:
             client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=300)
             for test in (test_plain_and_stream, test_reasoning, test_max_output_tokens, test_items_round_trip, test_errors):
                 print("--", test.__name__, file=sys.stderr)
