@@ -370,11 +370,12 @@ static void check_mxfp4_every_code(void) {
 
 /* The FP8 rows kernels of e4m3_rows_x86.h, each kind this CPU runs: for every row of a view that
  * starts mid scale row and crosses into the next, one and two tokens, bitwise chain_model on the
- * scalar decoder's weights (or both NaN) and cn_row_dot_avx2's bits. Tokens: random, then with
- * the values whose prepared product x·2^(e-119) is inexact or not finite (so the scale row takes
- * the unprepared path), exact zeros of both signs and subnormals that scale exactly; rows: random
- * codes, then every code with NaN codes placed in the middle of the row, under every scale code
- * in turn (e > 246 included). Returns the number of kinds checked. */
+ * scalar decoder's weights (or both NaN) and cn_row_dot_avx2's bits. Tokens: random (the shift
+ * form), then with values whose prepared products are inexact or not finite in the shift form
+ * only (the F16C form) or in both (the unprepared path), exact zeros of both signs and tiny values
+ * that scale exactly; rows: random codes, then every code with NaN codes placed in the middle of
+ * the row, under every scale code in turn (e <= 134: shift form; up to 246: F16C form; above:
+ * unprepared). Returns the number of kinds checked. */
 static int check_e4m3_rows(void) {
     static const cn_e4m3_rows_kind kinds[] = {CN_E4M3_ROWS_AVX2, CN_E4M3_ROWS_AVX512};
     int checked = 0;
@@ -393,11 +394,12 @@ static int check_e4m3_rows(void) {
             const cn_matrix m = cn_matrix_rows(&s.m, row0, rows); /* rows 100..139: scale rows 0 and 1 */
             float *x = malloc((size_t)(2 * cols) * sizeof *x), *w = malloc((size_t)cols * sizeof *w);
             float *y0 = malloc((size_t)rows * sizeof *y0), *y1 = malloc((size_t)rows * sizeof *y1);
-            for (int variant = 0; variant < 6; variant++) {
+            for (int variant = 0; variant < 7; variant++) {
                 for (int64_t i = 0; i < 2 * cols; i++) x[i] = rng_uniform();
                 if (variant == 1 && cols > 40) x[cols + 37] = 0x1.00001p-140f; /* second token: inexact (subnormal) under every scale here */
                 if (variant == 2 && cols > 40) x[5] = 3e38f;              /* overflows under scales above 2^-8·2^119 */
                 if (variant == 3) x[0] = __builtin_inff();
+                if (variant == 6 && cols > 40) x[cols + 33] = 0x1p20f; /* overflows x·2^(e-7) but not x·2^(e-119) */
                 if (variant == 4)
                     for (int64_t i = 0; i < 2 * cols; i += 3) x[i] = i % 2 ? -0.0f : 0.0f; /* zeros: exact */
                 if (variant == 5)
@@ -422,14 +424,16 @@ static int check_e4m3_rows(void) {
             free(x), free(w), free(y0), free(y1);
             free_matrix(&s);
         }
-        /* every code (and NaN codes mid-row) under every scale code */
-        enum { COLS = 3 * 128 + 8 + 5, SCALE_COLS = (COLS + 127) / 128, ROWS = 3 };
+        /* every code (and NaN codes mid-row) under every scale code; 8 rows (a run shorter than 8
+         * rows is not worth preparing the token for), rows 3.. repeat row 1 */
+        enum { COLS = 3 * 128 + 8 + 5, SCALE_COLS = (COLS + 127) / 128, ROWS = 8 };
         uint8_t codes[ROWS * COLS], scales[SCALE_COLS];
         for (int i = 0; i < COLS; i++) {
             const uint8_t c = (uint8_t)(i * 37 + 11);
             codes[i] = (uint8_t)i;                                      /* row 0: every code, NaN ones included */
             codes[COLS + i] = (c & 0x7f) == 0x7f ? (uint8_t)(c - 1) : c; /* row 1: no NaN */
             codes[2 * COLS + i] = i == 200 ? 0xff : codes[COLS + i];    /* row 2: one NaN code mid-row */
+            for (int r = 3; r < ROWS; r++) codes[r * COLS + i] = codes[COLS + i];
         }
         float x[2 * COLS], w[COLS];
         for (int i = 0; i < 2 * COLS; i++) x[i] = i % 11 ? rng_uniform() : 0.0f; /* zeros: 0·s must stay 0 for every e */
@@ -446,29 +450,35 @@ static int check_e4m3_rows(void) {
                 for (int t = 0; t < 2; t++) {
                     const float model = chain_model(w, xs[t], COLS);
                     bad_codes += !(isnan(y[t][r]) && isnan(model)) && memcmp(&y[t][r], &model, sizeof model) != 0;
-                    nan_rows += r != 1 && isnan(y[t][r]);
+                    nan_rows += (r == 0 || r == 2) && isnan(y[t][r]);
                 }
             }
         }
         /* the edge of exactness: x·2^(e-119) = 2^-126 - 2^-150 rounds up to the least normal (inexact),
          * and under code 0x7e (448) the dot of that one element tells the two products apart */
-        uint8_t edge_codes[64], edge_scales[1] = {118};
+        uint8_t edge_codes[8 * 64], edge_scales[1] = {118};
         memset(edge_codes, 0x7e, sizeof edge_codes);
-        float edge_x[64] = {0x1.fffffep-126f}, edge_w[64], edge_y[1];
-        for (int i = 0; i < 64; i++) edge_w[i] = cn_e4m3_to_f32(0x7e) * cn_e8m0_to_f32(118);
-        const cn_matrix edge = {CN_DTYPE_F8_E4M3, 1, 64, edge_codes, 64, edge_scales, 1, 0, false};
+        float edge_x[64] = {0x1.fffffep-126f}, edge_w[64], edge_y[8];
+        edge_x[63] = 0x1p20f; /* x·2^(e-7) overflows: not the shift form; its weight is 0 */
+        for (int r = 0; r < 8; r++) edge_codes[64 * r + 63] = 0;
+        for (int i = 0; i < 64; i++) edge_w[i] = cn_e4m3_to_f32(edge_codes[i]) * cn_e8m0_to_f32(118);
+        const cn_matrix edge = {CN_DTYPE_F8_E4M3, 8, 64, edge_codes, 64, edge_scales, 1, 0, false};
         const float *edge_xs[1] = {edge_x};
         float *edge_ys[1] = {edge_y};
-        cn_e4m3_rows_dot(kinds[k], &edge, 0, 1, edge_xs, 1, edge_ys);
+        cn_e4m3_rows_dot(kinds[k], &edge, 0, 8, edge_xs, 1, edge_ys);
         const float edge_model = chain_model(edge_w, edge_x, 64);
-        CHECKF(memcmp(&edge_y[0], &edge_model, sizeof edge_model) == 0, "E4M3 rows %s: %a at the edge of exactness, the chain gives %a",
-               kind, (double)edge_y[0], (double)edge_model);
-        /* a zero token under e = 247, where 2^(e-119) is not an f32 (0 · inf would be NaN), and finite
-         * weights (code 0x30: 2^-1 · 2^120): +0 */
-        edge_scales[0] = 247, edge_x[0] = 0.0f;
+        CHECKF(memcmp(&edge_y[7], &edge_model, sizeof edge_model) == 0, "E4M3 rows %s: %a at the edge of exactness, the chain gives %a",
+               kind, (double)edge_y[7], (double)edge_model);
+        /* a zero token under e = 135 and 247, where 2^(e-7) and 2^(e-119) are not f32s (0 · inf would
+         * be NaN), and finite weights (code 0x30: 2^-1 · 2^120): +0 */
+        memset(edge_x, 0, sizeof edge_x);
         memset(edge_codes, 0x30, sizeof edge_codes);
-        cn_e4m3_rows_dot(kinds[k], &edge, 0, 1, edge_xs, 1, edge_ys);
-        CHECKF(edge_y[0] == 0.0f && !signbit(edge_y[0]), "E4M3 rows %s: a zero token under scale code 247 gave %g", kind, (double)edge_y[0]);
+        for (int e = 135; e <= 247; e += 112) {
+            edge_scales[0] = (uint8_t)e;
+            cn_e4m3_rows_dot(kinds[k], &edge, 0, 8, edge_xs, 1, edge_ys);
+            CHECKF(edge_y[7] == 0.0f && !signbit(edge_y[7]), "E4M3 rows %s: a zero token under scale code %d gave %g", kind, e,
+                   (double)edge_y[7]);
+        }
         CHECKF(rows_seen > 0 && bad_chain == 0, "E4M3 rows %s: %d of %d dots differ from the chain's bits", kind, bad_chain, rows_seen);
         CHECKF(bad_row_dot == 0, "E4M3 rows %s: %d dots differ from cn_row_dot_avx2", kind, bad_row_dot);
         CHECKF(bad_codes == 0, "E4M3 rows %s every code: %d dots differ from the chain's bits", kind, bad_codes);

@@ -54,21 +54,33 @@ bool cn_e4m3_rows_available(cn_e4m3_rows_kind kind) {
  * normal f32, bits (e + 8) << 23). Returns false unless every product is exact: a power-of-two
  * multiple is exact unless it lands among the subnormals or overflows, so |x·s| strictly above
  * 2^-126 (a product rounded up to 2^-126 from below is inexact) and finite, or x = ±0 (gives ±0). */
-static KERNEL bool prepare_token(const float *x, const uint8_t *scales, int64_t groups, float *xp) {
+static KERNEL bool prepare_token(const float *x, const uint8_t *scales, int64_t groups, bool stride4, uint32_t offset, float *xp) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 least_normal = _mm256_set1_ps(0x1p-126f), inf = _mm256_set1_ps(__builtin_inff()), zero = _mm256_setzero_ps();
     __m256 exact = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
     for (int64_t g = 0; g < groups; g++) {
-        const __m256 s = _mm256_castsi256_ps(_mm256_set1_epi32((int)((uint32_t)(scales[g / 4] + 8) << 23)));
+        const __m256 s = _mm256_castsi256_ps(_mm256_set1_epi32((int)((scales[g / 4] + offset) << 23)));
         const float *src = x + 32 * g;
         const __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8), v2 = _mm256_loadu_ps(src + 16),
                      v3 = _mm256_loadu_ps(src + 24);
         /* shuffle_ps gives 0,2,8,10 | 4,6,12,14; the 64-bit permute (0,2,1,3) puts them in order */
-        const __m256 part[4] = {
+        __m256 part[4] = {
             _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8)),
             _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v2, v3, 0x88)), 0xd8)),
             _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8)),
             _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v2, v3, 0xdd)), 0xd8))};
+        if (stride4) {
+            /* v0..v3 as eight rows of four (two per vector, one per 128-bit half): a 4x4
+             * transpose in each half gives column j as elements j, 8+j, 16+j, 24+j | 4+j, 12+j,
+             * 20+j, 28+j, and a permute interleaves the halves into j, 4+j, .., 28+j */
+            const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpacklo_ps(v2, v3);
+            const __m256 t2 = _mm256_unpackhi_ps(v0, v1), t3 = _mm256_unpackhi_ps(v2, v3);
+            const __m256i interleave = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+            part[0] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t1, 0x44), interleave);
+            part[1] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t1, 0xee), interleave);
+            part[2] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t2, t3, 0x44), interleave);
+            part[3] = _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t2, t3, 0xee), interleave);
+        }
         for (int k = 0; k < 4; k++) {
             const __m256 scaled = _mm256_mul_ps(part[k], s), a = _mm256_and_ps(scaled, abs_mask);
             const __m256 ok = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(a, least_normal, _CMP_GT_OQ), _mm256_cmp_ps(a, inf, _CMP_LT_OQ)),
@@ -138,7 +150,7 @@ KERNEL_INLINE bool has_nan_code(__m256i max_unsigned, __m256i max_signed) {
         const __m256i mask = _mm256_set1_epi16((short)HALF_MASK);                                             \
         __m256i max_u = _mm256_setzero_si256(), max_s = _mm256_set1_epi8(-128);                               \
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;          \
-        for (int64_t g = 0; g < groups; g++) GROUP_AVX2(TWO);                                                  \
+        _Pragma("GCC unroll 2") for (int64_t g = 0; g < groups; g++) GROUP_AVX2(TWO);                         \
         if (has_nan_code(max_u, max_s)) return false;                                                          \
         __m256 acc[4];                                                                                          \
         chain_order(a0, a1, a2, a3, acc);                                                                      \
@@ -212,7 +224,78 @@ static KERNEL_512 bool row_512(const uint8_t *p, const uint8_t *scales, int64_t 
     return true;
 }
 
+/* ---- the shift form (any x86 kind): no conversion. A code's sign and 7 exponent/mantissa bits at
+ * f32 bit positions 31 and 20..26 read as an f32 2^120 times smaller than the code's value, for
+ * normal and subnormal codes alike (exponent 0 becomes an f32 subnormal with the same mantissa;
+ * row_dot_avx2.c, "General decoder"); the token is prepared with 2^(e-7), a normal f32 for
+ * e <= 134, so fma(w', x·2^(e-7)) = fma(w, x) as above. In a 32-bit lane holding four codes,
+ * a 16-bit arithmetic shift right by 4 puts codes 1 and 3 (sign-filled) at bits 4..11 and 20..27,
+ * so AND 0x87f00000 gives code 3's f32 and a 32-bit shift left by 16 first gives code 1's; a
+ * 16-bit shift left by 8 first does the same for codes 0 and 2. The four vectors hold elements
+ * j, 4+j, .., 28+j (the prepared token's stride-4 order). Per group: one load, 2 byte max (NaN
+ * watch), 5 shifts, 4 ANDs and 4 FMAs per token. The subnormal f32 weights go through FMAs only, which take them
+ * at full speed here (the slow path measured in performance.md was a multiply). ---- */
+#define GROUP_SHIFT(TWO)                                                                                      \
+    do {                                                                                                      \
+        const __m256i codes = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * g));               \
+        max_u = _mm256_max_epu8(max_u, codes), max_s = _mm256_max_epi8(max_s, codes);                         \
+        const __m256i odd = _mm256_srai_epi16(codes, 4), even = _mm256_srai_epi16(_mm256_slli_epi16(codes, 8), 4);  \
+        const __m256 w3 = _mm256_castsi256_ps(_mm256_and_si256(odd, mask));                                  \
+        const __m256 w1 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(odd, 16), mask));           \
+        const __m256 w2 = _mm256_castsi256_ps(_mm256_and_si256(even, mask));                                 \
+        const __m256 w0 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(even, 16), mask));          \
+        const float *t0 = xp0 + 32 * g;                                                                       \
+        a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(t0), a0), a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(t0 + 8), a1);  \
+        a2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(t0 + 16), a2), a3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(t0 + 24), a3); \
+        if (TWO) {                                                                                            \
+            const float *t1 = xp1 + 32 * g;                                                                   \
+            b0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(t1), b0), b1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(t1 + 8), b1); \
+            b2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(t1 + 16), b2), b3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(t1 + 24), b3); \
+        }                                                                                                     \
+    } while (0)
+
+/* Stride-4 lanes back in chain order: a_j holds lanes j, 4+j, .., 28+j. In each 128-bit half a
+ * 4x4 transpose gives lanes 0..3 | 16..19, 4..7 | 20..23, 8..11 | 24..27, 12..15 | 28..31, and
+ * the 128-bit permutes join them. */
+KERNEL_INLINE void chain_order_stride4(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 acc[4]) {
+    const __m256 t0 = _mm256_unpacklo_ps(a0, a1), t1 = _mm256_unpacklo_ps(a2, a3);
+    const __m256 t2 = _mm256_unpackhi_ps(a0, a1), t3 = _mm256_unpackhi_ps(a2, a3);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t1, 0x44), u1 = _mm256_shuffle_ps(t0, t1, 0xee);
+    const __m256 u2 = _mm256_shuffle_ps(t2, t3, 0x44), u3 = _mm256_shuffle_ps(t2, t3, 0xee);
+    acc[0] = _mm256_permute2f128_ps(u0, u1, 0x20), acc[1] = _mm256_permute2f128_ps(u2, u3, 0x20);
+    acc[2] = _mm256_permute2f128_ps(u0, u1, 0x31), acc[3] = _mm256_permute2f128_ps(u2, u3, 0x31);
+}
+
+#define ROW_SHIFT(TWO)                                                                                         \
+    do {                                                                                                       \
+        const __m256i mask = _mm256_set1_epi32((int)0x87f00000);                                              \
+        __m256i max_u = _mm256_setzero_si256(), max_s = _mm256_set1_epi8(-128);                               \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;          \
+        _Pragma("GCC unroll 2") for (int64_t g = 0; g < groups; g++) GROUP_SHIFT(TWO);                        \
+        if (has_nan_code(max_u, max_s)) return false;                                                          \
+        __m256 acc[4];                                                                                          \
+        chain_order_stride4(a0, a1, a2, a3, acc);                                                              \
+        if (32 * groups < cols) chain_rest(p, scales, 32 * groups, cols, x[0], &acc[0]);                       \
+        out[0] = sum_accumulators(acc[0], acc[1], acc[2], acc[3]);                                             \
+        if (TWO) {                                                                                             \
+            chain_order_stride4(b0, b1, b2, b3, acc);                                                          \
+            if (32 * groups < cols) chain_rest(p, scales, 32 * groups, cols, x[1], &acc[0]);                   \
+            out[1] = sum_accumulators(acc[0], acc[1], acc[2], acc[3]);                                         \
+        }                                                                                                      \
+    } while (0)
+
+static KERNEL bool row_shift(const uint8_t *p, const uint8_t *scales, int64_t cols, const float *const *xp, const float *const *x,
+                             int n_tokens, float *out) {
+    const int64_t groups = cols / 32;
+    const float *xp0 = xp[0], *xp1 = xp[n_tokens == 2 ? 1 : 0];
+    if (n_tokens == 2) ROW_SHIFT(1);
+    else ROW_SHIFT(0);
+    return true;
+}
+
 /* ---- rows ---- */
+#define MIN_PREPARED_ROWS 8
+
 void cn_e4m3_rows_dot(cn_e4m3_rows_kind kind, const cn_matrix *m, int64_t row_begin, int64_t row_end, const float *const *x,
                       int n_tokens, float *const *y) {
     const int64_t groups = m->cols / 32;
@@ -224,13 +307,22 @@ void cn_e4m3_rows_dot(cn_e4m3_rows_kind kind, const cn_matrix *m, int64_t row_be
         int64_t r1 = (scale_row + 1) * 128 - m->scale_row0;
         if (r1 > row_end) r1 = row_end;
         const uint8_t *scales = m->scales + (size_t)scale_row * (size_t)m->scale_cols;
-        bool prepared = groups > 0;
-        for (int64_t b = 0; prepared && b < (groups + 3) / 4; b++) prepared = scales[b] <= 246;
-        for (int t = 0; prepared && t < n_tokens; t++) prepared = prepare_token(x[t], scales, groups, xp_store + t * 32 * groups);
+        /* preparing costs about as much as decoding three rows, and saves about a third of a row
+         * per row: runs of fewer than MIN_PREPARED_ROWS rows take cn_row_dot_avx2 */
+        const bool worth = groups > 0 && r1 - r0 >= MIN_PREPARED_ROWS;
+        uint8_t max_scale = 0;
+        for (int64_t b = 0; worth && b < (groups + 3) / 4; b++) max_scale = scales[b] > max_scale ? scales[b] : max_scale;
+        /* the shift form where the scales and the token allow it, else the F16C form of this kind */
+        bool shift = worth && max_scale <= 134, prepared;
+        for (int t = 0; shift && t < n_tokens; t++) shift = prepare_token(x[t], scales, groups, true, 120, xp_store + t * 32 * groups);
+        prepared = shift || (worth && max_scale <= 246);
+        for (int t = 0; !shift && prepared && t < n_tokens; t++)
+            prepared = prepare_token(x[t], scales, groups, false, 8, xp_store + t * 32 * groups);
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *p = m->data + (size_t)r * m->row_bytes;
             float out[2];
-            const bool done = prepared && (kind == CN_E4M3_ROWS_AVX512 ? row_512 : row_avx2)(p, scales, m->cols, xp, x, n_tokens, out);
+            const bool done = prepared && (shift ? row_shift : kind == CN_E4M3_ROWS_AVX512 ? row_512 : row_avx2)(p, scales, m->cols, xp, x,
+                                                                                                        n_tokens, out);
             if (!done) cn_row_dot_avx2(m, r, x, n_tokens, out);
             for (int t = 0; t < n_tokens; t++) y[t][r - row_begin] = out[t];
         }

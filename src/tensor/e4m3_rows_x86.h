@@ -2,21 +2,25 @@
  * same fixed chain as row_dot_avx2.h, bit for bit, with less work per weight.
  *
  * The 128 rows of a scale row share their scales, so the token is prepared once per scale row
- * (per call): each element is multiplied by its block's 2^(e-119) and each 32-element group is
- * stored evens first (elements 0, 2, .., 30, then 1, 3, .., 31). A weight then costs only its
- * F16C widening and one FMA: the E4M3 code becomes the IEEE half 2^-8 times its value
- * (row_dot_avx2.c, "The fast decoder") from the 16-bit lane holding it and its neighbour with two
- * or three integer operations and no unpack, and fma(h, x·2^(e-119), acc) is
- * fma(h·2^(e-119), x, acc) = fma(w, x, acc) bitwise, because h·2^(e-119) is the scalar decoder's
- * exact w and x·2^(e-119) is checked to be exact (|x·s| above the least normal, or x = 0). The
- * accumulator lanes hold the chain's lanes in the evens-first order and are put back in order
- * before the 8-element steps, the tail and the fixed reduction. A scale row with an E8M0 code
- * above 246 or a token that does not scale exactly, and a row holding a NaN code (0x7f, 0xff:
- * found by a running byte max, checked once per row), take cn_row_dot_avx2: the same bits.
- *
- * Two forms: AVX2 (cn_cpu_has_avx2_fma()) and AVX-512 F+BW (cn_e4m3_has_avx512()), which widens
- * 16 halves per vcvtph2ps and keeps 16-lane accumulators. Internal to src/tensor; x86-64 only
- * (elsewhere the functions do nothing and the kinds are unavailable). */
+ * (per call): each element is multiplied by a power of two that folds in its block's scale and
+ * each 32-element group is stored in the order the weight decoder produces its weights. A weight
+ * then costs a few integer operations and one FMA, and fma(w', x·s', acc) = fma(w, x, acc)
+ * bitwise because w'·s' is exactly the scalar decoder's weight w and x·s' is checked to be exact
+ * (|x·s'| above the least normal and finite, or x = 0). Two forms:
+ *  - shift (taken whenever it can be): the code's sign and 7 bits at f32 positions 31 and
+ *    20..26 are the f32 2^-120 times its value (subnormal for exponent 0; row_dot_avx2.c,
+ *    "General decoder"), s' = 2^(e-7), a normal f32 for e <= 134; stride-4 order (shifts of the
+ *    32-bit lane holding four codes);
+ *  - F16C (a scale row with e in 135..246, or a token whose x·2^(e-7) is not exact): the half
+ *    2^-8 times the value (row_dot_avx2.c, "The fast decoder") from the 16-bit lane of two codes,
+ *    s' = 2^(e-119); evens-first order; AVX2, or AVX-512 F+BW (vcvtph2ps ymm -> zmm, 16-lane
+ *    accumulators) for the avx512 kind.
+ * The accumulator lanes are put back in chain order before the 8-element steps, the tail and the
+ * fixed reduction. A scale row with a code above 246 or a token that is not exact in either form,
+ * a run of fewer than 8 rows of one scale row in the call (preparing costs about three rows'
+ * decoding), and a row holding a NaN code (0x7f, 0xff: found by a running byte max, checked once
+ * per row) take cn_row_dot_avx2: the same bits. Internal to src/tensor; x86-64 only (elsewhere
+ * the functions do nothing and the kinds are unavailable). */
 #ifndef CN_TENSOR_E4M3_ROWS_X86_H
 #define CN_TENSOR_E4M3_ROWS_X86_H
 
