@@ -6,39 +6,15 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
-#include <cpuid.h>
-
 #include "base/alloc.h"
+#include "base/cpu_features.h"
 #include "tensor/dot_chain_avx2.h"
 #include "tensor/element.h"
 #include "tensor/row_dot_avx2.h"
 
 #define KERNEL_512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw")))
 
-/* CPUID leaf 7 EBX (AVX512F bit 16, AVX512BW bit 30) and XCR0 (XMM, YMM, opmask, upper ZMM0-15,
- * ZMM16-31: bits 1, 2, 5, 6, 7), besides AVX2+FMA+F16C; read once, as cn_cpu_has_avx2_fma()
- * (a CPUID traps to the hypervisor in a VM). */
-static bool read_avx512(void) {
-    if (!cn_cpu_has_avx2_fma()) return false;
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
-    unsigned xcr0_low, xcr0_high;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    (void)xcr0_high;
-    if ((xcr0_low & 0xe6u) != 0xe6u) return false;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    const unsigned leaf7_b = 1u << 16 | 1u << 30;
-    return (b & leaf7_b) == leaf7_b;
-}
-
-static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
-static bool cpu_has_avx512;
-static void avx512_read_once(void) { cpu_has_avx512 = read_avx512(); }
-
-bool cn_e4m3_has_avx512(void) {
-    pthread_once(&avx512_once, avx512_read_once);
-    return cpu_has_avx512;
-}
+bool cn_e4m3_has_avx512(void) { return cn_cpu_features_get()->avx512bw; }
 
 bool cn_e4m3_rows_available(cn_e4m3_rows_kind kind) {
     switch (kind) {

@@ -10,18 +10,12 @@
 #if defined(__aarch64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
 #include <arm_neon.h>
 
-#ifdef CLAWNET_NEON_SDOT
-#include <sys/auxv.h>
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1 << 20) /* Linux arch/arm64/include/uapi/asm/hwcap.h */
-#endif
-#endif
+#include "base/cpu_features.h"
 
-/* CLAWNET_NEON_SDOT: CMake built q8_dot_neon_sdot.c with +dotprod. getauxval reads the process's
- * auxiliary vector (no system call), so asking per matmul is cheap. */
+/* CLAWNET_NEON_SDOT: CMake built q8_dot_neon_sdot.c with +dotprod. */
 bool cn_q8_has_neon_sdot(void) {
 #ifdef CLAWNET_NEON_SDOT
-    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    return cn_cpu_features_get()->arm_dotprod;
 #else
     return false;
 #endif

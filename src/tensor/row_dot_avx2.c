@@ -1,41 +1,15 @@
 #include "tensor/row_dot_avx2.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
-#include <cpuid.h>
-#include <pthread.h>
 #include <string.h>
 
+#include "base/cpu_features.h"
 #include "tensor/dot_chain_avx2.h"
 #include "tensor/element.h"
 #include "tensor/row_dot_kquants_avx2.h"
 
 
-/* CPUID and XGETBV directly (leaf 1: FMA, AVX, OSXSAVE, F16C; XCR0: the OS saves the YMM state;
- * leaf 7: AVX2), because __builtin_cpu_supports has no "f16c" in clang 14. A CPUID traps to the
- * hypervisor in a VM (about 8 us each on the development machine) and cn_matmul asks on every
- * call, so the answer is read once per process (pthread_once): a fact about the CPU that never
- * changes after it is set, not state any caller can alter. */
-static bool read_avx2_fma_f16c(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
-    const unsigned leaf1 = bit_FMA | bit_AVX | bit_OSXSAVE | bit_F16C;
-    if ((c & leaf1) != leaf1) return false;
-    unsigned xcr0_low, xcr0_high;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    (void)xcr0_high;
-    if ((xcr0_low & 6u) != 6u) return false; /* XMM and YMM state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    return (b & bit_AVX2) != 0;
-}
-
-static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
-static bool cpu_has_avx2_fma_f16c;
-static void cpu_read_once(void) { cpu_has_avx2_fma_f16c = read_avx2_fma_f16c(); }
-
-bool cn_cpu_has_avx2_fma(void) {
-    pthread_once(&cpu_once, cpu_read_once);
-    return cpu_has_avx2_fma_f16c;
-}
+bool cn_cpu_has_avx2_fma(void) { return cn_cpu_features_get()->avx2_fma_f16c; }
 
 /* One stored row: its bytes and, for the block formats, its scale entries. */
 typedef struct {
