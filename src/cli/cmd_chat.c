@@ -256,7 +256,7 @@ static bool chat_command(chat_context *c, const char *line) {
 }
 
 int cn_cmd_chat(int argc, char **argv) {
-    prompt_args pa = {0};
+    prompt_args pa = {.command = "chat"};
     chat_context c = {.max_new_tokens = 1024};
     const char *tokenizer_path = NULL;
     cn_sampler_params sp = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0}; /* greedy */

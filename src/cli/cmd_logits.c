@@ -29,7 +29,7 @@ static void logits_usage(FILE *f) {
 }
 
 int cn_cmd_logits(int argc, char **argv) {
-    prompt_args pa = {0};
+    prompt_args pa = {.command = "logits"};
     const char *out_path = NULL;
     int64_t chunk = 0;
     bool mtp = false;

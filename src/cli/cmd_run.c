@@ -64,7 +64,7 @@ static bool print_token(void *context, int32_t id, cn_error *err) {
 }
 
 int cn_cmd_run(int argc, char **argv) {
-    prompt_args pa = {0};
+    prompt_args pa = {.command = "run"};
     const char *prompt = NULL, *tokenizer_path = NULL;
     int64_t n_generate = 16;
     cn_sampler_params sp = {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .seed = 0}; /* greedy */

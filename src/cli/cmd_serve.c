@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/generate.h"
 #include "cli/prompt_args.h"
+#include "model/weight_traffic.h"
 #include "serve/app.h"
 #include "serve/auth.h"
 #include "serve/engine.h"
@@ -179,8 +180,8 @@ static int parse_args(serve_args *a, int argc, char **argv) {
 }
 
 int cn_cmd_serve(int argc, char **argv) {
-    serve_args a = {.host = "127.0.0.1", .port = 8080, .parallel = 4, .queue = 32, .max_connections = 128,
-                    .timeout_s = 60, .cache_bytes = (size_t)1 << 30, .max_body = (size_t)16 << 20};
+    serve_args a = {.pa = {.command = "serve"}, .host = "127.0.0.1", .port = 8080, .parallel = 4, .queue = 32,
+                    .max_connections = 128, .timeout_s = 60, .cache_bytes = (size_t)1 << 30, .max_body = (size_t)16 << 20};
     int status = parse_args(&a, argc, argv);
     if (status) return status < 0 ? 0 : status;
 
@@ -276,6 +277,10 @@ int cn_cmd_serve(int argc, char **argv) {
     if (!api_key && !is_loopback(a.host))
         fprintf(stderr, "clawnet serve: warning: listening on %s without --api-key-file: anyone who can reach this "
                         "address can use the model\n", a.host);
+    const cn_weight_traffic traffic = cn_model_weight_traffic(model);
+    fprintf(stderr, "clawnet serve: activations %s: int8 dots on %.1f %% of the weight bytes per token%s\n",
+            prompt_act_name(a.pa.act), 100.0 * traffic.int8_dot / traffic.per_token,
+            a.pa.act == PROMPT_ACT_Q8 ? " (--act f32 for exact f32 activations)" : "");
     bool v6 = strchr(a.host, ':') != NULL;
     fprintf(stderr, "clawnet serve: listening on http://%s%s%s:%d (model %s)\n", v6 ? "[" : "", a.host, v6 ? "]" : "",
             serve_http_port(http), name);

@@ -7,10 +7,10 @@
 #include "cli/args.h"
 
 int prompt_args_parse(prompt_args *a, int argc, char **argv, int *i) {
-    const char *opt = argv[*i];
-    const int act = prompt_args_parse_act("", argc, argv, i, &a->act);
+    const char *opt = argv[*i], *command = a->command ? a->command : "";
+    const int act = prompt_args_parse_act(command, argc, argv, i, &a->act);
     if (act) return act;
-    const int kv = prompt_args_parse_kv("", argc, argv, i, &a->kv);
+    const int kv = prompt_args_parse_kv(command, argc, argv, i, &a->kv);
     if (kv) return kv;
     const bool is_model = !strcmp(opt, "-m") || !strcmp(opt, "--model"), is_ids = !strcmp(opt, "--ids"),
                is_threads = !strcmp(opt, "-t") || !strcmp(opt, "--threads");

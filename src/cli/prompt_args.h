@@ -28,6 +28,7 @@ typedef struct {
 #define PROMPT_KV_DEFAULT_ROWS CN_KV_FP8
 
 typedef struct {
+    const char *command;  /* the subcommand, for error messages about the options ("" or NULL: none) */
     const char *model_path, *ids_text;
     int64_t threads;
     int32_t *ids; /* parsed by prompt_args_finish */

@@ -78,7 +78,8 @@ def dequantised_copy(src, dst):
     for key, field in reader.fields.items():
         if key.startswith("GGUF.") or key == "general.architecture":
             continue  # written by the writer itself
-        writer.add_key_value(key, field.contents(), field.types[0], sub_type=field.types[1] if len(field.types) > 1 else None)
+        sub_type = field.types[1] if len(field.types) > 1 else None
+        writer.add_key_value(key, field.contents(), field.types[0], sub_type=sub_type)
     n = 0
     for t in reader.tensors:
         if t.tensor_type == gguf.GGMLQuantizationType.Q8_0:
@@ -102,7 +103,8 @@ with tempfile.TemporaryDirectory() as tmp:
     check(default and default == q8 == q8_alias, "Q8_0 GGUF: the default is --act q8 (= --act-q8), byte for byte")
     check(f32 and f32 == f32_alias, "Q8_0 GGUF: --act-f32 is --act f32")
     check(default != f32, "Q8_0 GGUF: the default differs from --act f32: 8-bit activations are not on")
-    check(logits(GGUF, ids, tmp, "--act", "f32", "--act-q8") == q8 and logits(GGUF, ids, tmp, "--act-q8", "--act-f32") == f32,
+    check(logits(GGUF, ids, tmp, "--act", "f32", "--act-q8") == q8
+          and logits(GGUF, ids, tmp, "--act-q8", "--act-f32") == f32,
           "the last --act option wins")
     dequantised = os.path.join(tmp, "dequantised.gguf")
     check(dequantised_copy(GGUF, dequantised) > 0, "the fixture has Q8_0 tensors")
@@ -121,7 +123,8 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # 2. FP8 + MXFP4 against transformers.
     ids = prompt(OFFICIAL)
-    want = np.fromfile(os.path.join(OFFICIAL, "logits_prefill.f32"), dtype="<f4").astype(np.float64).reshape(len(ids), -1)
+    want = np.fromfile(os.path.join(OFFICIAL, "logits_prefill.f32"), dtype="<f4").astype(np.float64)
+    want = want.reshape(len(ids), -1)
     f32, default = logits(OFFICIAL, ids, tmp, "--act", "f32"), logits(OFFICIAL, ids, tmp)
     if f32 and default:
         err = rel_error(matrix(f32, len(ids)), want)
@@ -148,19 +151,22 @@ with tempfile.TemporaryDirectory() as tmp:
             check(b.get("activations") == name and b.get("act_q8") is (name == "q8")
                   and (0 < int8 < b["weight_bytes_per_token"] if share else int8 == 0),
                   f"bench {options} JSON: {name}, int8 bytes {int8} of {b.get('weight_bytes_per_token')}")
-            check(f"activations {name}: int8 dots on " in r.stdout.splitlines()[0], f"bench {options} header: {r.stdout!r}")
+            check(f"activations {name}: int8 dots on " in r.stdout.splitlines()[0],
+                  f"bench {options} header: {r.stdout!r}")
 
     # 5. --help and bad values, everywhere a model is loaded.
-    for cmd, args in (("run", ["-m", TINY, "--ids", "1"]), ("logits", ["-m", TINY, "--ids", "1", "-o", os.path.join(tmp, "x")]),
+    for cmd, args in (("run", ["-m", TINY, "--ids", "1"]),
+                      ("logits", ["-m", TINY, "--ids", "1", "-o", os.path.join(tmp, "x")]),
                       ("chat", ["-m", TINY]), ("serve", ["-m", TINY, "--port", "0"]), ("bench", ["-m", TINY]),
                       ("eval", ["-m", TINY, "--ref", TINY, "--tokens", os.path.join(TINY, "prompt.txt")])):
         r = run(cmd, "--help")
         check(r.returncode == 0 and "--act q8|f32" in r.stdout and "exact" in r.stdout and "--act-f32" in r.stdout,
               f"{cmd} --help documents --act")
         r = run(cmd, *args, "--act", "int8")
-        check(r.returncode == 2 and "--act takes q8 (8-bit activations, the default) or f32 (exact), not 'int8'" in r.stderr
-              and r.stdout == "", f"{cmd} --act int8: {r.returncode} {r.stderr!r}")
+        message = f"clawnet {cmd}: --act takes q8 (8-bit activations, the default) or f32 (exact), not 'int8'"
+        check(r.returncode == 2 and message in r.stderr and r.stdout == "", f"{cmd} --act int8: {r.returncode} {r.stderr!r}")
         r = run(cmd, *args, "--act")
-        check(r.returncode == 2 and "--act needs a value" in r.stderr, f"{cmd} --act without a value: {r.returncode} {r.stderr!r}")
+        check(r.returncode == 2 and "--act needs a value" in r.stderr,
+              f"{cmd} --act without a value: {r.returncode} {r.stderr!r}")
 
 T.finish()

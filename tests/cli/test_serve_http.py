@@ -357,6 +357,8 @@ with tempfile.TemporaryDirectory() as tmp:
         with Server(CLAWNET, model, "--kv-dir", kv_dir, "--act", "f32") as exact:
             check(len(set(os.listdir(kv_dir)) - stores) == 1, f"--act f32: a store of its own under --kv-dir: "
                   f"{sorted(stores)} -> {sorted(os.listdir(kv_dir))} {exact.stderr_lines[-3:]}")
+            check(any("clawnet serve: activations f32: int8 dots on 0.0 %" in line for line in exact.stderr_lines),
+                  f"--act f32 is said at start: {exact.stderr_lines}")
         check(server.model_name == "deepseek-v4-test", f"--model-name: {server.model_name}")
         for headers, want in [({}, 401), ({"Authorization": "Bearer sk-test-Key_123"}, 200),
                               ({"Authorization": "bearer sk-test-Key_123"}, 200), ({"x-api-key": "sk-test-Key_123"}, 200),
