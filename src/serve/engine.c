@@ -761,11 +761,14 @@ cn_status cn_engine_submit(cn_engine *e, const cn_engine_request *r, cn_engine_t
         return cn_fail(err, CN_ERR_BUSY, "busy: %zu requests in flight (%d decoding at once, %d waiting at most)",
                        in_flight, e->parallel, e->queue_limit);
     }
+    /* Once s is queued and the lock released, the engine may run it to its end and free it at
+     * once (a short request on an idle engine): the caller's reference to the ticket is taken
+     * from s before that, never after. */
+    *out = s->ticket;
     e->queue[(e->q_head + e->q_count++) % e->q_cap] = s;
     e->metrics.requests_total++;
     pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    *out = s->ticket;
     return CN_OK;
 }
 
