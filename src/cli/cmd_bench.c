@@ -32,7 +32,8 @@ static void bench_usage(FILE *f) {
           "\n"
           "  -m, --model PATH     checkpoint directory or .gguf (scripts/make_bench_checkpoint.py makes\n"
           "                       synthetic ones with V4-Flash widths)\n"
-          "  -p N                 prompt tokens for the prefill test (default 512; 0 skips it)\n"
+          "  -p N                 prompt tokens for the prefill test (default 512; 0 skips it); one\n"
+          "                       forward over them, logits of the last only (as llama-bench's pp)\n"
           "  -n N                 tokens decoded per decode test (default 16)\n"
           "  --depths A,B,...     context depths for decode (default 0)\n"
           "  -r N                 repetitions (default 3)\n"
@@ -298,19 +299,23 @@ int cn_cmd_bench(int argc, char **argv) {
     size_t kv_deepest = kv_fixed;
 
     if (n_prompt > 0) {
-        float *all = malloc((size_t)n_prompt * (size_t)V * sizeof(float));
-        for (int r = 0; r < repeats && all; r++) {
+        /* The prompt's last row's logits only, as a server or `clawnet run` needs them (and as
+         * llama-bench's pp test asks for them): the LM head runs for one row, not n_prompt. */
+        float *last = malloc((size_t)V * sizeof(float));
+        for (int r = 0; r < repeats && last; r++) {
             cn_kv_state_reset(&st);
+            const cn_forward_item prompt = {&st, ids, n_prompt, last};
             double t0 = bench_now_seconds(), c0 = cpu_seconds();
-            if (cn_model_forward(model, &st, ids, n_prompt, all, NULL, &err)) goto fail;
+            if (cn_model_forward_batch(model, &prompt, 1, &err)) goto fail;
             samples[r] = (double)n_prompt / (bench_now_seconds() - t0);
             cpu[r] = (cpu_seconds() - c0) / (double)n_prompt;
         }
-        free(all);
+        free(last);
         spread s = summarise(samples, (int)repeats);
-        /* 2 FLOPs per weight element multiplied (dense + routed + head); attention scores are
-         * left out, which understates the work at long prompts. */
-        const double gflops = s.median * 2.0 * traffic.active_params / 1e9;
+        /* 2 FLOPs per weight element multiplied (dense + routed for every row, the head for the
+         * last); attention scores are left out, which understates the work at long prompts. */
+        const double prompt_params = (traffic.active_params - traffic.head_params) + traffic.head_params / (double)n_prompt;
+        const double gflops = s.median * 2.0 * prompt_params / 1e9;
         const spread cs = summarise(cpu, (int)repeats);
         printf("| pp%lld | %.2f | %.2f | %.2f | %.1f%% of FMA peak (%.1f GFLOP/s) | %.1f |\n", (long long)n_prompt, s.median, s.min,
                s.max, 100.0 * gflops * 1e9 / peak, gflops, 1e3 * cs.median);

@@ -25,6 +25,7 @@ cn_weight_traffic cn_model_weight_traffic(const cn_model *model) {
     cn_weight_traffic t = {0};
     add(&t, &t.head, &w->head, 1);
     add(&t, &t.head, &w->hc_head.fn, 1);
+    t.head_params = t.active_params;
     t.head += (double)w->embed.row_bytes; /* one row looked up, no multiply */
     for (int l = 0; l < c->n_layers; l++) {
         const cn_block_weights *b = &w->blocks[l];

@@ -15,6 +15,7 @@ typedef struct {
     double active_params; /* weight elements multiplied per token: FLOPs = 2x this */
     double int8_dot;    /* of per_token, the bytes of matrices multiplied with 8-bit activations
                            (act_q8 set and a format with an integer dot: cn_q8_layout_of) */
+    double head_params;   /* of which the LM head's (hc_head and head): a prompt needs them for its last row only */
 } cn_weight_traffic;
 
 /* Bytes a matrix occupies in its stored format, scales included. */
