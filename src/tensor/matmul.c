@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "tensor/e4m3_rows_x86.h"
+#include "tensor/q8_0_tiles.h"
 #include "tensor/q8_activations.h"
 #include "tensor/q8_dot_many.h"
 #include "tensor/row_dot_avx2.h"
@@ -26,6 +27,7 @@ typedef struct {
     uint8_t *xq;
     size_t xq_bytes;
     cn_q8_kernel q8_kernel; /* cn_q8_kernel_best() */
+    cn_q8_0_tile_x *xt;     /* Q8_0 GEMM tiles (q8_0_tiles.h): every token's records rearranged, or NULL */
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
     cn_e4m3_rows_kind e4m3_rows; /* F8_E4M3 with one or two tokens on x86 (e4m3_rows_x86.h) */
@@ -124,8 +126,12 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
 
 static void quantize_tokens(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
-    for (int64_t t = begin; t < end; t++)
-        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, job->xq + (size_t)t * job->xq_bytes, job->q8_kernel);
+    const int64_t records = cn_q8_0_tile_records(job->w->cols);
+    for (int64_t t = begin; t < end; t++) {
+        uint8_t *xq = job->xq + (size_t)t * job->xq_bytes;
+        cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, xq, job->q8_kernel);
+        if (job->xt) cn_q8_0_tile_x_from((const cn_q8_32x8 *)(const void *)xq, job->w->cols, job->xt + t * records);
+    }
 }
 
 /* Stored weight bytes per block of rows: the block stays in L2 while every token group passes
@@ -156,18 +162,58 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
     }
 }
 
+/* Q8_0 under AVX-512 VNNI with many tokens: 2-row x 4-token tiles (q8_0_tiles.h), the same
+ * bits as cn_q8_dot. A block of rows (Q8_ROW_BLOCK_BYTES stored) is rearranged once into this
+ * thread's scratch and stays in L2 while every group of four tokens (their records in L1) passes
+ * over it in pairs of rows. Fewer tokens than Q8_TILE_MIN_TOKENS take matmul_rows_q8: the
+ * rearranging costs about one pass of the one-token kernel over the block. */
+#define Q8_TILE_MIN_TOKENS 8
+
+static void matmul_rows_q8_0_tiles(void *p, int64_t begin, int64_t end) {
+    const matmul_job *job = p;
+    const cn_matrix *w = job->w;
+    const int64_t records = cn_q8_0_tile_records(w->cols);
+    int64_t block = (int64_t)(Q8_ROW_BLOCK_BYTES / w->row_bytes) & ~(int64_t)1;
+    if (block < CN_Q8_0_TILE_ROWS) block = CN_Q8_0_TILE_ROWS;
+    if (block > end - begin) block = end - begin;
+    cn_q8_0_tile_w *rows = cn_scratch_alloc((size_t)(block * records) * sizeof *rows);
+    for (int64_t o0 = begin; o0 < end; o0 += block) {
+        const int64_t nb = end - o0 < block ? end - o0 : block;
+        for (int64_t r = 0; r < nb; r++) cn_q8_0_tile_w_from(w->data + (size_t)(o0 + r) * w->row_bytes, w->cols, rows + r * records);
+        for (int64_t t0 = 0; t0 < job->n_tokens; t0 += CN_Q8_0_TILE_TOKENS) {
+            const int nt = job->n_tokens - t0 < CN_Q8_0_TILE_TOKENS ? (int)(job->n_tokens - t0) : CN_Q8_0_TILE_TOKENS;
+            const cn_q8_0_tile_x *x[CN_Q8_0_TILE_TOKENS];
+            for (int i = 0; i < CN_Q8_0_TILE_TOKENS; i++) x[i] = job->xt + (t0 + (i < nt ? i : 0)) * records; /* extra: dropped */
+            for (int64_t r = 0; r < nb; r += CN_Q8_0_TILE_ROWS) {
+                const int nr = nb - r < CN_Q8_0_TILE_ROWS ? (int)(nb - r) : CN_Q8_0_TILE_ROWS;
+                const cn_q8_0_tile_w *wr[CN_Q8_0_TILE_ROWS];
+                for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) wr[i] = rows + (r + (i < nr ? i : 0)) * records;
+                float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+                cn_q8_0_tile_dot(wr, x, w->cols, true, out);
+                for (int i = 0; i < nr; i++)
+                    for (int t = 0; t < nt; t++) job->y[(t0 + t) * job->y_stride + o0 + r + i] = out[i][t];
+            }
+        }
+    }
+    free(rows);
+}
+
 void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t x_stride,
                int64_t n_tokens, float *y, int64_t y_stride) {
     const bool avx2 = cn_cpu_has_avx2_fma();
-    matmul_job job = {w, x, x_stride, n_tokens, y, y_stride, CN_Q8_NONE, NULL, 0, CN_Q8_SCALAR, NULL, NULL, CN_E4M3_ROWS_NONE};
+    matmul_job job = {.w = w, .x = x, .x_stride = x_stride, .n_tokens = n_tokens, .y = y, .y_stride = y_stride,
+                      .layout = CN_Q8_NONE, .q8_kernel = CN_Q8_SCALAR, .e4m3_rows = CN_E4M3_ROWS_NONE};
     if (w->act_q8 && (job.layout = cn_q8_layout_of(w->dtype)) != CN_Q8_NONE && n_tokens > 0) {
         job.q8_kernel = cn_q8_kernel_best();
         job.xq_bytes = cn_q8_row_bytes(job.layout, w->cols);
         job.xq = cn_scratch_alloc((size_t)n_tokens * job.xq_bytes);
+        const bool tiles = w->dtype == CN_DTYPE_Q8_0 && job.q8_kernel == CN_Q8_AVX512_VNNI && n_tokens >= Q8_TILE_MIN_TOKENS;
+        if (tiles) job.xt = cn_scratch_alloc((size_t)(n_tokens * cn_q8_0_tile_records(w->cols)) * sizeof *job.xt);
         if (n_tokens >= 4) cn_parallel_for(pool, n_tokens, quantize_tokens, &job);
         else quantize_tokens(&job, 0, n_tokens);
-        cn_parallel_for(pool, w->rows, matmul_rows_q8, &job);
+        cn_parallel_for(pool, w->rows, tiles ? matmul_rows_q8_0_tiles : matmul_rows_q8, &job);
         free(job.xq);
+        free(job.xt);
         return;
     }
     if (avx2) job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;

@@ -1,0 +1,146 @@
+/* Q8_0 GEMM tiles (q8_0_tiles.h): the rearrangements, the VPDPBUSD tile and its scalar twin. */
+#include "tensor/q8_0_tiles.h"
+
+#include <string.h>
+
+#include "tensor/element.h"
+
+/* Not contracted into FMAs (GCC does not in ISO C mode; clang needs the pragma): the steps are
+ * cn_q8_0_q8_dot_ref's. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+int64_t cn_q8_0_tile_records(int64_t n) { return (n / 32 + 7) / 8; }
+
+/* Blocks of record r that lie inside a row of `blocks` blocks. */
+static int used_blocks(int64_t blocks, int64_t r) { return blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r); }
+
+void cn_q8_0_tile_x_from(const cn_q8_32x8 *x, int64_t n, cn_q8_0_tile_x *out) {
+    const int64_t blocks = n / 32;
+    for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
+        cn_q8_0_tile_x *o = out + r;
+        memset(o, 0, sizeof *o);
+        for (int k = 0; k < used_blocks(blocks, r); k++) {
+            const int8_t *q = x[r].q + 32 * k;
+            int32_t sum = 0;
+            for (int l = 0; l < 32; l++) sum += q[l];
+            for (int m = 0; m < 8; m++) memcpy(&o->q[m][4 * k], q + 4 * m, 4);
+            o->d[k] = x[r].d[k];
+            o->neg_offset[k] = -128 * sum;
+        }
+    }
+}
+
+void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
+    const int64_t blocks = n / 32;
+    for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
+        cn_q8_0_tile_w *o = out + r;
+        memset(o, 0, sizeof *o);
+        for (int k = 0; k < used_blocks(blocks, r); k++) {
+            const uint8_t *blk = row + 34 * (8 * r + k);
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            o->d[k] = cn_f16_to_f32(h);
+            for (int m = 0; m < 8; m++) {
+                uint32_t four;
+                memcpy(&four, blk + 2 + 4 * m, 4);
+                four ^= 0x80808080u; /* each code plus 128, as an unsigned byte */
+                memcpy(&o->q[m][4 * k], &four, 4);
+            }
+        }
+    }
+}
+
+/* The reference's total of the eight lanes. */
+static float total(const float lane[8]) {
+    return ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+}
+
+static void tile_dot_scalar(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
+                            int64_t n, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    const int64_t blocks = n / 32;
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
+            float lane[8] = {0};
+            for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
+                const cn_q8_0_tile_w *wr = w[i] + r;
+                const cn_q8_0_tile_x *xr = x[t] + r;
+                for (int k = 0; k < used_blocks(blocks, r); k++) {
+                    int32_t sumi = xr->neg_offset[k];
+                    for (int m = 0; m < 8; m++)
+                        for (int j = 0; j < 4; j++) sumi += wr->q[m][4 * k + j] * xr->q[m][4 * k + j];
+                    const float scale = wr->d[k] * xr->d[k];
+                    const float v = scale * (float)sumi;
+                    lane[k] = lane[k] + v;
+                }
+            }
+            out[i][t] = total(lane);
+        }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
+#include <immintrin.h>
+
+#include "tensor/q8_avx2_parts.h"
+
+#define KERNEL __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* Per record: the eight int32 accumulators (2 rows x 4 tokens) start at their token's
+ * −128·Σ q and take eight VPDPBUSDs each (vector m of the row against vector m of the token);
+ * lane k is then block k's exact sumi. Then lane by lane (dw·dx)·sumi added to the pair's f32
+ * lanes, only the used ones in a short last record (adding 0 could turn a −0 into +0). 2 x 4
+ * pairs keep 16 accumulators, two row vectors and one token vector in AVX-512VL's 32 registers;
+ * per vector m, 6 loads feed 8 VPDPBUSDs. */
+KERNEL static void tile_dot_vnni(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
+                                 int64_t n, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    const int64_t blocks = n / 32;
+    __m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) lanes[i][t] = _mm256_setzero_ps();
+    for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
+        const cn_q8_0_tile_w *w0 = w[0] + r, *w1 = w[1] + r;
+        __m256i s[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++)
+            s[0][t] = s[1][t] = _mm256_loadu_si256((const __m256i *)(const void *)x[t][r].neg_offset);
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; m++) {
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)w0->q[m]);
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)w1->q[m]);
+#pragma GCC unroll 4
+            for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
+                const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)x[t][r].q[m]);
+                s[0][t] = _mm256_dpbusd_epi32(s[0][t], a0, b);
+                s[1][t] = _mm256_dpbusd_epi32(s[1][t], a1, b);
+            }
+        }
+        const __mmask8 used = (__mmask8)((1u << used_blocks(blocks, r)) - 1u);
+        const __m256 dw[CN_Q8_0_TILE_ROWS] = {_mm256_loadu_ps(w0->d), _mm256_loadu_ps(w1->d)};
+#pragma GCC unroll 4
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
+            const __m256 dx = _mm256_loadu_ps(x[t][r].d);
+            for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) {
+                const __m256 v = _mm256_mul_ps(_mm256_mul_ps(dw[i], dx), _mm256_cvtepi32_ps(s[i][t]));
+                lanes[i][t] = _mm256_mask_add_ps(lanes[i][t], used, lanes[i][t], v);
+            }
+        }
+    }
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) out[i][t] = total_of_lanes(lanes[i][t]);
+}
+
+void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
+                      int64_t n, bool vnni, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    if (vnni) tile_dot_vnni(w, x, n, out);
+    else tile_dot_scalar(w, x, n, out);
+}
+
+#else
+
+void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
+                      int64_t n, bool vnni, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    (void)vnni;
+    tile_dot_scalar(w, x, n, out);
+}
+
+#endif
