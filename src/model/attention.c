@@ -77,10 +77,7 @@ static void attend_one(const heads_job *job, int64_t row, int64_t pos, int64_t h
     for (int64_t i = 0; i < n; i++) sum += (scores[i] = expf(scores[i] - mx));
     float *o = job->o + (row * cfg->n_heads + h) * d;
     memset(o, 0, (size_t)d * sizeof(float));
-    for (int64_t i = 0; i < n; i++) {
-        const float p = scores[i] / sum;
-        for (int64_t c = 0; c < d; c++) o[c] += p * keys[i][c];
-    }
+    for (int64_t i = 0; i < n; i++) cn_vec_axpy(o, scores[i] / sum, keys[i], d);
     cn_rope_apply(job->ctx->rope, o, d, pos, true); /* undo the rotation carried by V (5.6) */
 }
 

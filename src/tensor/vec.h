@@ -6,6 +6,9 @@
 #include <stdint.h>
 
 float cn_vec_dot(const float *a, const float *b, int64_t n);
+/* y[i] = y[i] + a·x[i] (a product, then a sum: not fused, so every CPU and copy gives the same
+ * bits as the plain loop). */
+void cn_vec_axpy(float *restrict y, float a, const float *restrict x, int64_t n);
 
 /* 1/sqrt(mean(x^2) + eps), the RMSNorm factor. */
 float cn_vec_rms_factor(const float *x, int64_t n, float eps);
