@@ -5,12 +5,27 @@
 
 #include "base/alloc.h"
 #include "tensor/e4m3_rows_x86.h"
+#include "tensor/q4_k_tiles.h"
 #include "tensor/q8_0_tiles.h"
 #include "tensor/q8_activations.h"
 #include "tensor/q8_dot_many.h"
 #include "tensor/row_dot_avx2.h"
 #include "tensor/row_dot_neon.h"
 #include "tensor/vec.h"
+
+#define TILE_ROWS 2
+#define TILE_TOKENS 4
+_Static_assert(CN_Q8_0_TILE_ROWS == TILE_ROWS && CN_Q4_K_TILE_ROWS == TILE_ROWS, "tile rows");
+_Static_assert(CN_Q8_0_TILE_TOKENS == TILE_TOKENS && CN_Q4_K_TILE_TOKENS == TILE_TOKENS, "tile tokens");
+
+/* One format's tiles: its rearranged record sizes (per row and per token of n elements), the
+ * rearrangements and the tile. */
+typedef struct {
+    size_t w_bytes, x_bytes;
+    void (*w_from)(const uint8_t *row, int64_t n, void *out);
+    void (*x_from)(const void *xq, int64_t n, void *out);
+    void (*dot)(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]);
+} tile_format;
 
 /* A fused kernel set: row_dot_avx2.h or row_dot_neon.h (the same chain, so the same bits). */
 typedef void (*row_dot_fn)(const cn_matrix *m, int64_t row, const float *const *x, int n_tokens, float *out);
@@ -27,7 +42,8 @@ typedef struct {
     uint8_t *xq;
     size_t xq_bytes;
     cn_q8_kernel q8_kernel; /* cn_q8_kernel_best() */
-    cn_q8_0_tile_x *xt;     /* Q8_0 GEMM tiles (q8_0_tiles.h): every token's records rearranged, or NULL */
+    tile_format tiles;      /* GEMM tiles (Q8_0, Q4_K under VNNI): the format's functions */
+    uint8_t *xt;            /* every token's records rearranged for them, tiles.x_bytes apart; or NULL */
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
     cn_e4m3_rows_kind e4m3_rows; /* F8_E4M3 with one or two tokens on x86 (e4m3_rows_x86.h) */
@@ -126,11 +142,10 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
 
 static void quantize_tokens(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
-    const int64_t records = cn_q8_0_tile_records(job->w->cols);
     for (int64_t t = begin; t < end; t++) {
         uint8_t *xq = job->xq + (size_t)t * job->xq_bytes;
         cn_q8_quantize(job->layout, job->x + t * job->x_stride, job->w->cols, xq, job->q8_kernel);
-        if (job->xt) cn_q8_0_tile_x_from((const cn_q8_32x8 *)(const void *)xq, job->w->cols, job->xt + t * records);
+        if (job->xt) job->tiles.x_from(xq, job->w->cols, job->xt + (size_t)t * job->tiles.x_bytes);
     }
 }
 
@@ -162,34 +177,66 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
     }
 }
 
-/* Q8_0 under AVX-512 VNNI with many tokens: 2-row x 4-token tiles (q8_0_tiles.h), the same
- * bits as cn_q8_dot. A block of rows (Q8_ROW_BLOCK_BYTES stored) is rearranged once into this
- * thread's scratch and stays in L2 while every group of four tokens (their records in L1) passes
- * over it in pairs of rows. Fewer tokens than Q8_TILE_MIN_TOKENS take matmul_rows_q8: the
- * rearranging costs about one pass of the one-token kernel over the block. */
+/* Q8_0 and Q4_K under AVX-512 VNNI with many tokens: 2-row x 4-token GEMM tiles
+ * (q8_0_tiles.h, q4_k_tiles.h), the same bits as cn_q8_dot. A block of rows (Q8_ROW_BLOCK_BYTES
+ * stored) is rearranged once into this thread's scratch and stays in L2 while every group of
+ * four tokens (their rearranged records in L1) passes over it in pairs of rows. Fewer tokens than
+ * Q8_TILE_MIN_TOKENS take matmul_rows_q8: the rearranging costs about one pass of the one-token
+ * kernel over the block. */
 #define Q8_TILE_MIN_TOKENS 8
+static void q8_0_w_from(const uint8_t *row, int64_t n, void *out) { cn_q8_0_tile_w_from(row, n, out); }
+static void q8_0_x_from(const void *xq, int64_t n, void *out) { cn_q8_0_tile_x_from(xq, n, out); }
+static void q8_0_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]) {
+    const cn_q8_0_tile_w *wt[TILE_ROWS] = {w[0], w[1]};
+    const cn_q8_0_tile_x *xt[TILE_TOKENS] = {x[0], x[1], x[2], x[3]};
+    cn_q8_0_tile_dot(wt, xt, n, true, out);
+}
+static void q4_k_w_from(const uint8_t *row, int64_t n, void *out) { cn_q4_k_tile_w_from(row, n, out); }
+static void q4_k_x_from(const void *xq, int64_t n, void *out) { cn_q4_k_tile_x_from(xq, n, out); }
+static void q4_k_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]) {
+    const cn_q4_k_tile_w *wt[TILE_ROWS] = {w[0], w[1]};
+    const cn_q4_k_tile_x *xt[TILE_TOKENS] = {x[0], x[1], x[2], x[3]};
+    cn_q4_k_tile_dot(wt, xt, n, true, out);
+}
 
-static void matmul_rows_q8_0_tiles(void *p, int64_t begin, int64_t end) {
+/* The tiles for w under this kernel kind; false where there are none. */
+static bool tile_format_of(const cn_matrix *w, cn_q8_kernel kernel, tile_format *f) {
+    if (kernel != CN_Q8_AVX512_VNNI) return false;
+    const int64_t records = cn_q8_0_tile_records(w->cols), blocks = w->cols / 256;
+    if (w->dtype == CN_DTYPE_Q8_0) {
+        *f = (tile_format){(size_t)records * sizeof(cn_q8_0_tile_w), (size_t)records * sizeof(cn_q8_0_tile_x), q8_0_w_from,
+                           q8_0_x_from, q8_0_dot};
+        return true;
+    }
+    if (w->dtype == CN_DTYPE_Q4_K) {
+        *f = (tile_format){(size_t)blocks * sizeof(cn_q4_k_tile_w), (size_t)blocks * sizeof(cn_q4_k_tile_x), q4_k_w_from,
+                           q4_k_x_from, q4_k_dot};
+        return true;
+    }
+    return false;
+}
+
+static void matmul_rows_tiles(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     const cn_matrix *w = job->w;
-    const int64_t records = cn_q8_0_tile_records(w->cols);
+    const tile_format *f = &job->tiles;
     int64_t block = (int64_t)(Q8_ROW_BLOCK_BYTES / w->row_bytes) & ~(int64_t)1;
-    if (block < CN_Q8_0_TILE_ROWS) block = CN_Q8_0_TILE_ROWS;
+    if (block < TILE_ROWS) block = TILE_ROWS;
     if (block > end - begin) block = end - begin;
-    cn_q8_0_tile_w *rows = cn_scratch_alloc((size_t)(block * records) * sizeof *rows);
+    uint8_t *rows = cn_scratch_alloc((size_t)block * f->w_bytes);
     for (int64_t o0 = begin; o0 < end; o0 += block) {
         const int64_t nb = end - o0 < block ? end - o0 : block;
-        for (int64_t r = 0; r < nb; r++) cn_q8_0_tile_w_from(w->data + (size_t)(o0 + r) * w->row_bytes, w->cols, rows + r * records);
-        for (int64_t t0 = 0; t0 < job->n_tokens; t0 += CN_Q8_0_TILE_TOKENS) {
-            const int nt = job->n_tokens - t0 < CN_Q8_0_TILE_TOKENS ? (int)(job->n_tokens - t0) : CN_Q8_0_TILE_TOKENS;
-            const cn_q8_0_tile_x *x[CN_Q8_0_TILE_TOKENS];
-            for (int i = 0; i < CN_Q8_0_TILE_TOKENS; i++) x[i] = job->xt + (t0 + (i < nt ? i : 0)) * records; /* extra: dropped */
-            for (int64_t r = 0; r < nb; r += CN_Q8_0_TILE_ROWS) {
-                const int nr = nb - r < CN_Q8_0_TILE_ROWS ? (int)(nb - r) : CN_Q8_0_TILE_ROWS;
-                const cn_q8_0_tile_w *wr[CN_Q8_0_TILE_ROWS];
-                for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) wr[i] = rows + (r + (i < nr ? i : 0)) * records;
-                float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
-                cn_q8_0_tile_dot(wr, x, w->cols, true, out);
+        for (int64_t r = 0; r < nb; r++) f->w_from(w->data + (size_t)(o0 + r) * w->row_bytes, w->cols, rows + (size_t)r * f->w_bytes);
+        for (int64_t t0 = 0; t0 < job->n_tokens; t0 += TILE_TOKENS) {
+            const int nt = job->n_tokens - t0 < TILE_TOKENS ? (int)(job->n_tokens - t0) : TILE_TOKENS;
+            const void *x[TILE_TOKENS];
+            for (int i = 0; i < TILE_TOKENS; i++) x[i] = job->xt + (size_t)(t0 + (i < nt ? i : 0)) * f->x_bytes; /* extra: dropped */
+            for (int64_t r = 0; r < nb; r += TILE_ROWS) {
+                const int nr = nb - r < TILE_ROWS ? (int)(nb - r) : TILE_ROWS;
+                const void *wr[TILE_ROWS];
+                for (int i = 0; i < TILE_ROWS; i++) wr[i] = rows + (size_t)(r + (i < nr ? i : 0)) * f->w_bytes;
+                float out[TILE_ROWS][TILE_TOKENS];
+                f->dot(wr, x, w->cols, out);
                 for (int i = 0; i < nr; i++)
                     for (int t = 0; t < nt; t++) job->y[(t0 + t) * job->y_stride + o0 + r + i] = out[i][t];
             }
@@ -207,11 +254,11 @@ void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t 
         job.q8_kernel = cn_q8_kernel_best();
         job.xq_bytes = cn_q8_row_bytes(job.layout, w->cols);
         job.xq = cn_scratch_alloc((size_t)n_tokens * job.xq_bytes);
-        const bool tiles = w->dtype == CN_DTYPE_Q8_0 && job.q8_kernel == CN_Q8_AVX512_VNNI && n_tokens >= Q8_TILE_MIN_TOKENS;
-        if (tiles) job.xt = cn_scratch_alloc((size_t)(n_tokens * cn_q8_0_tile_records(w->cols)) * sizeof *job.xt);
+        const bool tiles = n_tokens >= Q8_TILE_MIN_TOKENS && tile_format_of(w, job.q8_kernel, &job.tiles);
+        if (tiles) job.xt = cn_scratch_alloc((size_t)n_tokens * job.tiles.x_bytes);
         if (n_tokens >= 4) cn_parallel_for(pool, n_tokens, quantize_tokens, &job);
         else quantize_tokens(&job, 0, n_tokens);
-        cn_parallel_for(pool, w->rows, tiles ? matmul_rows_q8_0_tiles : matmul_rows_q8, &job);
+        cn_parallel_for(pool, w->rows, tiles ? matmul_rows_tiles : matmul_rows_q8, &job);
         free(job.xq);
         free(job.xt);
         return;

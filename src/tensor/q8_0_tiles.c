@@ -32,9 +32,10 @@ void cn_q8_0_tile_x_from(const cn_q8_32x8 *x, int64_t n, cn_q8_0_tile_x *out) {
     }
 }
 
-void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
+/* Records first..last - 1 of the row (the scalar rearrangement). */
+static void tile_w_from_scalar(const uint8_t *row, int64_t n, int64_t first, int64_t last, cn_q8_0_tile_w *out) {
     const int64_t blocks = n / 32;
-    for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
+    for (int64_t r = first; r < last; r++) {
         cn_q8_0_tile_w *o = out + r;
         memset(o, 0, sizeof *o);
         for (int k = 0; k < used_blocks(blocks, r); k++) {
@@ -83,6 +84,7 @@ static void tile_dot_scalar(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], co
 #include <immintrin.h>
 
 #include "tensor/q8_avx2_parts.h"
+#include "tensor/row_dot_avx2.h"
 
 #define KERNEL __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -92,6 +94,32 @@ static void tile_dot_scalar(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], co
  * lanes, only the used ones in a short last record (adding 0 could turn a −0 into +0). 2 x 4
  * pairs keep 16 accumulators, two row vectors and one token vector in AVX-512VL's 32 registers;
  * per vector m, 6 loads feed 8 VPDPBUSDs. */
+/* The full records with AVX2 (eight blocks as rows of an 8 x 8 matrix of 32-bit lanes,
+ * transposed), a short last one by the scalar loop. */
+Q8_AVX2_KERNEL static void tile_w_from_avx2(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
+    const int64_t full = n / 256;
+    const __m256i plus_128 = _mm256_set1_epi8((char)0x80);
+    for (int64_t r = 0; r < full; r++) {
+        const uint8_t *rec = row + 34 * 8 * r;
+        cn_q8_0_tile_w *o = out + r;
+        __m256i q[8];
+        uint16_t h[8];
+        for (int k = 0; k < 8; k++) {
+            q[k] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 34 * k + 2)), plus_128);
+            memcpy(&h[k], rec + 34 * k, 2);
+        }
+        transpose_8x8_epi32(q);
+        for (int m = 0; m < 8; m++) _mm256_storeu_si256((__m256i *)(void *)o->q[m], q[m]);
+        for (int k = 0; k < 8; k++) o->d[k] = _cvtsh_ss(h[k]);
+    }
+    tile_w_from_scalar(row, n, full, cn_q8_0_tile_records(n), out);
+}
+
+void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
+    if (cn_cpu_has_avx2_fma()) tile_w_from_avx2(row, n, out);
+    else tile_w_from_scalar(row, n, 0, cn_q8_0_tile_records(n), out);
+}
+
 KERNEL static void tile_dot_vnni(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
                                  int64_t n, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
     const int64_t blocks = n / 32;
@@ -136,6 +164,10 @@ void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn
 }
 
 #else
+
+void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
+    tile_w_from_scalar(row, n, 0, cn_q8_0_tile_records(n), out);
+}
 
 void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
                       int64_t n, bool vnni, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
