@@ -4,13 +4,19 @@
  * random codes, scale bytes and f16 d, dmin; the extremes: a row of all-15 codes whose every
  * 6-bit scale and min is 63 against tokens whose int8 values are all +127 or all -127, a row of
  * all-zero codes, an all-zero token, a token with a NaN (its dot NaN), tiles whose rows or tokens
- * repeat (as cn_matmul pads a tail). */
+ * repeat (as cn_matmul pads a tail). Then cn_matmul with act_q8 on Q4_K matrices with 130 and 257
+ * tokens (enough for its tile path; odd row counts, pools of 1 and 2 threads): every output the
+ * scalar reference's bits on the token quantised alone. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/threadpool.h"
 #include "harness.h"
+#include "tensor/dtype.h"
 #include "tensor/element.h"
+#include "tensor/matmul.h"
+#include "tensor/matrix.h"
 #include "tensor/q4_k_tiles.h"
 #include "tensor/q8_activations.h"
 
@@ -90,9 +96,43 @@ static void check_width(int64_t n) {
     free(w), free(xq), free(x), free(wt), free(xt);
 }
 
+static void check_matmul(cn_threadpool *pool, int64_t rows, int64_t n, int64_t tokens) {
+    const size_t row_bytes = cn_dtype_row_bytes(CN_DTYPE_Q4_K, n);
+    const int64_t x_stride = n + 3, y_stride = rows + 1;
+    uint8_t *w = malloc((size_t)rows * row_bytes);
+    float *x = malloc((size_t)(tokens * x_stride) * sizeof *x), *y = malloc((size_t)(tokens * y_stride) * sizeof *y);
+    cn_q8_block *xq = malloc((size_t)(n / 256) * sizeof *xq);
+    for (size_t i = 0; i < (size_t)rows * row_bytes; i++) w[i] = (uint8_t)rng_next();
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < n / 256; b++) {
+            const uint16_t d = cn_f32_to_f16(rng_uniform() * 0.01f), dmin = cn_f32_to_f16(rng_uniform() * 0.01f);
+            memcpy(w + (size_t)r * row_bytes + 144 * b, &d, 2);
+            memcpy(w + (size_t)r * row_bytes + 144 * b + 2, &dmin, 2);
+        }
+    for (int64_t i = 0; i < tokens * x_stride; i++) x[i] = rng_uniform() * (i % 211 == 3 ? 30.0f : 1.0f);
+    const cn_matrix m = {CN_DTYPE_Q4_K, rows, n, w, row_bytes, NULL, 0, 0, true};
+    cn_matmul(pool, &m, x, x_stride, tokens, y, y_stride);
+    int bad = 0;
+    for (int64_t t = 0; t < tokens; t++) {
+        cn_q8_quantize_row(x + t * x_stride, n, xq);
+        for (int64_t r = 0; r < rows; r++) bad += !same_bits(y[t * y_stride + r], cn_q4_k_q8_dot_ref(w + (size_t)r * row_bytes, xq, n));
+    }
+    CHECKF(bad == 0, "cn_matmul Q4_K %lld x %lld, %lld tokens: %d outputs differ from the scalar reference", (long long)rows,
+           (long long)n, (long long)tokens, bad);
+    free(w), free(x), free(y), free(xq);
+}
+
 int main(void) {
     static const int64_t widths[] = {256, 512, 1280, 2048, 4096, 4352};
     for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) check_width(widths[i]);
+    for (int threads = 1; threads <= 2; threads++) {
+        cn_threadpool *pool = cn_threadpool_create(threads);
+        CHECK(pool != NULL);
+        if (!pool) break;
+        check_matmul(pool, 61, 4096, 130); /* 2,304-byte rows: row blocks of 28, the last short */
+        check_matmul(pool, 7, 1280, 257);
+        cn_threadpool_destroy(pool);
+    }
     printf("test_q4_k_tiles: VPDPBUSD kernel %s\n", cn_q8_has_avx512_vnni() ? "checked" : "not on this CPU (scalar twin only)");
     return cn_test_finish("test_q4_k_tiles");
 }
