@@ -1,6 +1,6 @@
 /* The Q8_0 GEMM tiles (q8_0_tiles.h) against the scalar integer reference cn_q8_0_q8_dot_ref,
  * bit for bit: every (row, token) of a 2 x 4 tile, through both rearrangements, with the scalar
- * twin and (when this CPU has AVX-512 VNNI) the VPDPBUSD kernel. Rows of 32 to 4352 elements
+ * twin, the AVX2 tile and the VPDPBUSD tile (each where this CPU runs it). Rows of 32 to 4352 elements
  * (widths that end mid-record included), random codes (-128 among them) with random f16 scales,
  * and the extremes of the +128 offset: a row of all -128 codes and one of all +127 against tokens
  * whose int8 values are all +127 or all -127 (|sumi| = 32·128·127 per block), an all-zero token,
@@ -63,9 +63,10 @@ static void check_width(int64_t n) {
         cn_q8_0_tile_x_from((const cn_q8_32x8 *)(const void *)(xq + t * xq_bytes), n, xt + t * records);
     }
     for (int r = 0; r < ROWS; r++) cn_q8_0_tile_w_from(w + (size_t)r * row_bytes, n, wt + r * records);
-    const bool kinds[2] = {false, true};
-    int bad[2] = {0, 0}, nan_seen = 0, extreme_seen = 0;
-    for (int k = 0; k < (cn_q8_has_avx512_vnni() ? 2 : 1); k++)
+    const cn_q8_kernel kinds[3] = {CN_Q8_SCALAR, CN_Q8_AVX2, CN_Q8_AVX512_VNNI};
+    int bad[3] = {0, 0, 0}, nan_seen = 0, extreme_seen = 0;
+    for (int k = 0; k < 3; k++)
+        if (cn_q8_kernel_available(kinds[k]))
         /* every row pair (r, r + 1 mod ROWS, so also a repeated row) with every token window */
         for (int r = 0; r < ROWS; r++)
             for (int t0 = 0; t0 < TOKENS; t0++) {
@@ -87,7 +88,8 @@ static void check_width(int64_t n) {
                     }
             }
     CHECKF(bad[0] == 0, "n %lld: %d scalar tile outputs differ from cn_q8_0_q8_dot_ref", (long long)n, bad[0]);
-    CHECKF(bad[1] == 0, "n %lld: %d VNNI tile outputs differ from cn_q8_0_q8_dot_ref", (long long)n, bad[1]);
+    CHECKF(bad[1] == 0, "n %lld: %d AVX2 tile outputs differ from cn_q8_0_q8_dot_ref", (long long)n, bad[1]);
+    CHECKF(bad[2] == 0, "n %lld: %d VNNI tile outputs differ from cn_q8_0_q8_dot_ref", (long long)n, bad[2]);
     CHECKF(nan_seen > 0 && extreme_seen > 0, "n %lld: the NaN token or the extreme pairs were not exercised", (long long)n);
     free(w), free(xq), free(x), free(wt), free(xt);
 }
@@ -95,6 +97,7 @@ static void check_width(int64_t n) {
 int main(void) {
     static const int64_t widths[] = {32, 96, 256, 288, 1024, 4096 + 160, 4352};
     for (size_t i = 0; i < sizeof widths / sizeof *widths; i++) check_width(widths[i]);
-    printf("test_q8_0_tiles: VPDPBUSD kernel %s\n", cn_q8_has_avx512_vnni() ? "checked" : "not on this CPU (scalar twin only)");
+    printf("test_q8_0_tiles: AVX2 tile %s, VPDPBUSD tile %s\n", cn_q8_kernel_available(CN_Q8_AVX2) ? "checked" : "not on this CPU",
+           cn_q8_has_avx512_vnni() ? "checked" : "not on this CPU");
     return cn_test_finish("test_q8_0_tiles");
 }

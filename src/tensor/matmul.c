@@ -177,14 +177,14 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
     }
 }
 
-/* Q8_0 and Q4_K under AVX-512 VNNI with many tokens: 2-row x 4-token GEMM tiles
+/* Q8_0 (AVX-512 VNNI or AVX2) and Q4_K (VNNI) with many tokens: 2-row x 4-token GEMM tiles
  * (q8_0_tiles.h, q4_k_tiles.h), the same bits as cn_q8_dot. A block of rows (Q8_ROW_BLOCK_BYTES
  * stored) is rearranged once into this thread's scratch and stays in L2 while every group of
  * four tokens (their rearranged records in L1) passes over it in pairs of rows. Fewer tokens
  * take matmul_rows_q8, since the rearranging is paid once per row for all of them. Measured one
  * thread, 28 rows of 4096, CPU time, machine loaded (docs/performance.md): Q8_0's tile runs at
- * 1.6x the many-token kernel from 16 tokens on (the rearranging 30 % of the tile's time at 16, 5 %
- * at 256); Q4_K's AVX2 many-token kernel is already about as fast as its tile, which gains ~15 %
+ * 1.6x the many-token kernel from 16 tokens on, with VNNI or AVX2 alike (the rearranging 30 % of
+ * the tile's time at 16, 5 % at 256); Q4_K's AVX2 many-token kernel is already about as fast as its tile, which gains ~15 %
  * at 256 tokens but loses at 16 and breaks even near 48 (a routed expert's share of a 256-row
  * step), so Q4_K takes tiles only from Q4_K_TILE_MIN_TOKENS. */
 #define Q8_0_TILE_MIN_TOKENS 8
@@ -194,7 +194,7 @@ static void q8_0_x_from(const void *xq, int64_t n, void *out) { cn_q8_0_tile_x_f
 static void q8_0_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]) {
     const cn_q8_0_tile_w *wt[TILE_ROWS] = {w[0], w[1]};
     const cn_q8_0_tile_x *xt[TILE_TOKENS] = {x[0], x[1], x[2], x[3]};
-    cn_q8_0_tile_dot(wt, xt, n, true, out);
+    cn_q8_0_tile_dot(wt, xt, n, cn_q8_kernel_best(), out);
 }
 static void q4_k_w_from(const uint8_t *row, int64_t n, void *out) { cn_q4_k_tile_w_from(row, n, out); }
 static void q4_k_x_from(const void *xq, int64_t n, void *out) { cn_q4_k_tile_x_from(xq, n, out); }
@@ -206,14 +206,13 @@ static void q4_k_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TO
 
 /* The tiles for w and this many tokens under this kernel kind; false where there are none. */
 static bool tile_format_of(const cn_matrix *w, int64_t n_tokens, cn_q8_kernel kernel, tile_format *f) {
-    if (kernel != CN_Q8_AVX512_VNNI) return false;
     const int64_t records = cn_q8_0_tile_records(w->cols), blocks = w->cols / 256;
-    if (w->dtype == CN_DTYPE_Q8_0 && n_tokens >= Q8_0_TILE_MIN_TOKENS) {
+    if (w->dtype == CN_DTYPE_Q8_0 && n_tokens >= Q8_0_TILE_MIN_TOKENS && (kernel == CN_Q8_AVX512_VNNI || kernel == CN_Q8_AVX2)) {
         *f = (tile_format){(size_t)records * sizeof(cn_q8_0_tile_w), (size_t)records * sizeof(cn_q8_0_tile_x), q8_0_w_from,
                            q8_0_x_from, q8_0_dot};
         return true;
     }
-    if (w->dtype == CN_DTYPE_Q4_K && n_tokens >= Q4_K_TILE_MIN_TOKENS) {
+    if (w->dtype == CN_DTYPE_Q4_K && n_tokens >= Q4_K_TILE_MIN_TOKENS && kernel == CN_Q8_AVX512_VNNI) {
         *f = (tile_format){(size_t)blocks * sizeof(cn_q4_k_tile_w), (size_t)blocks * sizeof(cn_q4_k_tile_x), q4_k_w_from,
                            q4_k_x_from, q4_k_dot};
         return true;

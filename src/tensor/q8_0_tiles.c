@@ -157,9 +157,54 @@ KERNEL static void tile_dot_vnni(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS
         for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) out[i][t] = total_of_lanes(lanes[i][t]);
 }
 
+/* AVX2 without VNNI: maddubs cannot take the +128 codes (pairs up to 2·255·127 overflow int16),
+ * so each row's codes are made signed again (w = stored ^ 0x80) and |w| once per vector for the
+ * tile's four tokens, and each token meets them as the one-token kernel does: maddubs(|w|,
+ * x·sign(w)) (pairs at most 2·128·127 < 2^15), madd with ones, added into lane k; no offset. The
+ * same exact sums, the same f32 steps. */
+Q8_AVX2_KERNEL static void tile_dot_avx2(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
+                                         int64_t n, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    const int64_t blocks = n / 32;
+    const __m256i plus_128 = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    __m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) lanes[i][t] = _mm256_setzero_ps();
+    for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
+        const cn_q8_0_tile_w *w0 = w[0] + r, *w1 = w[1] + r;
+        __m256i s[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+        for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+            for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) s[i][t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int m = 0; m < 8; m++) {
+            const __m256i s0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)w0->q[m]), plus_128);
+            const __m256i s1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)w1->q[m]), plus_128);
+            const __m256i a0 = _mm256_abs_epi8(s0), a1 = _mm256_abs_epi8(s1);
+#pragma GCC unroll 4
+            for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
+                const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)x[t][r].q[m]);
+                s[0][t] = _mm256_add_epi32(s[0][t], _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(b, s0)), ones));
+                s[1][t] = _mm256_add_epi32(s[1][t], _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(b, s1)), ones));
+            }
+        }
+        const int used = used_blocks(blocks, r);
+        const __m256 dw[CN_Q8_0_TILE_ROWS] = {_mm256_loadu_ps(w0->d), _mm256_loadu_ps(w1->d)};
+#pragma GCC unroll 4
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
+            const __m256 dx = _mm256_loadu_ps(x[t][r].d);
+            for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) {
+                const __m256 v = _mm256_mul_ps(_mm256_mul_ps(dw[i], dx), _mm256_cvtepi32_ps(s[i][t]));
+                lanes[i][t] = used == 8 ? _mm256_add_ps(lanes[i][t], v) : add_last_record(lanes[i][t], v, used);
+            }
+        }
+    }
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) out[i][t] = total_of_lanes(lanes[i][t]);
+}
+
 void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
-                      int64_t n, bool vnni, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
-    if (vnni) tile_dot_vnni(w, x, n, out);
+                      int64_t n, cn_q8_kernel kernel, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    if (kernel == CN_Q8_AVX512_VNNI) tile_dot_vnni(w, x, n, out);
+    else if (kernel == CN_Q8_AVX2) tile_dot_avx2(w, x, n, out);
     else tile_dot_scalar(w, x, n, out);
 }
 
@@ -170,8 +215,8 @@ void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
 }
 
 void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
-                      int64_t n, bool vnni, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
-    (void)vnni;
+                      int64_t n, cn_q8_kernel kernel, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    (void)kernel;
     tile_dot_scalar(w, x, n, out);
 }
 

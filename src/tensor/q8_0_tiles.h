@@ -19,9 +19,9 @@
  * ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). So every output is bit for bit what
  * cn_q8_dot gives that row and token, whatever the tile, the thread split or the calls.
  *
- * The integer sums need VPDPBUSD (AVX-512 VNNI, cn_q8_has_avx512_vnni()); without it (or without
- * the x86-64 build) cn_q8_0_tile_dot is the same arithmetic in scalar C, which the tests compare
- * too. */
+ * The integer sums take VPDPBUSD (AVX-512 VNNI, cn_q8_has_avx512_vnni()) or AVX2's maddubs on the
+ * signed codes; without either (or without the x86-64 build) cn_q8_0_tile_dot is the same
+ * arithmetic in scalar C, which the tests compare too. */
 #ifndef CN_TENSOR_Q8_0_TILES_H
 #define CN_TENSOR_Q8_0_TILES_H
 
@@ -56,8 +56,10 @@ void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out);
 
 /* out[r][t] = Σ_i W_r[i]·x_t[i] for the tile's rows w[r] and tokens x[t] (n elements each, in
  * tile records), cn_q8_0_q8_dot_ref's bits. Rows or tokens past the ones wanted may repeat
- * others (their outputs are dropped). vnni: use VPDPBUSD (only when cn_q8_has_avx512_vnni()). */
+ * others (their outputs are dropped). kernel: CN_Q8_AVX512_VNNI (VPDPBUSD), CN_Q8_AVX2 (maddubs
+ * on the codes made signed again, no offset: see q8_0_tiles.c), anything else the scalar twin;
+ * only a kind this CPU runs (cn_q8_kernel_available). */
 void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
-                      int64_t n, bool vnni, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]);
+                      int64_t n, cn_q8_kernel kernel, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]);
 
 #endif
