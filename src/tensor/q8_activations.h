@@ -44,7 +44,8 @@ typedef enum {
     CN_Q8_NEON,        /* aarch64 Advanced SIMD, widening multiplies (armv8.0; cn_cpu_has_neon()) */
     CN_Q8_NEON_SDOT,   /* aarch64 with the dot-product instructions (cn_q8_has_neon_sdot()) */
     CN_Q8_AVX512_VNNI, /* x86-64 with AVX-512 F/BW/VL/VNNI besides AVX2 (cn_q8_has_avx512_vnni()): VNNI
-                        * kernels for Q4_K, Q8_0 and both MXFP4s, the AVX2 ones for the rest */
+                        * kernels for Q4_K, Q8_0 and both MXFP4s (those where the CPU also has
+                        * AVX-512 VBMI, else the AVX2 ones), the AVX2 ones for the rest */
 } cn_q8_kernel;
 
 /* The fastest kernels this CPU and build have: AVX-512 VNNI, else AVX2, else NEON with SDOT, else
