@@ -18,11 +18,10 @@
 #include "tensor/q8_dot_many.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)
-#include <cpuid.h>
 #include <immintrin.h>
-#include <pthread.h>
 #include <string.h>
 
+#include "base/cpu_features.h"
 #include "tensor/q8_avx2_parts.h"
 #include "tensor/row_dot_avx2.h"
 
@@ -32,43 +31,13 @@
 
 #define KERNEL __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* CPUID leaf 7 (EBX: AVX512F bit 16, AVX512BW bit 30, AVX512VL bit 31; ECX: AVX512_VNNI bit 11)
- * and XCR0 (the OS saves XMM, YMM, opmask, upper ZMM0-15 and ZMM16-31 state: bits 1, 2, 5, 6, 7),
- * besides the AVX2+FMA+F16C the quantisers and the other formats take. Read once per process, as
- * cn_cpu_has_avx2_fma() (row_dot_avx2.c: a CPUID traps to the hypervisor in a VM). */
-static bool read_avx512_vnni(void) {
-    if (!cn_cpu_has_avx2_fma()) return false;
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
-    unsigned xcr0_low, xcr0_high;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    (void)xcr0_high;
-    if ((xcr0_low & 0xe6u) != 0xe6u) return false;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-    const unsigned leaf7_b = 1u << 16 | 1u << 30 | 1u << 31;
-    return (b & leaf7_b) == leaf7_b && (c & (1u << 11)) != 0;
-}
+/* AVX-512 F/BW/VL/VNNI with the ZMM state saved (base/cpu_features.h), besides the AVX2+FMA+F16C
+ * the quantisers and the other formats take. */
+bool cn_q8_has_avx512_vnni(void) { return cn_cpu_features_get()->avx512vnni; }
 
-/* AVX-512 VBMI (CPUID leaf 7 ECX bit 1: Ice Lake, Zen 4 and later; not Skylake-X or Cascade
- * Lake), which the MXFP4 kernels below use besides VNNI. */
-static bool read_avx512_vbmi(void) {
-    unsigned a, b, c, d;
-    return read_avx512_vnni() && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 1)) != 0;
-}
-
-static pthread_once_t vnni_once = PTHREAD_ONCE_INIT;
-static bool cpu_has_avx512_vnni, cpu_has_avx512_vbmi;
-static void vnni_read_once(void) { cpu_has_avx512_vnni = read_avx512_vnni(), cpu_has_avx512_vbmi = read_avx512_vbmi(); }
-
-bool cn_q8_has_avx512_vnni(void) {
-    pthread_once(&vnni_once, vnni_read_once);
-    return cpu_has_avx512_vnni;
-}
-
-static bool has_avx512_vbmi(void) {
-    pthread_once(&vnni_once, vnni_read_once);
-    return cpu_has_avx512_vbmi;
-}
+/* AVX-512 VBMI as well (Ice Lake, Zen 4 and later; not Skylake-X or Cascade Lake), which the
+ * MXFP4 kernels below use besides VNNI. */
+static bool has_avx512_vbmi(void) { return cn_cpu_features_get()->avx512vbmi; }
 
 /* Q4_K. Per pair j of groups (2j: the low nibbles of 32 code bytes, 2j + 1: the high ones),
  * dpbusd gives eight int32 lanes of four products each, |·| ≤ 4·15·127 = 7620, so packs_epi32
