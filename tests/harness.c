@@ -60,3 +60,12 @@ size_t cn_test_from_hex(const char *hex, char *out) {
     }
     return n;
 }
+
+uint32_t cn_test_rng_next(cn_test_rng *rng) {
+    rng->state ^= rng->state << 13, rng->state ^= rng->state >> 7, rng->state ^= rng->state << 17;
+    return (uint32_t)(rng->state >> 11);
+}
+
+float cn_test_rng_uniform(cn_test_rng *rng) { return (float)(cn_test_rng_next(rng) & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; }
+
+bool cn_test_same_bits(float a, float b) { return isnan(a) ? isnan(b) : memcmp(&a, &b, sizeof a) == 0; }

@@ -46,4 +46,19 @@ size_t cn_test_from_hex(const char *hex, char *out);
 /* Largest |a-b| / max|b| over one row: the relative error used for logits. */
 double cn_test_rel_error(const float *a, const float *b, int64_t n);
 
+#include <stdbool.h>
+
+/* A seeded xorshift64 stream (13, 7, 17): reproducible test data, one stream per test file. */
+typedef struct {
+    uint64_t state;
+} cn_test_rng;
+
+/* The next 32 bits: bits 11..42 of the advanced state. */
+uint32_t cn_test_rng_next(cn_test_rng *rng);
+/* Uniform in [-1, 1) on a 2^-23 grid, from the low 24 bits of cn_test_rng_next. */
+float cn_test_rng_uniform(cn_test_rng *rng);
+
+/* The same float bit for bit, any NaN matching any NaN: the kernels' bitwise checks. */
+bool cn_test_same_bits(float a, float b);
+
 #endif

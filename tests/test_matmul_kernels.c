@@ -26,12 +26,9 @@
 #include "tensor/row_dot_avx2.h"
 #include "tensor/row_dot_neon.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
+static cn_test_rng rng = {0x9e3779b97f4a7c15u};
+static uint32_t rng_next(void) { return cn_test_rng_next(&rng); }
+static float rng_uniform(void) { return cn_test_rng_uniform(&rng); } /* [-1, 1) */
 
 /* A random matrix in its stored format; buffers live as long as the test. */
 typedef struct {

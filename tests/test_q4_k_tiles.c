@@ -23,14 +23,9 @@
 #define ROWS 5
 #define TOKENS 7
 
-static uint64_t rng_state = 0xbb67ae8584caa73bu;
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
-
-static bool same_bits(float a, float b) { return isnan(a) ? isnan(b) : memcmp(&a, &b, sizeof a) == 0; }
+static cn_test_rng rng = {0xbb67ae8584caa73bu};
+static uint32_t rng_next(void) { return cn_test_rng_next(&rng); }
+static float rng_uniform(void) { return cn_test_rng_uniform(&rng); } /* [-1, 1) */
 
 /* Row 0: every code 15, every scale and min 63 (all scale bytes 0xff); row 1: codes 0; the others
  * random. */
@@ -85,7 +80,7 @@ static void check_width(int64_t n) {
                 for (int i = 0; i < CN_Q4_K_TILE_ROWS; i++)
                     for (int j = 0; j < CN_Q4_K_TILE_TOKENS; j++) {
                         const float want = cn_q4_k_q8_dot_ref(w + (size_t)rows[i] * row_bytes, xq + tokens[j] * blocks, n);
-                        bad[k] += !same_bits(out[i][j], want);
+                        bad[k] += !cn_test_same_bits(out[i][j], want);
                         nan_seen += isnan(want);
                         extreme_seen += rows[i] == 0 && tokens[j] < 2 && want != 0.0f;
                     }
@@ -115,7 +110,7 @@ static void check_matmul(cn_threadpool *pool, int64_t rows, int64_t n, int64_t t
     int bad = 0;
     for (int64_t t = 0; t < tokens; t++) {
         cn_q8_quantize_row(x + t * x_stride, n, xq);
-        for (int64_t r = 0; r < rows; r++) bad += !same_bits(y[t * y_stride + r], cn_q4_k_q8_dot_ref(w + (size_t)r * row_bytes, xq, n));
+        for (int64_t r = 0; r < rows; r++) bad += !cn_test_same_bits(y[t * y_stride + r], cn_q4_k_q8_dot_ref(w + (size_t)r * row_bytes, xq, n));
     }
     CHECKF(bad == 0, "cn_matmul Q4_K %lld x %lld, %lld tokens: %d outputs differ from the scalar reference", (long long)rows,
            (long long)n, (long long)tokens, bad);

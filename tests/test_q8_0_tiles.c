@@ -18,14 +18,9 @@
 #define ROWS 5
 #define TOKENS 7
 
-static uint64_t rng_state = 0x6a09e667f3bcc909u;
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
-
-static bool same_bits(float a, float b) { return isnan(a) ? isnan(b) : memcmp(&a, &b, sizeof a) == 0; }
+static cn_test_rng rng = {0x6a09e667f3bcc909u};
+static uint32_t rng_next(void) { return cn_test_rng_next(&rng); }
+static float rng_uniform(void) { return cn_test_rng_uniform(&rng); } /* [-1, 1) */
 
 /* Row r: 0 all codes -128, 1 all +127, the others random. */
 static void make_rows(uint8_t *w, int64_t n) {
@@ -82,7 +77,7 @@ static void check_width(int64_t n) {
                     for (int j = 0; j < CN_Q8_0_TILE_TOKENS; j++) {
                         const float want = cn_q8_0_q8_dot_ref(w + (size_t)rows[i] * row_bytes,
                                                               (const cn_q8_32x8 *)(const void *)(xq + tokens[j] * xq_bytes), n);
-                        bad[k] += !same_bits(out[i][j], want);
+                        bad[k] += !cn_test_same_bits(out[i][j], want);
                         nan_seen += isnan(want);
                         extreme_seen += rows[i] < 2 && tokens[j] < 2 && want != 0.0f;
                     }

@@ -30,12 +30,9 @@
 #include "tensor/row_dot_avx2.h"
 #include "tensor/row_dot_neon.h"
 
-static uint64_t rng_state = 0x243f6a8885a308d3u;
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
+static cn_test_rng rng = {0x243f6a8885a308d3u};
+static uint32_t rng_next(void) { return cn_test_rng_next(&rng); }
+static float rng_uniform(void) { return cn_test_rng_uniform(&rng); } /* [-1, 1) */
 
 /* An E8M0 code for a test block: 118..135 (scales 2^-9..2^8), one in eight the subnormal-half
  * codes 0 or 1 (or 2, the smallest normal half). */

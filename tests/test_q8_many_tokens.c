@@ -29,12 +29,9 @@
 
 #define MAX_TOKENS 9
 
-static uint64_t rng_state = 0x3c6ef372fe94f82bu;
-static uint32_t rng_next(void) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 11);
-}
-static float rng_uniform(void) { return (float)(rng_next() & 0xffffff) * 0x1p-24f * 2.0f - 1.0f; } /* [-1, 1) */
+static cn_test_rng rng = {0x3c6ef372fe94f82bu};
+static uint32_t rng_next(void) { return cn_test_rng_next(&rng); }
+static float rng_uniform(void) { return cn_test_rng_uniform(&rng); } /* [-1, 1) */
 
 /* An E8M0 code: 118..135, one in eight 0, 1 or 2 (subnormal halves and the smallest normal). */
 static uint8_t random_e8m0(void) {
