@@ -10,6 +10,7 @@
 #include "base/cpu_features.h"
 #include "tensor/dot_chain_avx2.h"
 #include "tensor/element.h"
+#include "tensor/prefetch.h"
 #include "tensor/row_dot_avx2.h"
 
 #define KERNEL_512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw")))
@@ -106,6 +107,7 @@ KERNEL_INLINE bool has_nan_code(__m256i max_unsigned, __m256i max_signed) {
 #define GROUP_AVX2(TWO)                                                                                       \
     do {                                                                                                      \
         const __m256i codes = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * g));               \
+        if (g % 2 == 0) cn_prefetch_ahead(p + 32 * g); /* one per 64-byte line */                               \
         max_u = _mm256_max_epu8(max_u, codes), max_s = _mm256_max_epi8(max_s, codes);                         \
         const __m256i even = _mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(codes, 8), 1), mask);      \
         const __m256i odd = _mm256_and_si256(_mm256_srai_epi16(codes, 1), mask);                             \
@@ -155,6 +157,7 @@ static KERNEL bool row_avx2(const uint8_t *p, const uint8_t *scales, int64_t col
 #define GROUP_512(TWO)                                                                                        \
     do {                                                                                                      \
         const __m256i codes = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * g));               \
+        if (g % 2 == 0) cn_prefetch_ahead(p + 32 * g); /* one per 64-byte line */                               \
         max_u = _mm256_max_epu8(max_u, codes), max_s = _mm256_max_epi8(max_s, codes);                         \
         const __m512 we = _mm512_cvtph_ps(_mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(codes, 8), 1), mask)); \
         const __m512 wo = _mm512_cvtph_ps(_mm256_and_si256(_mm256_srai_epi16(codes, 1), mask));             \
@@ -214,6 +217,7 @@ static KERNEL_512 bool row_512(const uint8_t *p, const uint8_t *scales, int64_t 
 #define GROUP_SHIFT(TWO)                                                                                      \
     do {                                                                                                      \
         const __m256i codes = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * g));               \
+        if (g % 2 == 0) cn_prefetch_ahead(p + 32 * g); /* one per 64-byte line */                               \
         max_u = _mm256_max_epu8(max_u, codes), max_s = _mm256_max_epi8(max_s, codes);                         \
         const __m256i odd = _mm256_srai_epi16(codes, 4), even = _mm256_srai_epi16(_mm256_slli_epi16(codes, 8), 4);  \
         const __m256 w3 = _mm256_castsi256_ps(_mm256_and_si256(odd, mask));                                  \
