@@ -38,8 +38,9 @@ static const char chat_usage[] =
     PROMPT_ARGS_KV_TYPE_HELP
     PROMPT_ARGS_ACT_HELP
     "\n"
-    "Commands: /reset (new conversation), /save FILE, /load FILE (conversation and state),\n"
-    "/help, /quit. Ctrl-D also ends the session.\n";
+    "Commands: /reset (new conversation), /save FILE, /load FILE (conversation and state; a file\n"
+    "records the -m, --act, --kv-type and --kv-index-type it was saved with, and /load refuses\n"
+    "other settings, naming the flags to restart with), /help, /quit. Ctrl-D also ends the session.\n";
 
 typedef struct {
     char *data;
@@ -241,13 +242,20 @@ static bool chat_command(chat_context *c, const char *line) {
         else fprintf(stderr, "[saved to %s]\n", arg);
     } else if ((arg = command_argument(line, "/load"))) {
         uint64_t rng;
+        int format;
         if (!*arg) fputs("clawnet chat: /load needs a file name\n", stderr);
-        else if (chat_session_load(&c->session, c->model, &rng, arg, &err))
+        else if (chat_session_load(&c->session, c->model, &rng, &format, arg, &err))
             fprintf(stderr, "clawnet chat: %s\n", err.msg);
         else {
             c->sampler.rng_state = rng;
             fprintf(stderr, "[loaded %s: %d messages, %zu tokens]\n", arg, cJSON_GetArraySize(c->session.messages),
                     c->session.n_ids);
+            if (format == 1)
+                fprintf(stderr,
+                        "clawnet chat: note: %s predates identity records (format 01): its KV row types match this "
+                        "chat, but the model and --act it was saved with are not recorded and were not checked; "
+                        "/save writes the current format\n",
+                        arg);
         }
     } else {
         fprintf(stderr, "clawnet chat: unknown command %s (/help lists them)\n", line);
@@ -313,8 +321,9 @@ int cn_cmd_chat(int argc, char **argv) {
     if (cn_model_open(pa.model_path, (int)pa.threads, &c.model, &err)) goto fail;
     prompt_args_apply_act(c.model, pa.act);
     if (!(c.tok = cli_tokenizer_open(tokenizer_path, pa.model_path, c.model, "chat"))) goto done;
-    const cn_kv_options kv_opts = prompt_kv_options(&pa.kv);
-    if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &kv_opts, &err)) goto fail;
+    const chat_session_identity identity = {pa.model_path, pa.act, prompt_kv_options(&pa.kv)};
+    if (cn_sampler_init(&c.sampler, &sp, &err) || chat_session_init(&c.session, c.model, c.system, &identity, &err))
+        goto fail;
     if (line_input_interactive()) fputs("clawnet chat: /help for commands, Ctrl-D or /quit to leave\n", stderr);
     for (;;) {
         char *line = line_input_read("> ");

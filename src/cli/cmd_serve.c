@@ -217,15 +217,12 @@ int cn_cmd_serve(int argc, char **argv) {
         fputs("clawnet serve: cannot name the model: give --model-name\n", stderr);
         goto done;
     }
-    /* The prefix store (--kv-dir) keeps states the model computed; with 8-bit activations they are
-     * not the states an exact run computes, so the activations are part of what names the weights
-     * (f32 keeps the bare path, the identity of stores written before --act existed). */
-    const size_t path_len = strlen(a.pa.model_path);
-    if (!(identity = malloc(path_len + 32))) {
+    /* The prefix store (--kv-dir) keeps states the model computed: named by the weights and the
+     * activations that computed them (prompt_args.h). */
+    if (!(identity = prompt_model_identity(a.pa.model_path, a.pa.act))) {
         cn_fail(&err, CN_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    snprintf(identity, path_len + 32, "%s%s", a.pa.model_path, a.pa.act == PROMPT_ACT_Q8 ? " (activations q8)" : "");
     int64_t ctx = a.ctx;
     if (!ctx) {
         ctx = model->cfg->max_position_embeddings;

@@ -72,6 +72,14 @@ const char *prompt_act_name(prompt_act act) { return act == PROMPT_ACT_F32 ? "f3
 
 void prompt_args_apply_act(cn_model *model, prompt_act act) { cn_model_set_act_q8(model, act == PROMPT_ACT_Q8); }
 
+char *prompt_model_identity(const char *model_path, prompt_act act) {
+    const char *suffix = act == PROMPT_ACT_Q8 ? " (activations q8)" : "";
+    const size_t size = strlen(model_path) + strlen(suffix) + 1;
+    char *identity = malloc(size);
+    if (identity) snprintf(identity, size, "%s%s", model_path, suffix);
+    return identity;
+}
+
 int prompt_args_parse_kv(const char *command, int argc, char **argv, int *i, prompt_kv *kv) {
     const char *opt = argv[*i], *space = *command ? " " : "";
     const bool rows = !strcmp(opt, "--kv-type");

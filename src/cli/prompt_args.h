@@ -58,6 +58,15 @@ const char *prompt_act_name(prompt_act act);
 /* Sets a just opened model's activations (cn_model_set_act_q8). */
 void prompt_args_apply_act(cn_model *model, prompt_act act);
 
+/* The name of the weights and activations a sequence state was computed with, beyond the shapes
+ * and row encodings the state records itself: the model path as given to -m, then
+ * " (activations q8)" under 8-bit activations, which compute other states than the exact path
+ * (f32 keeps the bare path: the name of --kv-dir stores written before --act existed). The
+ * --kv-dir store's fingerprint hashes it (serve); chat's session files record the same two parts,
+ * -m and --act, as separate fields so a mismatch can name the flag to pass (cli/chat_session.h).
+ * malloc'd; NULL when out of memory. */
+char *prompt_model_identity(const char *model_path, prompt_act act);
+
 /* Consumes --kv-type T (f32, bf16, fp8: fp4 is refused with a pointer to --kv-index-type) or
  * --kv-index-type T (f32, bf16, fp8, fp4) at argv[*i]: 1 if consumed, 0 if neither, -1 after
  * printing an error under `command`. */
