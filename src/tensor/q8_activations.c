@@ -58,6 +58,7 @@ void cn_q8_quantize_row_32(const float *x, int64_t n, cn_q8_32x8 *out) {
         cn_q8_32x8 *o = out + r;
         memset(o, 0, sizeof *o);
         for (int k = 0; k < 8 && 8 * r + k < blocks; k++) o->d[k] = quantize_run(x + 256 * r + 32 * k, 32, o->q + 32 * k);
+        cn_q8_32x8_fill_sums(o);
     }
 }
 

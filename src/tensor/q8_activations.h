@@ -34,7 +34,18 @@ typedef struct {
 typedef struct {
     float d[8];         /* scale of each 32 (as cn_q8_block.d) */
     int8_t q[256];
+    int32_t sum[8];     /* Σ q over each 32: MXFP4's one-token kernels look codes up offset to be
+                         * unsigned (q8_avx2_parts.h, mxfp4_offset_lut) and take back 12·sum */
 } cn_q8_32x8;
+
+/* Fills o->sum from o->q (every quantiser to cn_q8_32x8 ends with it). */
+static inline void cn_q8_32x8_fill_sums(cn_q8_32x8 *o) {
+    for (int k = 0; k < 8; k++) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += o->q[32 * k + i];
+        o->sum[k] = s;
+    }
+}
 
 /* Which kernels compute the quantisers and the integer dots; every kind gives the same bits.
  * SCALAR and AVX2 are 0 and 1, so a bool "avx2" (the older argument) still means the same. */

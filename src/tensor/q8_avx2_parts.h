@@ -133,6 +133,18 @@ Q8_AVX2_KERNEL static inline __m256i mxfp4_lut(void) {
     return _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
 }
 
+/* The codes offset to be unsigned: u = w2 + 12 (0..24), so that the products need no sign
+ * transfer (abs and sign: four operations per pair of blocks). Σ u·x = Σ w2·x + 12·Σ x, and the
+ * activations carry Σ x per block (cn_q8_32x8.sum): mxfp4_take_offset gives back the exact sumi. */
+#define MXFP4_CODE_OFFSET 12
+Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_lut(void) {
+    return _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+}
+Q8_AVX2_KERNEL static inline __m256i mxfp4_take_offset(__m256i sums, const cn_q8_32x8 *xr) {
+    const __m256i x_sums = _mm256_loadu_si256((const __m256i *)(const void *)xr->sum);
+    return _mm256_sub_epi32(sums, _mm256_mullo_epi32(x_sums, _mm256_set1_epi32(MXFP4_CODE_OFFSET)));
+}
+
 /* Two blocks' 64 values (codes or activations) as [A 0..15 | B 0..15] and [A 16..31 | B 16..31]. */
 typedef struct {
     __m256i lo, hi;
@@ -187,6 +199,16 @@ Q8_AVX2_KERNEL static inline __m256i mxfp4_fold_pairs(__m256i s0, __m256i s1) { 
  * permutation puts block k in lane k. */
 Q8_AVX2_KERNEL static inline __m256i mxfp4_record_sums(__m256i f0123, __m256i f4567) {
     const __m256i even_odd = _mm256_madd_epi16(_mm256_hadd_epi16(f0123, f4567), _mm256_set1_epi16(1));
+    return _mm256_permutevar8x32_epi32(even_odd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* The same for the offset codes' products (mxfp4_offset_lut, u ≤ 24): a fold's int16 lane holds
+ * eight products, at most 8·24·127 = 24384, and sixteen would overflow, so each fold is widened by
+ * madd first; one 32-bit horizontal add then gives the same lanes (blocks 0, 2, 4, 6 | 1, 3, 5, 7)
+ * and the same permutation. */
+Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_record_sums(__m256i f0123, __m256i f4567) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i even_odd = _mm256_hadd_epi32(_mm256_madd_epi16(f0123, ones), _mm256_madd_epi16(f4567, ones));
     return _mm256_permutevar8x32_epi32(even_odd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 

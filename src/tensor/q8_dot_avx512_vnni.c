@@ -137,8 +137,9 @@ KERNEL float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x,
  * operations per pair than mxfp4_pairs_codes2 / mxfp4_ggml_codes2 (measured 16.7 -> 17.4 GB/s,
  * ggml 16.5 -> 17.7). Then q8_avx2_parts.h's pairs of blocks (both blocks in one vector, the
  * activations loaded to match), each half's products
- * dpbusd(|w|, x·sign(w)) chained into one int32 vector (lanes 0..3: A's sums of four products,
- * 4..7: B's; |·| ≤ 8·12·127), replacing the AVX2 kernel's 2 maddubs + add and its widening madd.
+ * dpbusd(u, x) of the offset codes (mxfp4_offset_lut, u = w2 + 12, unsigned: no abs or sign)
+ * chained into one int32 vector (lanes 0..3: A's sums of four products, 4..7: B's), replacing
+ * the AVX2 kernel's 2 maddubs + add and its widening madd; mxfp4_take_offset removes 12·Σx.
  * Three 32-bit horizontal adds leave blocks 0, 2, 4, 6 in the lower half and 1, 3, 5, 7 in the
  * upper, and one permutation puts block k in lane k; the halved scales and the f32 steps are the
  * AVX2 kernel's. */
@@ -176,20 +177,21 @@ MXFP4_KERNEL static inline __m256i mxfp4_record_sums_vnni(__m256i s0, __m256i s1
  * pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL). */
 MXFP4_KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks_vnni(const uint8_t *p, const uint8_t *scales,
                                                                                     const cn_q8_32x8 *xr, int count, bool ggml) {
-    const __m256i lut = mxfp4_lut();
+    const __m256i lut = mxfp4_offset_lut();
     __m256i s[4];
 #pragma GCC unroll 4
     for (int j = 0; j < 4; j++) {
         if (2 * j < count) {
             const bool both = 2 * j + 1 < count;
             const mxfp4_pair w = ggml ? mxfp4_ggml_codes_vbmi(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes_vbmi(p + 32 * j, both, lut);
-            s[j] = mxfp4_pair_dots(w, mxfp4_abs(w), mxfp4_x_pair(xr->q + 64 * j));
+            const mxfp4_pair x = mxfp4_x_pair(xr->q + 64 * j);
+            s[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w.lo, x.lo), w.hi, x.hi);
         } else {
             s[j] = _mm256_setzero_si256();
         }
     }
     const __m256 scale = _mm256_mul_ps(mxfp4_record_halves(mxfp4_scale_bytes(p, scales, count, ggml), ggml), _mm256_loadu_ps(xr->d));
-    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(mxfp4_record_sums_vnni(s[0], s[1], s[2], s[3])));
+    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(mxfp4_take_offset(mxfp4_record_sums_vnni(s[0], s[1], s[2], s[3]), xr)));
 }
 
 MXFP4_KERNEL __attribute__((always_inline)) static inline float mxfp4_dot_vnni(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x,

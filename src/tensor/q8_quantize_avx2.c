@@ -77,6 +77,7 @@ KERNEL void cn_q8_quantize_row_32_avx2(const float *x, int64_t n, cn_q8_32x8 *ou
         const int used = blocks - 8 * r < 8 ? (int)(blocks - 8 * r) : 8;
         if (used < 8) memset(o, 0, sizeof *o);
         for (int k = 0; k < used; k++) o->d[k] = quantize_run(x + 256 * r + 32 * k, 32, o->q + 32 * k);
+        cn_q8_32x8_fill_sums(o);
     }
 }
 
