@@ -121,20 +121,16 @@ Q8_AVX2_KERNEL static inline __m256i sum_each8(const __m256i s[8]) {
 }
 
 /* MXFP4 (both layouts), two blocks of a record at a time (blocks 2j and 2j + 1: A and B). The
- * codes are looked up by one byte shuffle as their signed doubled values (|w2| ≤ 12, mxfp4_lut)
+ * codes are looked up by one byte shuffle as their doubled values plus 12 (mxfp4_offset_lut)
  * into two vectors that hold both blocks, lo = [A 0..15 | B 0..15] and hi = [A 16..31 |
  * B 16..31] (128-bit halves), and the activations are loaded in the same arrangement, so one
  * product vector holds A's partial sums in its lower half and B's in its upper: the reduction to
- * eight per-block sums (mxfp4_record_sums) costs half of what one vector per block would.
+ * eight per-block sums (mxfp4_offset_record_sums) costs half of what one vector per block would.
  * Unpacking per pair: DeepSeek's bytes of pairs, and, shift, and, two shuffles, two unpacks;
  * ggml's blocks, a 128-bit insert, and, shift, and, two shuffles. The halved E8M0 scales are built
  * from their bytes with integer operations (the reference's values, bit for bit). */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_lut(void) {
-    return _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12));
-}
-
-/* The codes offset to be unsigned: u = w2 + 12 (0..24), so that the products need no sign
- * transfer (abs and sign: four operations per pair of blocks). Σ u·x = Σ w2·x + 12·Σ x, and the
+/* The codes offset to be unsigned: u = w2 + 12 (0..24; w2 = 2·E2M1, code 8 is -0), so that the
+ * products need no sign transfer (abs and sign: four operations per pair of blocks). Σ u·x = Σ w2·x + 12·Σ x, and the
  * activations carry Σ x per block (cn_q8_32x8.sum): mxfp4_take_offset gives back the exact sumi. */
 #define MXFP4_CODE_OFFSET 12
 Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_lut(void) {
@@ -180,32 +176,22 @@ Q8_AVX2_KERNEL static inline mxfp4_pair mxfp4_x_pair(const int8_t *xa) {
                         _mm256_loadu2_m128i((const __m128i *)(const void *)(xa + 48), (const __m128i *)(const void *)(xa + 16))};
 }
 
-Q8_AVX2_KERNEL static inline mxfp4_pair mxfp4_abs(mxfp4_pair w) { return (mxfp4_pair){_mm256_abs_epi8(w.lo), _mm256_abs_epi8(w.hi)}; }
-
-/* Q8_0's maddubs(|w|, x·sign(w)) on both halves, added: int16 lanes 0..7 are sums of four of A's
- * products, 8..15 of B's (each at most 4·12·127 = 6096). */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_pair_products(mxfp4_pair w, mxfp4_pair aw, mxfp4_pair x) {
-    return _mm256_add_epi16(_mm256_maddubs_epi16(aw.lo, _mm256_sign_epi8(x.lo, w.lo)), _mm256_maddubs_epi16(aw.hi, _mm256_sign_epi8(x.hi, w.hi)));
+/* maddubs(u, x) of the offset codes (mxfp4_offset_lut) on both halves, added: int16 lanes 0..7
+ * are sums of four of A's products, 8..15 of B's (each at most 4·24·127 = 12192). */
+Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_products(mxfp4_pair u, mxfp4_pair x) {
+    return _mm256_add_epi16(_mm256_maddubs_epi16(u.lo, x.lo), _mm256_maddubs_epi16(u.hi, x.hi));
 }
 
-/* Two pairs' int16 products (mxfp4_pair_products, blocks 4m..4m + 3) folded by one int16
- * horizontal add: per 128-bit half four sums per block (at most 12192), lower half blocks 4m and
+/* Two pairs' int16 products (mxfp4_offset_products, blocks 4m..4m + 3) folded by one int16
+ * horizontal add: per 128-bit half four sums per block (at most 24384), lower half blocks 4m and
  * 4m + 2, upper 4m + 1 and 4m + 3. */
 Q8_AVX2_KERNEL static inline __m256i mxfp4_fold_pairs(__m256i s0, __m256i s1) { return _mm256_hadd_epi16(s0, s1); }
 
-/* Lane k = block k's exact sumi from the two folds of a record (blocks 0..3 and 4..7): one more
- * int16 horizontal add leaves per 128-bit half two sums per block (at most 24384: no overflow),
- * lower half blocks 0, 2, 4, 6 and upper 1, 3, 5, 7; madd with ones widens and adds them, and one
- * permutation puts block k in lane k. */
-Q8_AVX2_KERNEL static inline __m256i mxfp4_record_sums(__m256i f0123, __m256i f4567) {
-    const __m256i even_odd = _mm256_madd_epi16(_mm256_hadd_epi16(f0123, f4567), _mm256_set1_epi16(1));
-    return _mm256_permutevar8x32_epi32(even_odd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
-/* The same for the offset codes' products (mxfp4_offset_lut, u ≤ 24): a fold's int16 lane holds
- * eight products, at most 8·24·127 = 24384, and sixteen would overflow, so each fold is widened by
- * madd first; one 32-bit horizontal add then gives the same lanes (blocks 0, 2, 4, 6 | 1, 3, 5, 7)
- * and the same permutation. */
+/* Lane k = block k's sumi plus its offset from the two folds of a record (blocks 0..3 and 4..7):
+ * a fold's int16 lane holds eight products, at most 8·24·127 = 24384 (sixteen would overflow), so
+ * each fold is widened by madd with ones, one 32-bit horizontal add leaves per 128-bit half one
+ * sum per block, lower half blocks 0, 2, 4, 6 and upper 1, 3, 5, 7, and one permutation puts
+ * block k in lane k (mxfp4_take_offset then gives the exact sumi). */
 Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_record_sums(__m256i f0123, __m256i f4567) {
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i even_odd = _mm256_hadd_epi32(_mm256_madd_epi16(f0123, ones), _mm256_madd_epi16(f4567, ones));

@@ -157,7 +157,7 @@ KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_
 
 /* MXFP4 (both layouts): the codes, block sums and halved scales of q8_avx2_parts.h, two blocks
  * per step, the codes offset to be unsigned (mxfp4_offset_lut: maddubs(u, x) needs no abs or
- * sign; the many-token kernels still take the signed codes, the same sums). (half·dx)·sumi for
+ * sign). (half·dx)·sumi for
  * the first `count` of eight blocks of record xr (the rest zero):
  * DeepSeek's pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL).
  * Inlined with count 8 in the main loop, so the four steps unroll and stay in registers. */
@@ -170,8 +170,7 @@ KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks(co
         if (2 * j < count) {
             const bool both = 2 * j + 1 < count;
             const mxfp4_pair w = ggml ? mxfp4_ggml_codes2(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(p + 32 * j, both, lut);
-            const mxfp4_pair x = mxfp4_x_pair(xr->q + 64 * j);
-            s[j] = _mm256_add_epi16(_mm256_maddubs_epi16(w.lo, x.lo), _mm256_maddubs_epi16(w.hi, x.hi));
+            s[j] = mxfp4_offset_products(w, mxfp4_x_pair(xr->q + 64 * j));
         } else {
             s[j] = _mm256_setzero_si256();
         }

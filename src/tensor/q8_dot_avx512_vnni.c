@@ -131,7 +131,7 @@ KERNEL float cn_q8_0_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x,
 /* MXFP4, both layouts, where the CPU also has AVX-512 VBMI (elsewhere the entry points below run
  * the AVX2 kernels, the same bits): MXFP4_KERNEL, so VBMI instructions appear in these functions
  * only. The codes are looked up by vpermb, which indexes a 32-byte table with the low 5 bits of
- * each byte: the 16 values twice (mxfp4_lut) make bit 4 (the other nibble's lowest bit) not
+ * each byte: the 16 values twice (mxfp4_offset_lut) make bit 4 (the other nibble's lowest bit) not
  * matter, so no AND is needed (DeepSeek's pairs: the bytes, then the bytes shifted right by 4 as
  * 16-bit lanes, whose bits 4..7 come from the next byte; ggml's blocks the same), two fewer
  * operations per pair than mxfp4_pairs_codes2 / mxfp4_ggml_codes2 (measured 16.7 -> 17.4 GB/s,
@@ -163,9 +163,10 @@ MXFP4_KERNEL static inline mxfp4_pair mxfp4_ggml_codes_vbmi(const uint8_t *a, bo
     return (mxfp4_pair){_mm256_permutexvar_epi8(q, lut), _mm256_permutexvar_epi8(_mm256_srli_epi16(q, 4), lut)};
 }
 
-MXFP4_KERNEL static inline __m256i mxfp4_pair_dots(mxfp4_pair w, mxfp4_pair aw, mxfp4_pair x) {
-    const __m256i lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw.lo, _mm256_sign_epi8(x.lo, w.lo));
-    return _mm256_dpbusd_epi32(lo, aw.hi, _mm256_sign_epi8(x.hi, w.hi));
+/* dpbusd(u, x) of the offset codes (mxfp4_offset_lut) on both halves, chained: int32 lanes 0..3
+ * are sums of eight of A's products, 4..7 of B's. */
+MXFP4_KERNEL static inline __m256i mxfp4_offset_dots(mxfp4_pair u, mxfp4_pair x) {
+    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u.lo, x.lo), u.hi, x.hi);
 }
 
 MXFP4_KERNEL static inline __m256i mxfp4_record_sums_vnni(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
@@ -184,8 +185,7 @@ MXFP4_KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blo
         if (2 * j < count) {
             const bool both = 2 * j + 1 < count;
             const mxfp4_pair w = ggml ? mxfp4_ggml_codes_vbmi(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes_vbmi(p + 32 * j, both, lut);
-            const mxfp4_pair x = mxfp4_x_pair(xr->q + 64 * j);
-            s[j] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w.lo, x.lo), w.hi, x.hi);
+            s[j] = mxfp4_offset_dots(w, mxfp4_x_pair(xr->q + 64 * j));
         } else {
             s[j] = _mm256_setzero_si256();
         }
@@ -225,8 +225,8 @@ float cn_mxfp4_ggml_q8_dot_avx512_vnni(const uint8_t *row, const cn_q8_32x8 *x, 
     return has_avx512_vbmi() ? mxfp4_ggml_q8_dot_vbmi(row, x, n) : cn_mxfp4_ggml_q8_dot_avx2(row, x, n);
 }
 
-/* Several tokens (q8_dot_many.h): per record each pair's codes are looked up and made |w| once,
- * then every token's activations meet them as in the one-token kernel (mxfp4_pair_dots), pairs
+/* Several tokens (q8_dot_many.h): per record each pair's codes are looked up offset once, then
+ * every token's activations meet them as in the one-token kernel (mxfp4_offset_dots), pairs
  * 0, 1 and 2, 3 folded by a 32-bit horizontal add as they come (the EVEX encoding's 32 vector
  * registers hold them); the halved scales are built once per record, and lane k of token i takes
  * (half·dx)·sumi, lanes summed as the reference does, so each token gets cn_q8_dot's bits. */
@@ -237,22 +237,21 @@ MXFP4_KERNEL __attribute__((always_inline)) static inline void mxfp4_many_vnni(c
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
     __m256 lanes[CN_Q8_MANY_MAX];
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) lanes[i] = _mm256_setzero_ps();
-    const __m256i lut = mxfp4_lut();
+    const __m256i lut = mxfp4_offset_lut();
     for (int64_t r = 0; 8 * r < blocks; r++) {
         const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
         const uint8_t *rec = row + (ggml ? 17 : 16) * 8 * r;
         __m256i prev[CN_Q8_MANY_MAX], fold[CN_Q8_MANY_MAX][2]; /* token i: pair 2m's sums; pairs 2m, 2m + 1 folded */
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            mxfp4_pair w = {_mm256_setzero_si256(), _mm256_setzero_si256()}, aw = w; /* blocks past the end: zero sums */
+            mxfp4_pair u = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* blocks past the end: zero sums */
             if (2 * j < used) {
                 const bool both = 2 * j + 1 < used;
-                w = ggml ? mxfp4_ggml_codes_vbmi(rec + 34 * j + 1, both, lut) : mxfp4_pairs_codes_vbmi(rec + 32 * j, both, lut);
-                aw = mxfp4_abs(w);
+                u = ggml ? mxfp4_ggml_codes_vbmi(rec + 34 * j + 1, both, lut) : mxfp4_pairs_codes_vbmi(rec + 32 * j, both, lut);
             }
 #pragma GCC unroll 4
             for (int i = 0; i < count; i++) {
-                const __m256i s = mxfp4_pair_dots(w, aw, mxfp4_x_pair(x[i][r].q + 64 * j));
+                const __m256i s = mxfp4_offset_dots(u, mxfp4_x_pair(x[i][r].q + 64 * j));
                 if (j % 2 == 0) prev[i] = s;
                 else fold[i][j / 2] = _mm256_hadd_epi32(prev[i], s);
             }
@@ -261,7 +260,7 @@ MXFP4_KERNEL __attribute__((always_inline)) static inline void mxfp4_many_vnni(c
 #pragma GCC unroll 4
         for (int i = 0; i < count; i++) {
             const __m256i h = _mm256_hadd_epi32(fold[i][0], fold[i][1]);
-            const __m256i sumi = _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            const __m256i sumi = mxfp4_take_offset(_mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)), &x[i][r]);
             const __m256 scale = _mm256_mul_ps(half, _mm256_loadu_ps(x[i][r].d));
             const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
             lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : _mm256_mask_add_ps(lanes[i], (__mmask8)((1u << used) - 1u), lanes[i], t);

@@ -191,9 +191,10 @@ INLINE_KERNEL void q8_0_many(const uint8_t *row, const void *xq, size_t stride, 
 }
 
 /* MXFP4, both layouts (q8_dot_avx2.c's kernel): per record, each pair of blocks' codes is looked
- * up (mxfp4_pairs_codes2 / mxfp4_ggml_codes2) and made |w| once; token i's int16 products of
- * the pair go through the one-token kernel's folds (mxfp4_fold_pairs after every second pair, so
- * a token holds at most two vectors) into mxfp4_record_sums (lane k = block k's exact sumi). The
+ * up offset (mxfp4_pairs_codes2 / mxfp4_ggml_codes2 with mxfp4_offset_lut) once; token i's int16
+ * products of the pair go through the one-token kernel's folds (mxfp4_fold_pairs after every
+ * second pair, so a token holds at most two vectors) into mxfp4_offset_record_sums and
+ * mxfp4_take_offset (lane k = block k's exact sumi). The
  * eight halved E8M0 scales are built once per record; lane k of token i takes (half·dx)·sumi and
  * the lanes are summed as the reference does. DeepSeek's layout (ggml false) reads its scale
  * bytes from row_scales. */
@@ -204,22 +205,21 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) x[i] = CN_Q8_TOKEN_AT(cn_q8_32x8, xq, stride, i, count);
     __m256 lanes[CN_Q8_MANY_MAX];
     for (int i = 0; i < CN_Q8_MANY_MAX; i++) lanes[i] = _mm256_setzero_ps();
-    const __m256i lut = mxfp4_lut();
+    const __m256i lut = mxfp4_offset_lut();
     for (int64_t r = 0; 8 * r < blocks; r++) {
         const int used = blocks - 8 * r >= 8 ? 8 : (int)(blocks - 8 * r);
         const uint8_t *rec = row + (ggml ? 17 : 16) * 8 * r;
         __m256i prev[CN_Q8_MANY_MAX], fold[CN_Q8_MANY_MAX][2]; /* token i: pair 2m's products, blocks 4m..4m + 3 folded */
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
-            mxfp4_pair w = {_mm256_setzero_si256(), _mm256_setzero_si256()}, aw = w; /* blocks past the end: zero sums */
+            mxfp4_pair u = {_mm256_setzero_si256(), _mm256_setzero_si256()}; /* blocks past the end: zero sums */
             if (2 * j < used) {
                 const bool both = 2 * j + 1 < used;
-                w = ggml ? mxfp4_ggml_codes2(rec + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(rec + 32 * j, both, lut);
-                aw = mxfp4_abs(w);
+                u = ggml ? mxfp4_ggml_codes2(rec + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(rec + 32 * j, both, lut);
             }
 #pragma GCC unroll 4
             for (int i = 0; i < count; i++) {
-                const __m256i s = mxfp4_pair_products(w, aw, mxfp4_x_pair(x[i][r].q + 64 * j));
+                const __m256i s = mxfp4_offset_products(u, mxfp4_x_pair(x[i][r].q + 64 * j));
                 if (j % 2 == 0) prev[i] = s;
                 else fold[i][j / 2] = mxfp4_fold_pairs(prev[i], s);
             }
@@ -227,7 +227,7 @@ INLINE_KERNEL void mxfp4_many(const uint8_t *row, const uint8_t *row_scales, con
         const __m256 half = mxfp4_record_halves(mxfp4_scale_bytes(rec, ggml ? NULL : row_scales + 8 * r, used, ggml), ggml);
 #pragma GCC unroll 4
         for (int i = 0; i < count; i++) {
-            const __m256i sumi = mxfp4_record_sums(fold[i][0], fold[i][1]);
+            const __m256i sumi = mxfp4_take_offset(mxfp4_offset_record_sums(fold[i][0], fold[i][1]), &x[i][r]);
             const __m256 scale = _mm256_mul_ps(half, _mm256_loadu_ps(x[i][r].d));
             const __m256 t = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
             lanes[i] = used == 8 ? _mm256_add_ps(lanes[i], t) : add_last_record(lanes[i], t, used);
