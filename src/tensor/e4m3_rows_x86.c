@@ -123,23 +123,27 @@ KERNEL_INLINE bool has_nan_code(__m256i max_unsigned, __m256i max_signed) {
         }                                                                                                     \
     } while (0)
 
-#define ROW_AVX2(TWO)                                                                                          \
+/* One row as eight 8-lane accumulators (four per token), for the AVX2 F16C form and the shift
+ * form: GROUP decodes and multiplies group g with the weights masked by MASK, ORDER puts a
+ * token's four accumulators back in chain order. */
+#define ROW_EIGHT_ACCUMULATORS(TWO, GROUP, MASK, ORDER)                                                        \
     do {                                                                                                       \
-        const __m256i mask = _mm256_set1_epi16((short)HALF_MASK);                                             \
+        const __m256i mask = MASK;                                                                             \
         __m256i max_u = _mm256_setzero_si256(), max_s = _mm256_set1_epi8(-128);                               \
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;          \
-        _Pragma("GCC unroll 2") for (int64_t g = 0; g < groups; g++) GROUP_AVX2(TWO);                         \
+        _Pragma("GCC unroll 2") for (int64_t g = 0; g < groups; g++) GROUP(TWO);                              \
         if (has_nan_code(max_u, max_s)) return false;                                                          \
         __m256 acc[4];                                                                                          \
-        chain_order(a0, a1, a2, a3, acc);                                                                      \
+        ORDER(a0, a1, a2, a3, acc);                                                                            \
         if (32 * groups < cols) chain_rest(p, scales, 32 * groups, cols, x[0], &acc[0]);                       \
         out[0] = sum_accumulators(acc[0], acc[1], acc[2], acc[3]);                                             \
         if (TWO) {                                                                                             \
-            chain_order(b0, b1, b2, b3, acc);                                                                  \
+            ORDER(b0, b1, b2, b3, acc);                                                                        \
             if (32 * groups < cols) chain_rest(p, scales, 32 * groups, cols, x[1], &acc[0]);                   \
             out[1] = sum_accumulators(acc[0], acc[1], acc[2], acc[3]);                                         \
         }                                                                                                      \
     } while (0)
+#define ROW_AVX2(TWO) ROW_EIGHT_ACCUMULATORS(TWO, GROUP_AVX2, _mm256_set1_epi16((short)HALF_MASK), chain_order)
 
 /* One row; false (out untouched) if it holds a NaN code. */
 static KERNEL bool row_avx2(const uint8_t *p, const uint8_t *scales, int64_t cols, const float *const *xp, const float *const *x,
@@ -246,23 +250,7 @@ KERNEL_INLINE void chain_order_stride4(__m256 a0, __m256 a1, __m256 a2, __m256 a
     acc[2] = _mm256_permute2f128_ps(u0, u1, 0x31), acc[3] = _mm256_permute2f128_ps(u2, u3, 0x31);
 }
 
-#define ROW_SHIFT(TWO)                                                                                         \
-    do {                                                                                                       \
-        const __m256i mask = _mm256_set1_epi32((int)0x87f00000);                                              \
-        __m256i max_u = _mm256_setzero_si256(), max_s = _mm256_set1_epi8(-128);                               \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;          \
-        _Pragma("GCC unroll 2") for (int64_t g = 0; g < groups; g++) GROUP_SHIFT(TWO);                        \
-        if (has_nan_code(max_u, max_s)) return false;                                                          \
-        __m256 acc[4];                                                                                          \
-        chain_order_stride4(a0, a1, a2, a3, acc);                                                              \
-        if (32 * groups < cols) chain_rest(p, scales, 32 * groups, cols, x[0], &acc[0]);                       \
-        out[0] = sum_accumulators(acc[0], acc[1], acc[2], acc[3]);                                             \
-        if (TWO) {                                                                                             \
-            chain_order_stride4(b0, b1, b2, b3, acc);                                                          \
-            if (32 * groups < cols) chain_rest(p, scales, 32 * groups, cols, x[1], &acc[0]);                   \
-            out[1] = sum_accumulators(acc[0], acc[1], acc[2], acc[3]);                                         \
-        }                                                                                                      \
-    } while (0)
+#define ROW_SHIFT(TWO) ROW_EIGHT_ACCUMULATORS(TWO, GROUP_SHIFT, _mm256_set1_epi32((int)0x87f00000), chain_order_stride4)
 
 static KERNEL bool row_shift(const uint8_t *p, const uint8_t *scales, int64_t cols, const float *const *xp, const float *const *x,
                              int n_tokens, float *out) {
