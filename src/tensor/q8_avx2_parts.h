@@ -198,6 +198,11 @@ Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_record_sums(__m256i f0123, __m
     return _mm256_permutevar8x32_epi32(even_odd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/* A record's four pairs' products (blocks 0..7) -> lane k = block k's sumi plus its offset. */
+Q8_AVX2_KERNEL static inline __m256i mxfp4_offset_record_sums4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+    return mxfp4_offset_record_sums(mxfp4_fold_pairs(s0, s1), mxfp4_fold_pairs(s2, s3));
+}
+
 /* Eight E8M0 codes e (int32 lanes) to half their scale as f32: 2^(e-128), i.e. (e - 1) << 23 for
  * e ≥ 2 and the subnormal 0x00200000 << e for e < 2; e = 255 NaN when nan_255
  * (cn_e8m0_to_f32(e)·0.5f), else 2^127 (ggml). */
@@ -240,5 +245,29 @@ Q8_AVX2_KERNEL static inline __m256 mxfp4_record_halves(uint64_t e8, bool ggml) 
     if (__builtin_expect(special != 0, 0)) return e8m0_halves(e, !ggml);
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23));
 }
+
+/* The one-token step of both x86 kinds: (half·dx)·sumi for the first `count` of eight blocks of
+ * record xr (the rest zero), DeepSeek's pairs at p with their scale bytes at scales, or ggml's
+ * blocks at p (scales NULL). The kinds differ in how codes are looked up (PAIRS_CODES,
+ * GGML_CODES: byte shuffles or VBMI's vpermb), multiplied (PRODUCTS: maddubs or dpbusd) and
+ * reduced (RECORD_SUMS); inlined with count 8 in the main loop, so the four steps unroll and
+ * stay in registers. */
+#define MXFP4_EIGHT_BLOCKS_BODY(PAIRS_CODES, GGML_CODES, PRODUCTS, RECORD_SUMS)                                        \
+    do {                                                                                                              \
+        const __m256i lut = mxfp4_offset_lut();                                                                       \
+        __m256i s[4];                                                                                                 \
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                                         \
+            if (2 * j < count) {                                                                                      \
+                const bool both = 2 * j + 1 < count;                                                                  \
+                const mxfp4_pair u = ggml ? GGML_CODES(p + 34 * j + 1, both, lut) : PAIRS_CODES(p + 32 * j, both, lut); \
+                s[j] = PRODUCTS(u, mxfp4_x_pair(xr->q + 64 * j));                                                     \
+            } else {                                                                                                  \
+                s[j] = _mm256_setzero_si256();                                                                        \
+            }                                                                                                         \
+        }                                                                                                             \
+        const __m256 half = mxfp4_record_halves(mxfp4_scale_bytes(p, scales, count, ggml), ggml);                     \
+        const __m256i sumi = mxfp4_take_offset(RECORD_SUMS(s[0], s[1], s[2], s[3]), xr);                              \
+        return _mm256_mul_ps(_mm256_mul_ps(half, _mm256_loadu_ps(xr->d)), _mm256_cvtepi32_ps(sumi));                  \
+    } while (0)
 
 #endif

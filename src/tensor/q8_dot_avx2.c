@@ -155,29 +155,10 @@ KERNEL float cn_q8_0_q8_dot_avx2(const uint8_t *row, const cn_q8_32x8 *x, int64_
     return total_of_lanes(lanes);
 }
 
-/* MXFP4 (both layouts): the codes, block sums and halved scales of q8_avx2_parts.h, two blocks
- * per step, the codes offset to be unsigned (mxfp4_offset_lut: maddubs(u, x) needs no abs or
- * sign). (half·dx)·sumi for
- * the first `count` of eight blocks of record xr (the rest zero):
- * DeepSeek's pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL).
- * Inlined with count 8 in the main loop, so the four steps unroll and stay in registers. */
+/* MXFP4 (both layouts): q8_avx2_parts.h's step with byte-shuffle lookups and maddubs. */
 KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks(const uint8_t *p, const uint8_t *scales,
                                                                                const cn_q8_32x8 *xr, int count, bool ggml) {
-    const __m256i lut = mxfp4_offset_lut();
-    __m256i s[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        if (2 * j < count) {
-            const bool both = 2 * j + 1 < count;
-            const mxfp4_pair w = ggml ? mxfp4_ggml_codes2(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes2(p + 32 * j, both, lut);
-            s[j] = mxfp4_offset_products(w, mxfp4_x_pair(xr->q + 64 * j));
-        } else {
-            s[j] = _mm256_setzero_si256();
-        }
-    }
-    const __m256 scale = _mm256_mul_ps(mxfp4_record_halves(mxfp4_scale_bytes(p, scales, count, ggml), ggml), _mm256_loadu_ps(xr->d));
-    const __m256i sumi = mxfp4_take_offset(mxfp4_offset_record_sums(mxfp4_fold_pairs(s[0], s[1]), mxfp4_fold_pairs(s[2], s[3])), xr);
-    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(sumi));
+    MXFP4_EIGHT_BLOCKS_BODY(mxfp4_pairs_codes2, mxfp4_ggml_codes2, mxfp4_offset_products, mxfp4_offset_record_sums4);
 }
 
 KERNEL float cn_mxfp4_q8_dot_avx2(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x, int64_t n) {

@@ -174,24 +174,10 @@ MXFP4_KERNEL static inline __m256i mxfp4_record_sums_vnni(__m256i s0, __m256i s1
     return _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/* (half·dx)·sumi for the first `count` of eight blocks of record xr (the rest zero): DeepSeek's
- * pairs at p with their scale bytes at scales, or ggml's blocks at p (scales NULL). */
+/* q8_avx2_parts.h's step with vpermb lookups and dpbusd. */
 MXFP4_KERNEL __attribute__((always_inline)) static inline __m256 mxfp4_eight_blocks_vnni(const uint8_t *p, const uint8_t *scales,
                                                                                     const cn_q8_32x8 *xr, int count, bool ggml) {
-    const __m256i lut = mxfp4_offset_lut();
-    __m256i s[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        if (2 * j < count) {
-            const bool both = 2 * j + 1 < count;
-            const mxfp4_pair w = ggml ? mxfp4_ggml_codes_vbmi(p + 34 * j + 1, both, lut) : mxfp4_pairs_codes_vbmi(p + 32 * j, both, lut);
-            s[j] = mxfp4_offset_dots(w, mxfp4_x_pair(xr->q + 64 * j));
-        } else {
-            s[j] = _mm256_setzero_si256();
-        }
-    }
-    const __m256 scale = _mm256_mul_ps(mxfp4_record_halves(mxfp4_scale_bytes(p, scales, count, ggml), ggml), _mm256_loadu_ps(xr->d));
-    return _mm256_mul_ps(scale, _mm256_cvtepi32_ps(mxfp4_take_offset(mxfp4_record_sums_vnni(s[0], s[1], s[2], s[3]), xr)));
+    MXFP4_EIGHT_BLOCKS_BODY(mxfp4_pairs_codes_vbmi, mxfp4_ggml_codes_vbmi, mxfp4_offset_dots, mxfp4_record_sums_vnni);
 }
 
 MXFP4_KERNEL __attribute__((always_inline)) static inline float mxfp4_dot_vnni(const uint8_t *row, const uint8_t *row_scales, const cn_q8_32x8 *x,
