@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "tensor/e4m3_rows_x86.h"
+#include "tensor/f32_tiles.h"
 #include "tensor/q4_k_tiles.h"
 #include "tensor/q8_0_tiles.h"
 #include "tensor/q8_activations.h"
@@ -47,6 +48,7 @@ typedef struct {
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
     cn_e4m3_rows_kind e4m3_rows; /* F8_E4M3 with one or two tokens on x86 (e4m3_rows_x86.h) */
+    bool f32_tiles;              /* many tokens on AVX2+FMA: f32 GEMM tiles on the decoded rows (f32_tiles.h) */
 } matmul_job;
 
 /* Portable path: each row dequantised once to f32 and dotted with every token (cn_vec_dot). */
@@ -90,6 +92,9 @@ static void dot_tokens_fused(const matmul_job *job, const cn_matrix *w, int64_t 
  * instead of once per row. */
 #define DECODED_BLOCK_BYTES (128 * 1024)
 
+/* Tokens from which the many-token path takes the f32 GEMM tiles (f32_tiles.h) on AVX2+FMA. */
+#define F32_TILE_MIN_TOKENS 3
+
 /* Fused path (AVX2+FMA or NEON). One or two tokens: the fused kernel reads the stored row
  * directly (decode). More: a block of rows is decoded once to f32, then each token pair is dotted
  * with every row of the block by the fused F32 kernel (cache blocking: for a prompt's many tokens
@@ -105,18 +110,30 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
         cn_e4m3_rows_dot(job->e4m3_rows, w, begin, end, x, (int)job->n_tokens, y);
         return;
     }
-    if (job->n_tokens <= 2 || w->dtype == CN_DTYPE_F32) {
+    const size_t row_bytes = (size_t)w->cols * sizeof(float);
+    int64_t block = (int64_t)(DECODED_BLOCK_BYTES / row_bytes);
+    if (job->f32_tiles) block -= block % CN_F32_TILE_ROWS; /* whole tiles but at the range's end */
+    if (block < 1) block = 1;
+    if (block > end - begin) block = end - begin;
+    /* F32 rows, aligned, are the tiles' operands in place; anything else is decoded block by block. */
+    const bool in_place = w->dtype == CN_DTYPE_F32 && (((uintptr_t)w->data | w->row_bytes) % sizeof(float)) == 0;
+    if (job->n_tokens <= 2 || (w->dtype == CN_DTYPE_F32 && !(job->f32_tiles && in_place))) {
         for (int64_t o = begin; o < end; o++) dot_tokens_fused(job, w, o, o);
         return;
     }
-    const size_t row_bytes = (size_t)w->cols * sizeof(float);
-    int64_t block = (int64_t)(DECODED_BLOCK_BYTES / row_bytes);
-    if (block < 1) block = 1;
-    if (block > end - begin) block = end - begin;
-    float *rows = cn_scratch_alloc((size_t)block * row_bytes);
+    float *rows = in_place ? NULL : cn_scratch_alloc((size_t)block * row_bytes);
     const cn_matrix decoded = {CN_DTYPE_F32, block, w->cols, (const uint8_t *)rows, row_bytes, NULL, 0, 0, false};
     for (int64_t o0 = begin; o0 < end; o0 += block) {
         const int64_t nb = end - o0 < block ? end - o0 : block;
+        if (job->f32_tiles) {
+            const float *wb = rows;
+            int64_t w_stride = w->cols;
+            if (in_place) wb = (const float *)(const void *)(w->data + (size_t)o0 * w->row_bytes), w_stride = (int64_t)(w->row_bytes / sizeof(float));
+            else
+                for (int64_t r = 0; r < nb; r++) job->decode(w, o0 + r, rows + r * w->cols);
+            cn_f32_tiles_dot(wb, w_stride, nb, job->x, job->x_stride, job->n_tokens, w->cols, job->y + o0, job->y_stride);
+            continue;
+        }
         for (int64_t r = 0; r < nb; r++) job->decode(w, o0 + r, rows + r * w->cols);
         for (int64_t t = 0; t < job->n_tokens; t += 2) {
             const int pair = t + 1 < job->n_tokens ? 2 : 1;
@@ -268,6 +285,7 @@ void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t 
         return;
     }
     if (avx2) job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;
+    job.f32_tiles = avx2 && n_tokens >= F32_TILE_MIN_TOKENS && cn_f32_tiles_available();
     if (avx2 && w->dtype == CN_DTYPE_F8_E4M3 && n_tokens <= 2) job.e4m3_rows = cn_e4m3_rows_best();
     else if (cn_cpu_has_neon()) job.dot = cn_row_dot_neon, job.decode = cn_row_decode_neon;
     cn_parallel_for(pool, w->rows, job.dot ? matmul_rows_fused : matmul_rows_portable, &job);
