@@ -1,13 +1,13 @@
 /* The f32 GEMM tiles (f32_tiles.h) against the one-row fused chain, bit for bit.
- *  1. cn_f32_tiles_dot directly against cn_row_dot_avx2 (one token, F32 rows) for every output,
- *     on widths around the group, chunk and 8-step boundaries (cols % 32 and cols % 8 != 0),
- *     row counts that are not multiples of the tile's 3, token counts that are not multiples of
- *     its 4, strides that are odd numbers of floats, and rows and tokens holding NaN, ±Inf,
- *     subnormals and -0.
+ *  1. The records (cn_f32_tile_pack) and the tile (cn_f32_tile_dot) directly against
+ *     cn_row_dot_avx2 (one token, F32 rows) for every output, on widths around the group and
+ *     8-step boundaries (cols % 32 and cols % 8 != 0), tiles with repeated rows and tokens, rows
+ *     and tokens at strides that are odd numbers of floats, holding NaN, ±Inf, subnormals and -0.
  *  2. cn_matmul with many tokens (the tiles on decoded blocks: F8_E4M3 with a NaN code, subnormal
  *     codes and scale codes above 246; BF16 and F16 with NaN, Inf and subnormals; F32 in place)
  *     against cn_matmul one token at a time (the one-row chain, or e4m3_rows_x86.h for F8_E4M3:
- *     the same bits), on one thread and on two.
+ *     the same bits), on one thread and on two: row counts that are not multiples of the tile's 3,
+ *     token counts that are not multiples of its 4, odd strides of tokens and outputs.
  * Where the tiles do not run (no AVX2+FMA, or a build without the x86 kernels) part 1 is skipped
  * and part 2 still checks that many tokens give one token's bits. */
 #include <math.h>
@@ -42,34 +42,44 @@ static float test_value(int64_t i, int64_t line, bool specials) {
     }
 }
 
+/* Every window of 3 rows and 4 tokens (wrapping round, so repeated rows and tokens too) of
+ * `rows` rows and `tokens` tokens at odd strides, rearranged and tiled, against cn_row_dot_avx2. */
 static void check_direct(int64_t n, int64_t rows, int64_t tokens) {
-    const int64_t w_stride = n + 3, x_stride = n + 5, y_stride = rows + 1;
+    const int64_t w_stride = n + 3, x_stride = n + 5;
     float *w = malloc((size_t)(rows * w_stride) * sizeof *w), *x = malloc((size_t)(tokens * x_stride) * sizeof *x);
-    float *y = malloc((size_t)(tokens * y_stride) * sizeof *y);
+    float *wr = malloc((size_t)cn_f32_tile_record_floats(CN_F32_TILE_ROWS, n) * sizeof *wr);
+    float *xr = malloc((size_t)cn_f32_tile_record_floats(CN_F32_TILE_TOKENS, n) * sizeof *xr);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < w_stride; i++) w[r * w_stride + i] = i < n ? test_value(i, r, true) : NAN; /* past the row: never read */
     for (int64_t t = 0; t < tokens; t++)
         for (int64_t i = 0; i < x_stride; i++) x[t * x_stride + i] = i < n ? test_value(i, t + 100, t % 2 == 1) : NAN;
-    for (int64_t i = 0; i < tokens * y_stride; i++) y[i] = 12345.0f;
-    cn_f32_tiles_dot(w, w_stride, rows, x, x_stride, tokens, n, y, y_stride);
     const cn_matrix m = {CN_DTYPE_F32, rows, n, (const uint8_t *)w, (size_t)w_stride * sizeof *w, NULL, 0, 0, false};
-    int bad = 0, untouched = 0, nan_seen = 0, finite_seen = 0;
-    for (int64_t t = 0; t < tokens; t++) {
-        const float *xt[1] = {x + t * x_stride};
-        for (int64_t r = 0; r < rows; r++) {
-            float want;
-            cn_row_dot_avx2(&m, r, xt, 1, &want);
-            bad += !cn_test_same_bits(y[t * y_stride + r], want);
-            nan_seen += isnan(want), finite_seen += isfinite(want);
+    int bad = 0, finite_seen = 0;
+    for (int64_t r0 = 0; r0 < rows; r0++) {
+        int64_t rr[CN_F32_TILE_ROWS];
+        const float *wp[CN_F32_TILE_ROWS];
+        for (int i = 0; i < CN_F32_TILE_ROWS; i++) rr[i] = (r0 + i) % rows, wp[i] = w + rr[i] * w_stride;
+        cn_f32_tile_pack(wp, CN_F32_TILE_ROWS, n, wr);
+        for (int64_t t0 = 0; t0 < tokens; t0++) {
+            int64_t tt[CN_F32_TILE_TOKENS];
+            const float *xp[CN_F32_TILE_TOKENS];
+            for (int i = 0; i < CN_F32_TILE_TOKENS; i++) tt[i] = (t0 + i) % tokens, xp[i] = x + tt[i] * x_stride;
+            cn_f32_tile_pack(xp, CN_F32_TILE_TOKENS, n, xr);
+            float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS];
+            cn_f32_tile_dot(wr, xr, n, out);
+            for (int i = 0; i < CN_F32_TILE_ROWS; i++)
+                for (int j = 0; j < CN_F32_TILE_TOKENS; j++) {
+                    float want;
+                    cn_row_dot_avx2(&m, rr[i], &xp[j], 1, &want);
+                    bad += !cn_test_same_bits(out[i][j], want);
+                    finite_seen += isfinite(want);
+                }
         }
-        untouched += y[t * y_stride + rows] == 12345.0f; /* the gap between a token's outputs */
     }
     CHECKF(bad == 0, "n %lld, %lld rows, %lld tokens: %d tile outputs differ from cn_row_dot_avx2", (long long)n, (long long)rows,
            (long long)tokens, bad);
-    CHECKF(untouched == tokens, "n %lld: the tiles wrote between a token's outputs", (long long)n);
     CHECKF(finite_seen > 0, "n %lld: no finite output", (long long)n);
-    (void)nan_seen;
-    free(w), free(x), free(y);
+    free(w), free(x), free(wr), free(xr);
 }
 
 /* A matrix of `dtype` (F8_E4M3, BF16, F16, F32) with special values in some rows. */
@@ -150,7 +160,7 @@ int main(void) {
     const bool tiles = cn_f32_tiles_available();
     if (tiles) {
         static const int64_t widths[] = {1, 7, 8, 31, 32, 33, 100, 512, 520, 1031, 4096 + 40};
-        static const int64_t counts[][2] = {{1, 1}, {3, 4}, {2, 5}, {4, 3}, {7, 9}, {8, 6}};
+        static const int64_t counts[][2] = {{1, 1}, {2, 3}, {4, 5}};
         for (size_t i = 0; i < sizeof widths / sizeof *widths; i++)
             for (size_t j = 0; j < sizeof counts / sizeof *counts; j++) check_direct(widths[i], counts[j][0], counts[j][1]);
     }

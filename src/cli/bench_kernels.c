@@ -37,7 +37,7 @@ static void kernels_usage(FILE *f) {
           "measured with the same threads.\n"
           "\n"
           "  --types A,B,...      formats (default: bf16,f8_e4m3,mxfp4,mxfp4_ggml,q8_0,q6_k,q5_k,q4_k,q3_k,q2_k,\n"
-          "                       iq2_xxs)\n"
+          "                       iq2_xxs; also f16, f32)\n"
           "  -t, --threads A,B    thread counts to run (default 1,2)\n"
           "  --cols N             row width (default 4096; a multiple of 256)\n"
           "  --mb N               weight megabytes per matrix (default 128; keep it above the L3 size)\n"
@@ -64,6 +64,8 @@ int bench_kernels_wanted(int argc, char **argv) {
 static const cn_dtype default_types[] = {CN_DTYPE_BF16, CN_DTYPE_F8_E4M3, CN_DTYPE_MXFP4, CN_DTYPE_MXFP4_GGML,
                                          CN_DTYPE_Q8_0, CN_DTYPE_Q6_K,    CN_DTYPE_Q5_K, CN_DTYPE_Q4_K,
                                          CN_DTYPE_Q3_K, CN_DTYPE_Q2_K,    CN_DTYPE_IQ2_XXS};
+/* Also accepted by --types, not run by default: the other float formats. */
+static const cn_dtype extra_types[] = {CN_DTYPE_F16, CN_DTYPE_F32};
 
 static bool parse_types(const char *text, cn_dtype *types, int *n) {
     char buf[512];
@@ -71,13 +73,16 @@ static bool parse_types(const char *text, cn_dtype *types, int *n) {
     *n = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int found = -1;
+        cn_dtype t = CN_DTYPE_F32;
         for (size_t k = 0; k < sizeof default_types / sizeof *default_types; k++)
-            if (!strcasecmp(tok, cn_dtype_name(default_types[k]))) found = (int)k;
+            if (!strcasecmp(tok, cn_dtype_name(default_types[k]))) found = (int)k, t = default_types[k];
+        for (size_t k = 0; k < sizeof extra_types / sizeof *extra_types; k++)
+            if (!strcasecmp(tok, cn_dtype_name(extra_types[k]))) found = (int)k, t = extra_types[k];
         if (found < 0 || *n >= (int)(sizeof default_types / sizeof *default_types)) {
             fprintf(stderr, "clawnet bench: --types: unknown format '%s' (see clawnet bench --kernels --help)\n", tok);
             return false;
         }
-        types[(*n)++] = default_types[found];
+        types[(*n)++] = t;
     }
     if (*n == 0) fputs("clawnet bench: --types is empty\n", stderr);
     return *n > 0;
@@ -118,7 +123,9 @@ static bool make_matrix(cn_dtype t, int64_t rows, int64_t cols, bench_matrix *ou
         const uint64_t v = next_random(&s);
         memcpy(out->data + i, &v, 8);
     }
-    if (t == CN_DTYPE_BF16)
+    if (t == CN_DTYPE_F32) /* exponent 126 or 127: values in [0.5, 2) with either sign */
+        for (size_t i = 0; i < n; i += 4) out->data[i + 3] = 0x3f | (out->data[i + 3] & 0x80);
+    if (t == CN_DTYPE_BF16 || t == CN_DTYPE_F16) /* BF16 in [2^-7, 2^-5), F16 in [1, 2): finite */
         for (size_t i = 0; i < n; i += 2) out->data[i + 1] = (uint8_t)(0x3c + (out->data[i + 1] & 1)) | (out->data[i + 1] & 0x80);
     if (t == CN_DTYPE_F8_E4M3)
         for (size_t i = 0; i < n; i++) out->data[i] &= 0xbf; /* no NaN codes */

@@ -1,20 +1,25 @@
 /* f32 weight rows against many f32 tokens as register-blocked GEMM tiles (issue 4, prefill
  * speed): the many-token path of the float formats (F8_E4M3, BF16, F16 decoded once per block
- * of rows; F32 in place) on AVX2+FMA, with exactly the bits of the one-row fused chain.
+ * of rows; F32 as stored) on AVX2+FMA, with exactly the bits of the one-row fused chain.
  *
  * The chain (row_dot_avx2.h, dot_chain_avx2.h) gives each output element four independent 8-lane
  * accumulators: element i of a full 32-element group g goes to accumulator k = (i / 8) % 4, lane
  * i % 8, one FMA per group in group order; then the 8-element steps and the zero-padded last
  * cols % 8 elements go into accumulator 0; then the fixed reduction sum_accumulators(a0..a3).
  * Since the four chains never mix before the reduction, a tile runs accumulator k's chain for
- * CN_F32_TILE_ROWS rows x CN_F32_TILE_TOKENS tokens at once (12 accumulators in registers: per
- * group one weight vector per row and one token vector per token, at offset 32g + 8k, so each
- * load feeds three or four FMAs instead of one or two), parks the 8-lane partials, does the next
- * k, and ends with the same 8-element steps, tail and reduction. The groups are taken in chunks
- * that stay in L1 across the four k passes; parking a partial and resuming it changes no bit.
- * So every output is bit for bit cn_row_dot_avx2's dot of the same f32 row with that token,
- * whatever the tile, the block or the thread split (docs/engine.md). x86-64 with AVX2+FMA only
- * (cn_f32_tiles_available); elsewhere the entry point does nothing. */
+ * CN_F32_TILE_ROWS rows x CN_F32_TILE_TOKENS tokens at once (12 ymm accumulators; per group one
+ * weight vector per row and one token vector per token, so each load feeds three or four FMAs
+ * instead of one or two), keeps the 8-lane partials, does the next k, and ends with the same
+ * 8-element steps, padded tail and reduction. So every output is bit for bit cn_row_dot_avx2's
+ * dot of the same f32 row with that token, whatever the tile, the block or the thread split
+ * (docs/engine.md, chunk invariance).
+ *
+ * Both operands are rearranged so that each k pass reads one contiguous stream: a record of the
+ * tile's rows (or tokens) holds, for k = 0..3 and group g in order, the 8 elements 32g + 8k..+7
+ * of each row (token) side by side, then each row's (token's) last n % 32 elements, zero padded
+ * to 32. Tokens are rearranged once per cn_matmul call, a block of decoded rows once for all
+ * tokens. The rearranging is portable C; the tile is AVX2+FMA on x86-64 only
+ * (cn_f32_tiles_available; elsewhere cn_f32_tile_dot does nothing). */
 #ifndef CN_TENSOR_F32_TILES_H
 #define CN_TENSOR_F32_TILES_H
 
@@ -27,10 +32,14 @@
 /* AVX2+FMA on this CPU and in this build. */
 bool cn_f32_tiles_available(void);
 
-/* y[t · y_stride + r] = the chain's dot of row r (w + r · w_stride, n elements) with token t
- * (x + t · x_stride) for r < n_rows, t < n_tokens. Any counts (a tile short of rows or tokens
- * repeats its last one and drops the extra outputs). Only where cn_f32_tiles_available(). */
-void cn_f32_tiles_dot(const float *w, int64_t w_stride, int64_t n_rows, const float *x, int64_t x_stride, int64_t n_tokens, int64_t n,
-                      float *y, int64_t y_stride);
+/* Floats in a record of `lines` rows or tokens of n elements: lines · (n - n % 32 + 32). */
+int64_t cn_f32_tile_record_floats(int lines, int64_t n);
+
+/* Rearranges `lines` rows or tokens (CN_F32_TILE_ROWS or CN_F32_TILE_TOKENS; a tile short of
+ * them repeats one, whose outputs the caller drops) of n elements into one record. */
+void cn_f32_tile_pack(const float *const *src, int lines, int64_t n, float *record);
+
+/* out[r][t] = the chain's dot of row r of the row record w with token t of the token record x. */
+void cn_f32_tile_dot(const float *w, const float *x, int64_t n, float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS]);
 
 #endif

@@ -48,7 +48,10 @@ typedef struct {
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
     cn_e4m3_rows_kind e4m3_rows; /* F8_E4M3 with one or two tokens on x86 (e4m3_rows_x86.h) */
-    bool f32_tiles;              /* many tokens on AVX2+FMA: f32 GEMM tiles on the decoded rows (f32_tiles.h) */
+    /* f32 GEMM tiles (f32_tiles.h): every group of CN_F32_TILE_TOKENS tokens as one record,
+     * xf_floats apart; NULL where the many-token path does not take them */
+    float *xf;
+    int64_t xf_floats;
 } matmul_job;
 
 /* Portable path: each row dequantised once to f32 and dotted with every token (cn_vec_dot). */
@@ -92,9 +95,6 @@ static void dot_tokens_fused(const matmul_job *job, const cn_matrix *w, int64_t 
  * instead of once per row. */
 #define DECODED_BLOCK_BYTES (128 * 1024)
 
-/* Tokens from which the many-token path takes the f32 GEMM tiles (f32_tiles.h) on AVX2+FMA. */
-#define F32_TILE_MIN_TOKENS 3
-
 /* Fused path (AVX2+FMA or NEON). One or two tokens: the fused kernel reads the stored row
  * directly (decode). More: a block of rows is decoded once to f32, then each token pair is dotted
  * with every row of the block by the fused F32 kernel (cache blocking: for a prompt's many tokens
@@ -110,30 +110,18 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
         cn_e4m3_rows_dot(job->e4m3_rows, w, begin, end, x, (int)job->n_tokens, y);
         return;
     }
-    const size_t row_bytes = (size_t)w->cols * sizeof(float);
-    int64_t block = (int64_t)(DECODED_BLOCK_BYTES / row_bytes);
-    if (job->f32_tiles) block -= block % CN_F32_TILE_ROWS; /* whole tiles but at the range's end */
-    if (block < 1) block = 1;
-    if (block > end - begin) block = end - begin;
-    /* F32 rows, aligned, are the tiles' operands in place; anything else is decoded block by block. */
-    const bool in_place = w->dtype == CN_DTYPE_F32 && (((uintptr_t)w->data | w->row_bytes) % sizeof(float)) == 0;
-    if (job->n_tokens <= 2 || (w->dtype == CN_DTYPE_F32 && !(job->f32_tiles && in_place))) {
+    if (job->n_tokens <= 2 || w->dtype == CN_DTYPE_F32) {
         for (int64_t o = begin; o < end; o++) dot_tokens_fused(job, w, o, o);
         return;
     }
-    float *rows = in_place ? NULL : cn_scratch_alloc((size_t)block * row_bytes);
+    const size_t row_bytes = (size_t)w->cols * sizeof(float);
+    int64_t block = (int64_t)(DECODED_BLOCK_BYTES / row_bytes);
+    if (block < 1) block = 1;
+    if (block > end - begin) block = end - begin;
+    float *rows = cn_scratch_alloc((size_t)block * row_bytes);
     const cn_matrix decoded = {CN_DTYPE_F32, block, w->cols, (const uint8_t *)rows, row_bytes, NULL, 0, 0, false};
     for (int64_t o0 = begin; o0 < end; o0 += block) {
         const int64_t nb = end - o0 < block ? end - o0 : block;
-        if (job->f32_tiles) {
-            const float *wb = rows;
-            int64_t w_stride = w->cols;
-            if (in_place) wb = (const float *)(const void *)(w->data + (size_t)o0 * w->row_bytes), w_stride = (int64_t)(w->row_bytes / sizeof(float));
-            else
-                for (int64_t r = 0; r < nb; r++) job->decode(w, o0 + r, rows + r * w->cols);
-            cn_f32_tiles_dot(wb, w_stride, nb, job->x, job->x_stride, job->n_tokens, w->cols, job->y + o0, job->y_stride);
-            continue;
-        }
         for (int64_t r = 0; r < nb; r++) job->decode(w, o0 + r, rows + r * w->cols);
         for (int64_t t = 0; t < job->n_tokens; t += 2) {
             const int pair = t + 1 < job->n_tokens ? 2 : 1;
@@ -146,6 +134,76 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
             }
         }
     }
+    free(rows);
+}
+
+/* ---- f32 GEMM tiles (f32_tiles.h) ----
+ * The many-token path on AVX2+FMA from F32_TILE_MIN_TOKENS on: every output is still the one
+ * chain of row_dot_avx2.h on the exactly decoded row, so the same bits as one or two tokens
+ * (test_f32_tiles). The tokens are rearranged once per call into records of four; each thread
+ * decodes a block of its rows (F32_TILE_BLOCK_BYTES of records, so that the block stays in L2
+ * while every token record passes over it) three rows at a time and rearranges them into row
+ * records. Measured one thread, 4096 columns, load ~3 (docs/performance.md): F8_E4M3 at 64
+ * tokens 34.5 -> 64.5 GFLOP/s with 3 x 4 tiles on the rows in place; the rearranged records
+ * (one contiguous stream per operand and k pass) bring more. */
+#define F32_TILE_MIN_TOKENS 3
+#define F32_TILE_BLOCK_BYTES (256 * 1024)
+
+static void pack_token_groups(void *p, int64_t begin, int64_t end) {
+    const matmul_job *job = p;
+    for (int64_t g = begin; g < end; g++) {
+        const float *x[CN_F32_TILE_TOKENS];
+        for (int t = 0; t < CN_F32_TILE_TOKENS; t++) {
+            const int64_t token = CN_F32_TILE_TOKENS * g + t;
+            x[t] = job->x + (token < job->n_tokens ? token : job->n_tokens - 1) * job->x_stride; /* extra: dropped */
+        }
+        cn_f32_tile_pack(x, CN_F32_TILE_TOKENS, job->w->cols, job->xf + g * job->xf_floats);
+    }
+}
+
+static void matmul_rows_f32_tiles(void *p, int64_t begin, int64_t end) {
+    const matmul_job *job = p;
+    const cn_matrix *w = job->w;
+    const int64_t n = w->cols, w_floats = cn_f32_tile_record_floats(CN_F32_TILE_ROWS, n);
+    const int64_t token_groups = (job->n_tokens + CN_F32_TILE_TOKENS - 1) / CN_F32_TILE_TOKENS;
+    int64_t records = F32_TILE_BLOCK_BYTES / (w_floats * (int64_t)sizeof(float));
+    if (records < 1) records = 1;
+    if (records > (end - begin + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS) records = (end - begin + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS;
+    /* F32 rows, aligned, are rearranged as stored; anything else is decoded first. */
+    const bool in_place = w->dtype == CN_DTYPE_F32 && (((uintptr_t)w->data | w->row_bytes) % sizeof(float)) == 0;
+    float *panel = cn_scratch_alloc((size_t)(records * w_floats) * sizeof *panel);
+    float *rows = in_place ? NULL : cn_scratch_alloc((size_t)(CN_F32_TILE_ROWS * n) * sizeof *rows);
+    for (int64_t o0 = begin; o0 < end; o0 += records * CN_F32_TILE_ROWS) {
+        const int64_t nb = end - o0 < records * CN_F32_TILE_ROWS ? end - o0 : records * CN_F32_TILE_ROWS;
+        const int64_t nq = (nb + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS;
+        for (int64_t q = 0; q < nq; q++) {
+            const float *src[CN_F32_TILE_ROWS];
+            for (int r = 0; r < CN_F32_TILE_ROWS; r++) {
+                const int64_t o = o0 + (CN_F32_TILE_ROWS * q + r < nb ? CN_F32_TILE_ROWS * q + r : nb - 1); /* extra: dropped */
+                if (in_place) {
+                    src[r] = (const float *)(const void *)(w->data + (size_t)o * w->row_bytes);
+                } else {
+                    job->decode(w, o, rows + r * n);
+                    src[r] = rows + r * n;
+                }
+            }
+            cn_f32_tile_pack(src, CN_F32_TILE_ROWS, n, panel + q * w_floats);
+        }
+        for (int64_t g = 0; g < token_groups; g++) {
+            const float *xr = job->xf + g * job->xf_floats;
+            const int64_t t0 = CN_F32_TILE_TOKENS * g;
+            const int nt = job->n_tokens - t0 < CN_F32_TILE_TOKENS ? (int)(job->n_tokens - t0) : CN_F32_TILE_TOKENS;
+            for (int64_t q = 0; q < nq; q++) {
+                float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS];
+                cn_f32_tile_dot(panel + q * w_floats, xr, n, out);
+                const int64_t r0 = o0 + CN_F32_TILE_ROWS * q;
+                const int nr = end - r0 < CN_F32_TILE_ROWS ? (int)(end - r0) : CN_F32_TILE_ROWS;
+                for (int t = 0; t < nt; t++)
+                    for (int r = 0; r < nr; r++) job->y[(t0 + t) * job->y_stride + r0 + r] = out[r][t];
+            }
+        }
+    }
+    free(panel);
     free(rows);
 }
 
@@ -285,8 +343,17 @@ void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t 
         return;
     }
     if (avx2) job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;
-    job.f32_tiles = avx2 && n_tokens >= F32_TILE_MIN_TOKENS && cn_f32_tiles_available();
     if (avx2 && w->dtype == CN_DTYPE_F8_E4M3 && n_tokens <= 2) job.e4m3_rows = cn_e4m3_rows_best();
     else if (cn_cpu_has_neon()) job.dot = cn_row_dot_neon, job.decode = cn_row_decode_neon;
+    if (avx2 && n_tokens >= F32_TILE_MIN_TOKENS && cn_f32_tiles_available()) {
+        const int64_t groups = (n_tokens + CN_F32_TILE_TOKENS - 1) / CN_F32_TILE_TOKENS;
+        job.xf_floats = cn_f32_tile_record_floats(CN_F32_TILE_TOKENS, w->cols);
+        job.xf = cn_scratch_alloc((size_t)(groups * job.xf_floats) * sizeof *job.xf);
+        if (groups >= 2) cn_parallel_for(pool, groups, pack_token_groups, &job);
+        else pack_token_groups(&job, 0, groups);
+        cn_parallel_for(pool, w->rows, matmul_rows_f32_tiles, &job);
+        free(job.xf);
+        return;
+    }
     cn_parallel_for(pool, w->rows, job.dot ? matmul_rows_fused : matmul_rows_portable, &job);
 }
