@@ -6,16 +6,17 @@
 
 int64_t cn_f32_tile_record_floats(int lines, int64_t n) { return (int64_t)lines * (n - n % 32 + 32); }
 
-void cn_f32_tile_pack(const float *const *src, int lines, int64_t n, float *record) {
+void cn_f32_tile_pack_line(const float *src, int line, int lines, int64_t n, float *record) {
     const int64_t groups = n / 32, n32 = 32 * groups;
-    float *o = record;
     for (int k = 0; k < 4; k++)
-        for (int64_t g = 0; g < groups; g++)
-            for (int l = 0; l < lines; l++, o += 8) memcpy(o, src[l] + 32 * g + 8 * k, 8 * sizeof *o);
-    for (int l = 0; l < lines; l++, o += 32) {
-        memset(o, 0, 32 * sizeof *o);
-        memcpy(o, src[l] + n32, (size_t)(n - n32) * sizeof *o);
-    }
+        for (int64_t g = 0; g < groups; g++) memcpy(record + ((k * groups + g) * lines + line) * 8, src + 32 * g + 8 * k, 8 * sizeof *record);
+    float *tail = record + lines * n32 + 32 * line;
+    memset(tail, 0, 32 * sizeof *tail);
+    memcpy(tail, src + n32, (size_t)(n - n32) * sizeof *tail);
+}
+
+void cn_f32_tile_pack(const float *const *src, int lines, int64_t n, float *record) {
+    for (int l = 0; l < lines; l++) cn_f32_tile_pack_line(src[l], l, lines, n, record);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CLAWNET_NO_SIMD)

@@ -38,6 +38,8 @@ int64_t cn_f32_tile_record_floats(int lines, int64_t n);
 /* Rearranges `lines` rows or tokens (CN_F32_TILE_ROWS or CN_F32_TILE_TOKENS; a tile short of
  * them repeats one, whose outputs the caller drops) of n elements into one record. */
 void cn_f32_tile_pack(const float *const *src, int lines, int64_t n, float *record);
+/* One of them: src into line `line` of a record of `lines`. */
+void cn_f32_tile_pack_line(const float *src, int line, int lines, int64_t n, float *record);
 
 /* out[r][t] = the chain's dot of row r of the row record w with token t of the token record x. */
 void cn_f32_tile_dot(const float *w, const float *x, int64_t n, float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS]);

@@ -138,16 +138,18 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
 }
 
 /* ---- f32 GEMM tiles (f32_tiles.h) ----
- * The many-token path on AVX2+FMA from F32_TILE_MIN_TOKENS on: every output is still the one
- * chain of row_dot_avx2.h on the exactly decoded row, so the same bits as one or two tokens
- * (test_f32_tiles). The tokens are rearranged once per call into records of four; each thread
- * decodes a block of its rows (F32_TILE_BLOCK_BYTES of records, so that the block stays in L2
- * while every token record passes over it) three rows at a time and rearranges them into row
- * records. Measured one thread, 4096 columns, load ~3 (docs/performance.md): F8_E4M3 at 64
- * tokens 34.5 -> 64.5 GFLOP/s with 3 x 4 tiles on the rows in place; the rearranged records
- * (one contiguous stream per operand and k pass) bring more. */
+ * The many-token path on AVX2+FMA from F32_TILE_MIN_TOKENS on, every format: each output is
+ * still the one chain of row_dot_avx2.h on the exactly decoded row, so the same bits as one or
+ * two tokens (test_f32_tiles, test_matmul_kernels). The tokens are rearranged once per call into
+ * records of four; each thread decodes a block of its rows (F32_TILE_BLOCK_BYTES of records, so
+ * that the block stays in L2 while every token record passes over it) straight into records of
+ * three (cn_row_decode_avx2_line; the ggml block formats through an f32 row), prefetching the
+ * next block's stored rows while the tiles run. Measured one thread, CPU time, 4096 columns,
+ * machine loaded (docs/performance.md): F8_E4M3 and BF16 at 64 tokens ~33 -> ~72 GFLOP/s; the
+ * tiles win from 3 tokens on (F8_E4M3 17.7 -> 24.3 at 3, 26.6 -> 44.4 at 8); 512 KB blocks
+ * beat 128 and 256 KB at 7168 columns (fewer passes of the tokens from L3) and tie at 4096. */
 #define F32_TILE_MIN_TOKENS 3
-#define F32_TILE_BLOCK_BYTES (256 * 1024)
+#define F32_TILE_BLOCK_BYTES (512 * 1024)
 
 static void pack_token_groups(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
@@ -169,31 +171,33 @@ static void matmul_rows_f32_tiles(void *p, int64_t begin, int64_t end) {
     int64_t records = F32_TILE_BLOCK_BYTES / (w_floats * (int64_t)sizeof(float));
     if (records < 1) records = 1;
     if (records > (end - begin + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS) records = (end - begin + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS;
-    /* F32 rows, aligned, are rearranged as stored; anything else is decoded first. */
-    const bool in_place = w->dtype == CN_DTYPE_F32 && (((uintptr_t)w->data | w->row_bytes) % sizeof(float)) == 0;
     float *panel = cn_scratch_alloc((size_t)(records * w_floats) * sizeof *panel);
-    float *rows = in_place ? NULL : cn_scratch_alloc((size_t)(CN_F32_TILE_ROWS * n) * sizeof *rows);
+    float *row = NULL; /* formats without a record decoder: one row decoded, then rearranged */
     for (int64_t o0 = begin; o0 < end; o0 += records * CN_F32_TILE_ROWS) {
         const int64_t nb = end - o0 < records * CN_F32_TILE_ROWS ? end - o0 : records * CN_F32_TILE_ROWS;
         const int64_t nq = (nb + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS;
-        for (int64_t q = 0; q < nq; q++) {
-            const float *src[CN_F32_TILE_ROWS];
+        for (int64_t q = 0; q < nq; q++)
             for (int r = 0; r < CN_F32_TILE_ROWS; r++) {
                 const int64_t o = o0 + (CN_F32_TILE_ROWS * q + r < nb ? CN_F32_TILE_ROWS * q + r : nb - 1); /* extra: dropped */
-                if (in_place) {
-                    src[r] = (const float *)(const void *)(w->data + (size_t)o * w->row_bytes);
-                } else {
-                    job->decode(w, o, rows + r * n);
-                    src[r] = rows + r * n;
+                float *record = panel + q * w_floats;
+                if (!cn_row_decode_avx2_line(w, o, record, r, CN_F32_TILE_ROWS)) {
+                    if (!row) row = cn_scratch_alloc((size_t)n * sizeof *row);
+                    job->decode(w, o, row);
+                    cn_f32_tile_pack_line(row, r, CN_F32_TILE_ROWS, n, record);
                 }
             }
-            cn_f32_tile_pack(src, CN_F32_TILE_ROWS, n, panel + q * w_floats);
-        }
+        /* The next block's stored rows, fetched a slice per tile while these tiles run: decoding
+         * from memory is latency-bound otherwise (the hardware prefetcher idles during the tiles). */
+        const int64_t next = end - (o0 + nb) < records * CN_F32_TILE_ROWS ? end - (o0 + nb) : records * CN_F32_TILE_ROWS;
+        const char *ahead = (const char *)(w->data + (size_t)(o0 + nb) * w->row_bytes);
+        const int64_t ahead_lines = (next * (int64_t)w->row_bytes + 63) / 64, per_tile = ahead_lines / (token_groups * nq) + 1;
+        int64_t fetched = 0;
         for (int64_t g = 0; g < token_groups; g++) {
             const float *xr = job->xf + g * job->xf_floats;
             const int64_t t0 = CN_F32_TILE_TOKENS * g;
             const int nt = job->n_tokens - t0 < CN_F32_TILE_TOKENS ? (int)(job->n_tokens - t0) : CN_F32_TILE_TOKENS;
             for (int64_t q = 0; q < nq; q++) {
+                for (int64_t l = 0; l < per_tile && fetched < ahead_lines; l++, fetched++) __builtin_prefetch(ahead + 64 * fetched, 0, 2);
                 float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS];
                 cn_f32_tile_dot(panel + q * w_floats, xr, n, out);
                 const int64_t r0 = o0 + CN_F32_TILE_ROWS * q;
@@ -204,7 +208,7 @@ static void matmul_rows_f32_tiles(void *p, int64_t begin, int64_t end) {
         }
     }
     free(panel);
-    free(rows);
+    free(row);
 }
 
 /* ---- 8-bit activations (q8_activations.h) ----

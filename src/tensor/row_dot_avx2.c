@@ -214,6 +214,17 @@ EIGHTS_AS_32(bf16_32, bf16_eight)
         }                                                                                             \
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, decode_eight(r, i));                     \
         if (i < n) decode_tail(r, i, n - i, out + i);                                                 \
+    }                                                                                                 \
+    static KERNEL void name##_decode_line(const stored_row *r, int64_t n, float *line, int lines, float *tail) { \
+        const int64_t groups = n / 32, k_stride = groups * 8 * lines;                                 \
+        int64_t i = 0;                                                                                \
+        for (; i + 32 <= n; i += 32, line += 8 * lines) {                                             \
+            const weights32 w = decode_32(r, i);                                                      \
+            for (int k = 0; k < 4; k++) _mm256_storeu_ps(line + k * k_stride, w.v[k]);               \
+        }                                                                                             \
+        memset(tail, 0, 32 * sizeof *tail);                                                           \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(tail + i - 32 * groups, decode_eight(r, i));      \
+        if (i < n) decode_tail(r, i, n - i, tail + i - 32 * groups);                                  \
     }
 
 DEFINE_ROW_DOT(f32_dot, f32_32, f32_eight, f32_tail)
@@ -255,6 +266,21 @@ void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int
     }
 }
 
+bool cn_row_decode_avx2_line(const cn_matrix *m, int64_t row, float *record, int line, int lines) {
+    const stored_row r = stored_row_of(m, row);
+    const int64_t n = m->cols;
+    float *first = record + 8 * line, *tail = record + (int64_t)lines * (n - n % 32) + 32 * line;
+    switch (m->dtype) {
+    case CN_DTYPE_F32: f32_dot_decode_line(&r, n, first, lines, tail); return true;
+    case CN_DTYPE_F16: f16_dot_decode_line(&r, n, first, lines, tail); return true;
+    case CN_DTYPE_BF16: bf16_dot_decode_line(&r, n, first, lines, tail); return true;
+    case CN_DTYPE_F8_E4M3: e4m3_dot_decode_line(&r, n, first, lines, tail); return true;
+    case CN_DTYPE_MXFP4: mxfp4_dot_decode_line(&r, n, first, lines, tail); return true;
+    case CN_DTYPE_Q8_0: q8_0_dot_decode_line(&r, n, first, lines, tail); return true;
+    default: return false;
+    }
+}
+
 void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) {
     const stored_row r = stored_row_of(m, row);
     const int64_t n = m->cols;
@@ -283,5 +309,9 @@ void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int
     (void)m, (void)row, (void)x, (void)n_tokens, (void)out;
 }
 void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out) { (void)m, (void)row, (void)out; }
+bool cn_row_decode_avx2_line(const cn_matrix *m, int64_t row, float *record, int line, int lines) {
+    (void)m, (void)row, (void)record, (void)line, (void)lines;
+    return false;
+}
 
 #endif

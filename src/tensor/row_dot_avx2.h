@@ -28,4 +28,10 @@ void cn_row_dot_avx2(const cn_matrix *m, int64_t row, const float *const *x, int
 /* The weights of one row as f32, exactly the values the fused kernel multiplies. */
 void cn_row_decode_avx2(const cn_matrix *m, int64_t row, float *out);
 
+/* The same f32 weights written straight into line `line` of a GEMM tile record of `lines` rows
+ * (f32_tiles.h, the layout cn_f32_tile_pack makes), sparing the f32 row and the rearranging
+ * pass. F32, F16, BF16, F8_E4M3, MXFP4 and Q8_0; false (nothing written) for the other formats,
+ * which the caller decodes with cn_row_decode_avx2 and rearranges. */
+bool cn_row_decode_avx2_line(const cn_matrix *m, int64_t row, float *record, int line, int lines);
+
 #endif
