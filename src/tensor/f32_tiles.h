@@ -44,4 +44,14 @@ void cn_f32_tile_pack_line(const float *src, int line, int lines, int64_t n, flo
 /* out[r][t] = the chain's dot of row r of the row record w with token t of the token record x. */
 void cn_f32_tile_dot(const float *w, const float *x, int64_t n, float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS]);
 
+/* The same in steps, so that a caller can run one k and a run of groups over many tiles (that
+ * part of a token record then stays in L1 while row records pass): accumulator k's chain over
+ * groups [g0, g1) of the tile's (row r, token t) pairs, resumed from and left in the 8-lane
+ * partials[r · CN_F32_TILE_TOKENS + t] (zero to start; any split into runs gives the same bits) ... */
+void cn_f32_tile_dot_k(const float *w, const float *x, int64_t n, int k, int64_t g0, int64_t g1,
+                       float partials[CN_F32_TILE_ROWS * CN_F32_TILE_TOKENS][8]);
+/* ... and, once the four chains have run over all n / 32 groups, the 8-element steps, the tail and the reduction. */
+void cn_f32_tile_finish(const float *w, const float *x, int64_t n, const float partials[4][CN_F32_TILE_ROWS * CN_F32_TILE_TOKENS][8],
+                        float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS]);
+
 #endif

@@ -2,6 +2,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/alloc.h"
 #include "tensor/e4m3_rows_x86.h"
@@ -150,6 +151,8 @@ static void matmul_rows_fused(void *p, int64_t begin, int64_t end) {
  * beat 128 and 256 KB at 7168 columns (fewer passes of the tokens from L3) and tie at 4096. */
 #define F32_TILE_MIN_TOKENS 3
 #define F32_TILE_BLOCK_BYTES (512 * 1024)
+/* Groups per run of one k over the block: 4 tokens x 128 x 32 bytes = 16 KB of the token record in L1. */
+#define F32_TILE_RUN_GROUPS 128
 
 static void pack_token_groups(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
@@ -173,6 +176,7 @@ static void matmul_rows_f32_tiles(void *p, int64_t begin, int64_t end) {
     if (records > (end - begin + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS) records = (end - begin + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS;
     float *panel = cn_scratch_alloc((size_t)(records * w_floats) * sizeof *panel);
     float *row = NULL; /* formats without a record decoder: one row decoded, then rearranged */
+    float(*partials)[4][CN_F32_TILE_ROWS * CN_F32_TILE_TOKENS][8] = cn_scratch_alloc((size_t)records * sizeof *partials);
     for (int64_t o0 = begin; o0 < end; o0 += records * CN_F32_TILE_ROWS) {
         const int64_t nb = end - o0 < records * CN_F32_TILE_ROWS ? end - o0 : records * CN_F32_TILE_ROWS;
         const int64_t nq = (nb + CN_F32_TILE_ROWS - 1) / CN_F32_TILE_ROWS;
@@ -196,10 +200,17 @@ static void matmul_rows_f32_tiles(void *p, int64_t begin, int64_t end) {
             const float *xr = job->xf + g * job->xf_floats;
             const int64_t t0 = CN_F32_TILE_TOKENS * g;
             const int nt = job->n_tokens - t0 < CN_F32_TILE_TOKENS ? (int)(job->n_tokens - t0) : CN_F32_TILE_TOKENS;
+            /* one k and a run of groups over the block: that part of the token record stays in L1 */
+            memset(partials, 0, (size_t)nq * sizeof *partials);
+            for (int k = 0; k < 4; k++)
+                for (int64_t g0 = 0; g0 < n / 32; g0 += F32_TILE_RUN_GROUPS) {
+                    const int64_t g1 = n / 32 - g0 < F32_TILE_RUN_GROUPS ? n / 32 : g0 + F32_TILE_RUN_GROUPS;
+                    for (int64_t q = 0; q < nq; q++) cn_f32_tile_dot_k(panel + q * w_floats, xr, n, k, g0, g1, partials[q][k]);
+                }
             for (int64_t q = 0; q < nq; q++) {
                 for (int64_t l = 0; l < per_tile && fetched < ahead_lines; l++, fetched++) __builtin_prefetch(ahead + 64 * fetched, 0, 2);
                 float out[CN_F32_TILE_ROWS][CN_F32_TILE_TOKENS];
-                cn_f32_tile_dot(panel + q * w_floats, xr, n, out);
+                cn_f32_tile_finish(panel + q * w_floats, xr, n, (const float(*)[CN_F32_TILE_ROWS * CN_F32_TILE_TOKENS][8])partials[q], out);
                 const int64_t r0 = o0 + CN_F32_TILE_ROWS * q;
                 const int nr = end - r0 < CN_F32_TILE_ROWS ? (int)(end - r0) : CN_F32_TILE_ROWS;
                 for (int t = 0; t < nt; t++)
@@ -209,6 +220,7 @@ static void matmul_rows_f32_tiles(void *p, int64_t begin, int64_t end) {
     }
     free(panel);
     free(row);
+    free(partials);
 }
 
 /* ---- 8-bit activations (q8_activations.h) ----
