@@ -165,7 +165,7 @@ int main(void) {
             for (size_t j = 0; j < sizeof counts / sizeof *counts; j++) check_direct(widths[i], counts[j][0], counts[j][1]);
     }
     static const cn_dtype dtypes[] = {CN_DTYPE_F8_E4M3, CN_DTYPE_BF16, CN_DTYPE_F16, CN_DTYPE_F32};
-    static const int64_t shapes[][3] = {{7, 40, 9}, {10, 300, 5}, {131, 1000, 7}, {5, 2048 + 96, 17}};
+    static const int64_t shapes[][3] = {{7, 40, 9}, {10, 300, 5}, {131, 1000, 7}, {5, 2048 + 96, 17}, {4, 8192 + 40, 6}};
     for (int threads = 1; threads <= 2; threads++) {
         cn_threadpool *pool = cn_threadpool_create(threads);
         CHECK(pool != NULL);
