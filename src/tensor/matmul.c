@@ -97,7 +97,8 @@ static void dot_tokens_fused(const matmul_job *job, const cn_matrix *w, int64_t 
 #define DECODED_BLOCK_BYTES (128 * 1024)
 
 /* Fused path (AVX2+FMA or NEON). One or two tokens: the fused kernel reads the stored row
- * directly (decode). More: a block of rows is decoded once to f32, then each token pair is dotted
+ * directly (decode). More (NEON; AVX2+FMA takes the f32 GEMM tiles below from
+ * F32_TILE_MIN_TOKENS on): a block of rows is decoded once to f32, then each token pair is dotted
  * with every row of the block by the fused F32 kernel (cache blocking: for a prompt's many tokens
  * the inputs no longer stream from memory for every weight row). Both give a token the same bits
  * (row_dot_avx2.h: one chain per output element on exactly decoded weights, whatever the loop
