@@ -359,9 +359,12 @@ void cn_matmul(cn_threadpool *pool, const cn_matrix *w, const float *x, int64_t 
         free(job.xt);
         return;
     }
-    if (avx2) job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;
-    if (avx2 && w->dtype == CN_DTYPE_F8_E4M3 && n_tokens <= 2) job.e4m3_rows = cn_e4m3_rows_best();
-    else if (cn_cpu_has_neon()) job.dot = cn_row_dot_neon, job.decode = cn_row_decode_neon;
+    if (avx2) {
+        job.dot = cn_row_dot_avx2, job.decode = cn_row_decode_avx2;
+        if (w->dtype == CN_DTYPE_F8_E4M3 && n_tokens <= 2) job.e4m3_rows = cn_e4m3_rows_best();
+    } else if (cn_cpu_has_neon()) {
+        job.dot = cn_row_dot_neon, job.decode = cn_row_decode_neon;
+    }
     if (avx2 && n_tokens >= F32_TILE_MIN_TOKENS && cn_f32_tiles_available()) {
         const int64_t groups = (n_tokens + CN_F32_TILE_TOKENS - 1) / CN_F32_TILE_TOKENS;
         job.xf_floats = cn_f32_tile_record_floats(CN_F32_TILE_TOKENS, w->cols);
