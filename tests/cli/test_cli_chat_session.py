@@ -8,8 +8,8 @@ random checkpoint with DeepSeek's real vocabulary made at test time:
   run that never tried the /load;
 - /load under the same settings continues exactly as an uninterrupted run (greedy: the answers are
   compared byte for byte), under the defaults and under exact f32;
-- a format 01 file (the same file without the identity record) loads, with a note, only when its
-  KV row types fit;
+- a format 01 file (the same file without the identity record, and a real one written before the
+  record existed) loads, with a note, only when its KV row types fit;
 - damaged files: truncated, bytes flipped, lengths huge, the identity record damaged, each with a
   valid checksum recomputed here so the parser itself is exercised; every one is refused with a
   message and the session goes on unchanged (the ASan build runs this test too).
@@ -152,6 +152,23 @@ with tempfile.TemporaryDirectory() as tmp:
           and "f32" in r.stderr and "--kv-type" in r.stderr, f"format 01, other KV types: {r.stderr!r}")
     check(r.stdout == plain.stdout, "format 01 refused: the conversation goes on")
 
+    # A real format 01 file, written by `clawnet chat -m models/hk-tiny/hk-tiny.gguf` (defaults: q8, fp8)
+    # before the identity record existed (tests/fixtures/chat_session_v01/README.md): it loads under
+    # the same KV types with the note, and the next turn reuses its state (prefills only the new
+    # tokens); under f32 rows it is refused with the stored type named.
+    hk, fixture = "models/hk-tiny/hk-tiny.gguf", "tests/fixtures/chat_session_v01/hk_tiny_defaults.bin"
+    r = chat(hk, ["/load " + fixture, "How are you?"])
+    turn = [line for line in r.stderr.splitlines() if line.startswith("[prompt: ")]
+    check(r.returncode == 0 and "[loaded " + fixture + ": 2 messages, 14 tokens]" in r.stderr
+          and "predates identity records" in r.stderr and len(turn) == 1 and r.stdout.strip(),
+          f"format 01 fixture: {r.stderr!r}")
+    if turn:
+        words = turn[0].split()
+        check(int(words[1]) - int(words[3].lstrip("(")) == 14, f"format 01 fixture: state reused: {turn[0]!r}")
+    r = chat(hk, ["/load " + fixture], "--kv-type", "f32")
+    check(r.returncode == 0 and "predates identity records" in r.stderr and "stores fp8" in r.stderr
+          and "[loaded" not in r.stderr, f"format 01 fixture under f32: {r.stderr!r}")
+
     # 4. Damaged files (the defaults' file, loaded under the defaults), all with a valid checksum
     # unless said: every /load refused with a message, the process alive, the conversation unchanged
     # (its answer equals a plain run's).
@@ -214,6 +231,24 @@ with tempfile.TemporaryDirectory() as tmp:
               f"{name}: expected a refusal naming the file, got {reply!r}")
     check(r.stdout == plain.stdout, f"damaged: the conversation goes on unchanged: {r.stdout!r} != {plain.stdout!r}")
     print(f"{len(paths)} damaged session files refused", file=sys.stderr)
+
+    # Bits flipped anywhere else (conversation, ids, random state, state image), checksum recomputed:
+    # such a file may still be a valid session (a changed letter, another random state), so each
+    # /load is either refused with a message or loaded; the process survives them all (ASan).
+    paths = []
+    spots = [s["messages_at"] + 8 + k for k in (1, 12)] + [s["rng_at"] + 3] + list(range(s["ids_at"], len(body), 1009))
+    for i, at in enumerate(spots):
+        p = os.path.join(tmp, f"flip{i}.bin")
+        with open(p, "wb") as f:
+            f.write(seal(body[:at] + bytes([body[at] ^ 0x10]) + body[at + 1:]))
+        paths.append(p)
+    r = chat(model, ["/load " + p for p in paths] + ["How are you?"])
+    replies = load_replies(r.stderr)
+    check(r.returncode == 0 and len(replies) == len(paths) and r.stdout.strip(),
+          f"flipped data: {r.returncode}, {len(replies)} replies for {len(paths)} loads: {r.stderr[-2000:]!r}")
+    loaded = [x.startswith("[loaded") for x in replies]
+    check(len(loaded) == len(paths) and loaded[2], "another random state is still a session")
+    print(f"{len(paths)} files with a flipped data bit: {sum(loaded)} loaded, the rest refused", file=sys.stderr)
 
 print("test_cli_chat_session:", "ok" if not failures else f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
