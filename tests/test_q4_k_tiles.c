@@ -1,12 +1,13 @@
 /* The Q4_K GEMM tiles (q4_k_tiles.h) against the scalar integer reference cn_q4_k_q8_dot_ref,
  * bit for bit: every (row, token) of a 2 x 4 tile, through both rearrangements, with the scalar
- * twin and (when this CPU has AVX-512 VNNI) the VPDPBUSD kernel. Rows of 1 to 17 blocks with
+ * twin and each kernel kind this CPU has (AVX2's maddubs tile, AVX-512 VNNI's VPDPBUSD one). Rows of 1 to 17 blocks with
  * random codes, scale bytes and f16 d, dmin; the extremes: a row of all-15 codes whose every
  * 6-bit scale and min is 63 against tokens whose int8 values are all +127 or all -127, a row of
  * all-zero codes, an all-zero token, a token with a NaN (its dot NaN), tiles whose rows or tokens
- * repeat (as cn_matmul pads a tail). Then cn_matmul with act_q8 on Q4_K matrices with 130 and 257
- * tokens (enough for its tile path; odd row counts, pools of 1 and 2 threads): every output the
- * scalar reference's bits on the token quantised alone. */
+ * repeat (as cn_matmul pads a tail). Then cn_matmul with act_q8 on Q4_K matrices with 3 to 257
+ * tokens (both sides of the tile thresholds; odd row and token counts, pools of 1 and 2 threads):
+ * every output the scalar reference's bits on the token quantised alone. CTest runs this twice,
+ * the second time with CLAWNET_Q8_KERNEL=avx2, so cn_matmul takes the AVX2 tile too. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,10 @@ static void check_width(int64_t n) {
         cn_q4_k_tile_x_from(xq + t * blocks, n, xt + t * blocks);
     }
     for (int r = 0; r < ROWS; r++) cn_q4_k_tile_w_from(w + (size_t)r * row_bytes, n, wt + r * blocks);
-    const bool kinds[2] = {false, true};
-    int bad[2] = {0, 0}, nan_seen = 0, extreme_seen = 0;
-    for (int k = 0; k < (cn_q8_has_avx512_vnni() ? 2 : 1); k++)
-        for (int r = 0; r < ROWS; r++)
+    const cn_q8_kernel kinds[3] = {CN_Q8_SCALAR, CN_Q8_AVX2, CN_Q8_AVX512_VNNI};
+    int bad[3] = {0, 0, 0}, nan_seen = 0, extreme_seen = 0;
+    for (int k = 0; k < 3; k++)
+        for (int r = 0; r < ROWS && cn_q8_kernel_available(kinds[k]); r++)
             for (int t0 = 0; t0 < TOKENS; t0++) {
                 const int rows[CN_Q4_K_TILE_ROWS] = {r, r == ROWS - 1 ? r : r + 1};
                 const cn_q4_k_tile_w *wp[CN_Q4_K_TILE_ROWS];
@@ -86,7 +87,8 @@ static void check_width(int64_t n) {
                     }
             }
     CHECKF(bad[0] == 0, "n %lld: %d scalar tile outputs differ from cn_q4_k_q8_dot_ref", (long long)n, bad[0]);
-    CHECKF(bad[1] == 0, "n %lld: %d VNNI tile outputs differ from cn_q4_k_q8_dot_ref", (long long)n, bad[1]);
+    CHECKF(bad[1] == 0, "n %lld: %d AVX2 tile outputs differ from cn_q4_k_q8_dot_ref", (long long)n, bad[1]);
+    CHECKF(bad[2] == 0, "n %lld: %d VNNI tile outputs differ from cn_q4_k_q8_dot_ref", (long long)n, bad[2]);
     CHECKF(nan_seen > 0 && extreme_seen > 0, "n %lld: the NaN token or the extreme pairs were not exercised", (long long)n);
     free(w), free(xq), free(x), free(wt), free(xt);
 }
@@ -124,10 +126,16 @@ int main(void) {
         cn_threadpool *pool = cn_threadpool_create(threads);
         CHECK(pool != NULL);
         if (!pool) break;
-        check_matmul(pool, 61, 4096, 130); /* 2,304-byte rows: row blocks of 28, the last short */
+        /* token counts on both sides of the tile thresholds, with short last groups of four */
+        static const int64_t counts[] = {3, 5, 7, 9, 13, 17, 31, 33, 130};
+        for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
+            check_matmul(pool, 61, 4096, counts[i]); /* 2,304-byte rows: row blocks of 28, the last short */
         check_matmul(pool, 7, 1280, 257);
+        check_matmul(pool, 3, 768, 11);
         cn_threadpool_destroy(pool);
     }
-    printf("test_q4_k_tiles: VPDPBUSD kernel %s\n", cn_q8_has_avx512_vnni() ? "checked" : "not on this CPU (scalar twin only)");
+    printf("test_q4_k_tiles: AVX2 tile %s, VPDPBUSD tile %s; cn_matmul with the %s kernels\n",
+           cn_q8_kernel_available(CN_Q8_AVX2) ? "checked" : "not on this CPU", cn_q8_has_avx512_vnni() ? "checked" : "not on this CPU",
+           cn_q8_kernel_name(cn_q8_kernel_best()));
     return cn_test_finish("test_q4_k_tiles");
 }

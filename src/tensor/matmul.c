@@ -44,7 +44,7 @@ typedef struct {
     uint8_t *xq;
     size_t xq_bytes;
     cn_q8_kernel q8_kernel; /* cn_q8_kernel_best() */
-    tile_format tiles;      /* GEMM tiles (Q8_0, Q4_K under VNNI): the format's functions */
+    tile_format tiles;      /* GEMM tiles (Q8_0, Q4_K): the format's functions */
     uint8_t *xt;            /* every token's records rearranged for them, tiles.x_bytes apart; or NULL */
     row_dot_fn dot;       /* the fused kernels of this CPU; NULL: the portable path */
     row_decode_fn decode;
@@ -269,18 +269,19 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
     }
 }
 
-/* Q8_0 (AVX-512 VNNI or AVX2) and Q4_K (VNNI) with many tokens: 2-row x 4-token GEMM tiles
+/* Q8_0 and Q4_K (AVX-512 VNNI or AVX2) with many tokens: 2-row x 4-token GEMM tiles
  * (q8_0_tiles.h, q4_k_tiles.h), the same bits as cn_q8_dot. A block of rows (Q8_ROW_BLOCK_BYTES
  * stored) is rearranged once into this thread's scratch and stays in L2 while every group of
  * four tokens (their rearranged records in L1) passes over it in pairs of rows. Fewer tokens
  * take matmul_rows_q8, since the rearranging is paid once per row for all of them. Measured one
  * thread, 28 rows of 4096, CPU time, machine loaded (docs/performance.md): Q8_0's tile runs at
  * 1.6x the many-token kernel from 16 tokens on, with VNNI or AVX2 alike (the rearranging 30 % of
- * the tile's time at 16, 5 % at 256); Q4_K's AVX2 many-token kernel is already about as fast as its tile, which gains ~15 %
- * at 256 tokens but loses at 16 and breaks even near 48 (a routed expert's share of a 256-row
- * step), so Q4_K takes tiles only from Q4_K_TILE_MIN_TOKENS. */
+ * the tile's time at 16, 5 % at 256). Q4_K, 3,640 rows of 4096, CPU time: the tile (AVX2 or
+ * VNNI alike) breaks even with the AVX2 many-token kernel at about 12 tokens and gains 5 % at 16,
+ * 20 % at 24, 1.4x at 64 and 1.5x at 256; at 4 and 8 tokens the rows' rearranging (about 7
+ * tokens' worth of tile work per row) makes it lose. */
 #define Q8_0_TILE_MIN_TOKENS 8
-#define Q4_K_TILE_MIN_TOKENS 128
+#define Q4_K_TILE_MIN_TOKENS 16
 static void q8_0_w_from(const uint8_t *row, int64_t n, void *out) { cn_q8_0_tile_w_from(row, n, out); }
 static void q8_0_x_from(const void *xq, int64_t n, void *out) { cn_q8_0_tile_x_from(xq, n, out); }
 static void q8_0_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]) {
@@ -293,7 +294,7 @@ static void q4_k_x_from(const void *xq, int64_t n, void *out) { cn_q4_k_tile_x_f
 static void q4_k_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]) {
     const cn_q4_k_tile_w *wt[TILE_ROWS] = {w[0], w[1]};
     const cn_q4_k_tile_x *xt[TILE_TOKENS] = {x[0], x[1], x[2], x[3]};
-    cn_q4_k_tile_dot(wt, xt, n, true, out);
+    cn_q4_k_tile_dot(wt, xt, n, cn_q8_kernel_best(), out);
 }
 
 /* The tiles for w and this many tokens under this kernel kind; false where there are none. */
@@ -304,7 +305,7 @@ static bool tile_format_of(const cn_matrix *w, int64_t n_tokens, cn_q8_kernel ke
                            q8_0_x_from, q8_0_dot};
         return true;
     }
-    if (w->dtype == CN_DTYPE_Q4_K && n_tokens >= Q4_K_TILE_MIN_TOKENS && kernel == CN_Q8_AVX512_VNNI) {
+    if (w->dtype == CN_DTYPE_Q4_K && n_tokens >= Q4_K_TILE_MIN_TOKENS && (kernel == CN_Q8_AVX512_VNNI || kernel == CN_Q8_AVX2)) {
         *f = (tile_format){(size_t)blocks * sizeof(cn_q4_k_tile_w), (size_t)blocks * sizeof(cn_q4_k_tile_x), q4_k_w_from,
                            q4_k_x_from, q4_k_dot};
         return true;
