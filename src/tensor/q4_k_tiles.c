@@ -85,12 +85,14 @@ Q8_AVX2_KERNEL static void tile_w_from_avx2(const uint8_t *row, int64_t n, cn_q4
         const uint8_t *blk = row + 144 * b;
         cn_q4_k_tile_w *o = out + b;
         __m256i g[8];
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16 + 32 * j));
             g[2 * j] = _mm256_and_si256(q, low_mask);
             g[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low_mask);
         }
         transpose_8x8_epi32(g);
+#pragma GCC unroll 8
         for (int m = 0; m < 8; m++) _mm256_storeu_si256((__m256i *)(void *)o->q[m], g[m]);
         uint64_t sc8, m8;
         k4_scales_mins(blk + 4, &sc8, &m8);

@@ -104,12 +104,15 @@ Q8_AVX2_KERNEL static void tile_w_from_avx2(const uint8_t *row, int64_t n, cn_q8
         cn_q8_0_tile_w *o = out + r;
         __m256i q[8];
         uint16_t h[8];
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
             q[k] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 34 * k + 2)), plus_128);
             memcpy(&h[k], rec + 34 * k, 2);
         }
         transpose_8x8_epi32(q);
+#pragma GCC unroll 8
         for (int m = 0; m < 8; m++) _mm256_storeu_si256((__m256i *)(void *)o->q[m], q[m]);
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k++) o->d[k] = _cvtsh_ss(h[k]);
     }
     tile_w_from_scalar(row, n, full, cn_q8_0_tile_records(n), out);

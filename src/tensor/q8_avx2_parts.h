@@ -94,19 +94,23 @@ Q8_AVX2_KERNEL static inline __m256i q8_0_partials(const uint8_t *w, const int8_
 
 /* The 8 x 8 matrix of 32-bit lanes transposed in place: afterwards r[m] lane k = the old r[k]
  * lane m (the GEMM tiles' rearrangement, q8_0_tiles.h and q4_k_tiles.h: lane k holds block or
- * group k). */
+ * group k). Unrolled (as the callers' loops over r must be): GCC at -O2 keeps the loops and r, t,
+ * u on the stack otherwise. */
 Q8_AVX2_KERNEL static inline void transpose_8x8_epi32(__m256i r[8]) {
     __m256i t[8], u[8];
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
     }
+#pragma GCC unroll 2
     for (int h = 0; h < 2; h++) { /* rows 4h .. 4h + 3: u[4h + c] holds columns c and c + 4 */
         u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
         u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
         u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
         u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
     }
+#pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         r[c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x20);
         r[c + 4] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
