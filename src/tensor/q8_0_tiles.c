@@ -88,12 +88,6 @@ static void tile_dot_scalar(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], co
 
 #define KERNEL __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* Per record: the eight int32 accumulators (2 rows x 4 tokens) start at their token's
- * −128·Σ q and take eight VPDPBUSDs each (vector m of the row against vector m of the token);
- * lane k is then block k's exact sumi. Then lane by lane (dw·dx)·sumi added to the pair's f32
- * lanes, only the used ones in a short last record (adding 0 could turn a −0 into +0). 2 x 4
- * pairs keep 16 accumulators, two row vectors and one token vector in AVX-512VL's 32 registers;
- * per vector m, 6 loads feed 8 VPDPBUSDs. */
 /* The full records with AVX2 (eight blocks as rows of an 8 x 8 matrix of 32-bit lanes,
  * transposed), a short last one by the scalar loop. */
 Q8_AVX2_KERNEL static void tile_w_from_avx2(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
@@ -123,21 +117,60 @@ void cn_q8_0_tile_w_from(const uint8_t *row, int64_t n, cn_q8_0_tile_w *out) {
     else tile_w_from_scalar(row, n, 0, cn_q8_0_tile_records(n), out);
 }
 
+/* A record's end for the tile's eight pairs, once lane k of s[i][t] holds block k's exact sumi
+ * of row i and token t: lane by lane (dw·dx)·sumi added to the pair's f32 lanes, only the used
+ * ones in a short last record (adding 0 could turn a −0 into +0). AVX2 only, for both tiles. */
+Q8_AVX2_KERNEL static inline void record_end(__m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS],
+                                             const __m256i s[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS],
+                                             const cn_q8_0_tile_w *const wr[CN_Q8_0_TILE_ROWS],
+                                             const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS], int64_t r, int used) {
+    const __m256 dw[CN_Q8_0_TILE_ROWS] = {_mm256_loadu_ps(wr[0]->d), _mm256_loadu_ps(wr[1]->d)};
+#pragma GCC unroll 4
+    for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
+        const __m256 dx = _mm256_loadu_ps(x[t][r].d);
+#pragma GCC unroll 2
+        for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) {
+            const __m256 v = _mm256_mul_ps(_mm256_mul_ps(dw[i], dx), _mm256_cvtepi32_ps(s[i][t]));
+            lanes[i][t] = used == 8 ? _mm256_add_ps(lanes[i][t], v) : add_last_record(lanes[i][t], v, used);
+        }
+    }
+}
+
+/* The pairs' lanes, zero before the first record. */
+Q8_AVX2_KERNEL static inline void zero_lanes(__m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+#pragma GCC unroll 2
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+#pragma GCC unroll 4
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) lanes[i][t] = _mm256_setzero_ps();
+}
+
+/* Each pair's lanes totalled as the reference does. */
+Q8_AVX2_KERNEL static inline void store_totals(__m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS],
+                                               float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
+    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) out[i][t] = total_of_lanes(lanes[i][t]);
+}
+
+/* Per record: the eight int32 accumulators (2 rows x 4 tokens) start at their token's
+ * −128·Σ q and take eight VPDPBUSDs each (vector m of the row against vector m of the token);
+ * lane k is then block k's exact sumi; then record_end. 2 x 4 pairs keep 16 accumulators, two
+ * row vectors and one token vector in AVX-512VL's 32 registers; per vector m, 6 loads feed 8
+ * VPDPBUSDs. */
 KERNEL static void tile_dot_vnni(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
                                  int64_t n, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
     const int64_t blocks = n / 32;
     __m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
-    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
-        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) lanes[i][t] = _mm256_setzero_ps();
+    zero_lanes(lanes);
     for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
-        const cn_q8_0_tile_w *w0 = w[0] + r, *w1 = w[1] + r;
+        const cn_q8_0_tile_w *const wr[CN_Q8_0_TILE_ROWS] = {w[0] + r, w[1] + r};
         __m256i s[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+#pragma GCC unroll 4
         for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++)
             s[0][t] = s[1][t] = _mm256_loadu_si256((const __m256i *)(const void *)x[t][r].neg_offset);
 #pragma GCC unroll 8
         for (int m = 0; m < 8; m++) {
-            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)w0->q[m]);
-            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)w1->q[m]);
+            const __m256i a0 = _mm256_loadu_si256((const __m256i *)(const void *)wr[0]->q[m]);
+            const __m256i a1 = _mm256_loadu_si256((const __m256i *)(const void *)wr[1]->q[m]);
 #pragma GCC unroll 4
             for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
                 const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)x[t][r].q[m]);
@@ -145,42 +178,34 @@ KERNEL static void tile_dot_vnni(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS
                 s[1][t] = _mm256_dpbusd_epi32(s[1][t], a1, b);
             }
         }
-        const __mmask8 used = (__mmask8)((1u << used_blocks(blocks, r)) - 1u);
-        const __m256 dw[CN_Q8_0_TILE_ROWS] = {_mm256_loadu_ps(w0->d), _mm256_loadu_ps(w1->d)};
-#pragma GCC unroll 4
-        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
-            const __m256 dx = _mm256_loadu_ps(x[t][r].d);
-            for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) {
-                const __m256 v = _mm256_mul_ps(_mm256_mul_ps(dw[i], dx), _mm256_cvtepi32_ps(s[i][t]));
-                lanes[i][t] = _mm256_mask_add_ps(lanes[i][t], used, lanes[i][t], v);
-            }
-        }
+        record_end(lanes, s, wr, x, r, used_blocks(blocks, r));
     }
-    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
-        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) out[i][t] = total_of_lanes(lanes[i][t]);
+    store_totals(lanes, out);
 }
 
 /* AVX2 without VNNI: maddubs cannot take the +128 codes (pairs up to 2·255·127 overflow int16),
  * so each row's codes are made signed again (w = stored ^ 0x80) and |w| once per vector for the
  * tile's four tokens, and each token meets them as the one-token kernel does: maddubs(|w|,
  * x·sign(w)) (pairs at most 2·128·127 < 2^15), madd with ones, added into lane k; no offset. The
- * same exact sums, the same f32 steps. */
+ * same exact sums, then record_end. */
 Q8_AVX2_KERNEL static void tile_dot_avx2(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
                                          int64_t n, float out[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS]) {
     const int64_t blocks = n / 32;
     const __m256i plus_128 = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
     __m256 lanes[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
-    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
-        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) lanes[i][t] = _mm256_setzero_ps();
+    zero_lanes(lanes);
     for (int64_t r = 0; r < cn_q8_0_tile_records(n); r++) {
-        const cn_q8_0_tile_w *w0 = w[0] + r, *w1 = w[1] + r;
+        const cn_q8_0_tile_w *const wr[CN_Q8_0_TILE_ROWS] = {w[0] + r, w[1] + r};
         __m256i s[CN_Q8_0_TILE_ROWS][CN_Q8_0_TILE_TOKENS];
+#pragma GCC unroll 2
         for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
+#pragma GCC unroll 4
             for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) s[i][t] = _mm256_setzero_si256();
-#pragma GCC unroll 8
+/* by four: fully unrolled, GCC regroups the adds and spills (4 % slower) */
+#pragma GCC unroll 4
         for (int m = 0; m < 8; m++) {
-            const __m256i s0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)w0->q[m]), plus_128);
-            const __m256i s1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)w1->q[m]), plus_128);
+            const __m256i s0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)wr[0]->q[m]), plus_128);
+            const __m256i s1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)wr[1]->q[m]), plus_128);
             const __m256i a0 = _mm256_abs_epi8(s0), a1 = _mm256_abs_epi8(s1);
 #pragma GCC unroll 4
             for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
@@ -189,19 +214,9 @@ Q8_AVX2_KERNEL static void tile_dot_avx2(const cn_q8_0_tile_w *const w[CN_Q8_0_T
                 s[1][t] = _mm256_add_epi32(s[1][t], _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(b, s1)), ones));
             }
         }
-        const int used = used_blocks(blocks, r);
-        const __m256 dw[CN_Q8_0_TILE_ROWS] = {_mm256_loadu_ps(w0->d), _mm256_loadu_ps(w1->d)};
-#pragma GCC unroll 4
-        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) {
-            const __m256 dx = _mm256_loadu_ps(x[t][r].d);
-            for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++) {
-                const __m256 v = _mm256_mul_ps(_mm256_mul_ps(dw[i], dx), _mm256_cvtepi32_ps(s[i][t]));
-                lanes[i][t] = used == 8 ? _mm256_add_ps(lanes[i][t], v) : add_last_record(lanes[i][t], v, used);
-            }
-        }
+        record_end(lanes, s, wr, x, r, used_blocks(blocks, r));
     }
-    for (int i = 0; i < CN_Q8_0_TILE_ROWS; i++)
-        for (int t = 0; t < CN_Q8_0_TILE_TOKENS; t++) out[i][t] = total_of_lanes(lanes[i][t]);
+    store_totals(lanes, out);
 }
 
 void cn_q8_0_tile_dot(const cn_q8_0_tile_w *const w[CN_Q8_0_TILE_ROWS], const cn_q8_0_tile_x *const x[CN_Q8_0_TILE_TOKENS],
