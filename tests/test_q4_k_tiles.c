@@ -129,7 +129,7 @@ int main(void) {
         /* token counts on both sides of the tile thresholds, with short last groups of four */
         static const int64_t counts[] = {3, 5, 7, 9, 13, 17, 31, 33, 130};
         for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
-            check_matmul(pool, 61, 4096, counts[i]); /* 2,304-byte rows: row blocks of 28, the last short */
+            check_matmul(pool, 61, 4096, counts[i]); /* 5,248 bytes rearranged: row blocks of 12, the last 1 row */
         check_matmul(pool, 7, 1280, 257);
         check_matmul(pool, 3, 768, 11);
         cn_threadpool_destroy(pool);

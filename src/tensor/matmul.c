@@ -271,15 +271,17 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
 
 /* Q8_0 and Q4_K (AVX-512 VNNI or AVX2) with many tokens: 2-row x 4-token GEMM tiles
  * (q8_0_tiles.h, q4_k_tiles.h), the same bits as cn_q8_dot. A block of rows (Q8_ROW_BLOCK_BYTES
- * stored) is rearranged once into this thread's scratch and stays in L2 while every group of
- * four tokens (their rearranged records in L1) passes over it in pairs of rows. Fewer tokens
- * take matmul_rows_q8, since the rearranging is paid once per row for all of them. Measured one
- * thread, CPU time, machine loaded (docs/performance.md): Q8_0 (1,927 rows of 4096), the tile
- * against the many-token kernel, AVX2 kind: 4 tokens 0.80 against 0.96 ms, 16: 2.92 against 3.51
- * (VNNI: 0.89 / 0.98 and 2.15 / 3.18); at 2 about even. Q4_K, 3,640 rows of 4096: the tile (AVX2 or
- * VNNI alike) breaks even with the AVX2 many-token kernel at about 8 tokens and gains 10-20 % at
- * 12-16, 1.3x at 32 and 1.5x at 256; at 2 to 6 tokens the rows' rearranging (some 2 tokens'
- * worth of tile work per row) and the rearranged rows' extra L2 traffic make it lose. */
+ * once rearranged: what the tiles read, and a scratch under glibc's 128 KB mmap threshold, so
+ * no page faults per call) is rearranged once into this thread's scratch and stays in L2 while
+ * every group of four tokens (their rearranged records in L1) passes over it in pairs of rows.
+ * Fewer tokens take matmul_rows_q8, since the rearranging is paid once per row for all of them.
+ * Measured one thread, CPU time, machine loaded (docs/performance.md): Q8_0 (1,927 rows of 4096),
+ * the tile against the many-token kernel, AVX2 kind: 4 tokens 0.80 against 0.96 ms, 16: 2.92
+ * against 3.51 (VNNI: 0.89 / 0.98 and 2.15 / 3.18); at 2 about even. Q4_K (3,640 rows of 4096):
+ * the tile (AVX2 or VNNI alike) breaks even with the AVX2 many-token kernel at about 8 tokens and
+ * gains 10-20 % at 12-16, 1.3x at 32 and 1.5x at 256; at 2 to 6 tokens the rows' rearranging
+ * (some 2 tokens' worth of tile work per row) and the rearranged rows' extra L2 traffic make it
+ * lose. */
 #define Q8_0_TILE_MIN_TOKENS 4
 #define Q4_K_TILE_MIN_TOKENS 12
 static void q8_0_w_from(const uint8_t *row, int64_t n, void *out) { cn_q8_0_tile_w_from(row, n, out); }
@@ -317,7 +319,7 @@ static void matmul_rows_tiles(void *p, int64_t begin, int64_t end) {
     const matmul_job *job = p;
     const cn_matrix *w = job->w;
     const tile_format *f = &job->tiles;
-    int64_t block = (int64_t)(Q8_ROW_BLOCK_BYTES / w->row_bytes) & ~(int64_t)1;
+    int64_t block = (int64_t)(Q8_ROW_BLOCK_BYTES / f->w_bytes) & ~(int64_t)1;
     if (block < TILE_ROWS) block = TILE_ROWS;
     if (block > end - begin) block = end - begin;
     uint8_t *rows = cn_scratch_alloc((size_t)block * f->w_bytes);
