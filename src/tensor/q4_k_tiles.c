@@ -17,7 +17,7 @@ void cn_q4_k_tile_x_from(const cn_q8_block *x, int64_t n, cn_q4_k_tile_x *out) {
         cn_q4_k_tile_x *o = out + b;
         for (int k = 0; k < 8; k++)
             for (int m = 0; m < 8; m++) memcpy(&o->q[m][4 * k], x[b].q + 32 * k + 4 * m, 4);
-        memcpy(o->sum16, x[b].sum16, sizeof o->sum16);
+        for (int g = 0; g < 8; g++) o->gsum[g] = (int16_t)(x[b].sum16[2 * g] + x[b].sum16[2 * g + 1]);
         o->d = x[b].d;
     }
 }
@@ -35,7 +35,7 @@ static void tile_w_from_scalar(const uint8_t *row, int64_t n, cn_q4_k_tile_w *ou
             int sc, m;
             cn_k4_scale_min(blk + 4, g, &sc, &m);
             o->sc2[2 * g] = o->sc2[2 * g + 1] = (int16_t)sc;
-            o->m2[2 * g] = o->m2[2 * g + 1] = (int16_t)m;
+            o->mins[g] = (int16_t)m;
             /* group g: the low (even g) or high nibbles of bytes 32·(g/2) .. +31 */
             const uint8_t *q = blk + 16 + 32 * (g / 2);
             for (int l = 0; l < 32; l++) o->q[l / 4][4 * g + l % 4] = (uint8_t)((q[l] >> (4 * (g & 1))) & 0xf);
@@ -57,7 +57,7 @@ static void tile_dot_scalar(const cn_q4_k_tile_w *const w[CN_Q4_K_TILE_ROWS], co
                     for (int m = 0; m < 8; m++)
                         for (int j = 0; j < 4; j++) isum += wb->q[m][4 * k + j] * xb->q[m][4 * k + j];
                     sumi += wb->sc2[2 * k] * isum;
-                    summ += wb->m2[2 * k] * (xb->sum16[2 * k] + xb->sum16[2 * k + 1]);
+                    summ += wb->mins[k] * xb->gsum[k];
                 }
                 const float dd = xb->d * wb->d, dm = xb->d * wb->dmin;
                 const float v = dd * (float)sumi - dm * (float)summ;
@@ -98,7 +98,7 @@ Q8_AVX2_KERNEL static void tile_w_from_avx2(const uint8_t *row, int64_t n, cn_q4
         k4_scales_mins(blk + 4, &sc8, &m8);
         const __m128i scales16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)), mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)m8));
         _mm256_storeu_si256((__m256i *)(void *)o->sc2, _mm256_set_m128i(_mm_unpackhi_epi16(scales16, scales16), _mm_unpacklo_epi16(scales16, scales16)));
-        _mm256_storeu_si256((__m256i *)(void *)o->m2, _mm256_set_m128i(_mm_unpackhi_epi16(mins16, mins16), _mm_unpacklo_epi16(mins16, mins16)));
+        _mm_storeu_si128((__m128i *)(void *)o->mins, mins16);
         uint16_t h;
         memcpy(&h, blk, 2);
         o->d = _cvtsh_ss(h);
@@ -113,21 +113,21 @@ void cn_q4_k_tile_w_from(const uint8_t *row, int64_t n, cn_q4_k_tile_w *out) {
 }
 
 /* A block's end for the tile's eight pairs, once s[j] (pair j = 4·row + token) holds pair j's
- * sc_k·Σ q·qx in lane k: sumi by one horizontal-add tree, the min sums likewise (VPMADDWD of the
- * row's mins with the token's run sums), then the reference's f32 steps with pair j in lane j:
+ * sc_k·Σ q·qx in lane k: sumi by one horizontal-add tree; the min sums by one VPMADDWD per token
+ * (both rows' mins, one per 128-bit half, against the token's group sums) and three horizontal
+ * adds, which leave pair j's summ in lane j; then the reference's f32 steps with pair j in lane j:
  * dx and d, dmin spread over the lanes as pairs need them. AVX2 only, for both tiles. */
-Q8_AVX2_KERNEL static inline __m256 block_end(__m256 acc, __m256i s[8], const cn_q4_k_tile_w *w0, const cn_q4_k_tile_w *w1,
+Q8_AVX2_KERNEL static inline __m256 block_end(__m256 acc, const __m256i s[8], const cn_q4_k_tile_w *w0, const cn_q4_k_tile_w *w1,
                                               const cn_q4_k_tile_x *const xb[CN_Q4_K_TILE_TOKENS]) {
     const __m256i sumi = sum_each8(s);
-    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(const void *)w0->m2);
-    const __m256i m1 = _mm256_loadu_si256((const __m256i *)(const void *)w1->m2);
+    /* pair (row, token)'s four partial sums of m_g·gsum_g in the row's half of p[token] */
+    const __m256i mins = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(const void *)w1->mins),
+                                          _mm_loadu_si128((const __m128i *)(const void *)w0->mins));
+    __m256i p[CN_Q4_K_TILE_TOKENS];
 #pragma GCC unroll 4
-    for (int t = 0; t < CN_Q4_K_TILE_TOKENS; t++) {
-        const __m256i runs = _mm256_loadu_si256((const __m256i *)(const void *)xb[t]->sum16);
-        s[t] = _mm256_madd_epi16(m0, runs);
-        s[4 + t] = _mm256_madd_epi16(m1, runs);
-    }
-    const __m256i summ = sum_each8(s);
+    for (int t = 0; t < CN_Q4_K_TILE_TOKENS; t++)
+        p[t] = _mm256_madd_epi16(mins, _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)xb[t]->gsum)));
+    const __m256i summ = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
     const __m128 dx4 = _mm_setr_ps(xb[0]->d, xb[1]->d, xb[2]->d, xb[3]->d);
     const __m256 dx = _mm256_set_m128(dx4, dx4);
     const __m256 d = _mm256_set_m128(_mm_set1_ps(w1->d), _mm_set1_ps(w0->d));

@@ -10,8 +10,9 @@
  * totalled lane-wise by one horizontal-add tree (sum_each8): lane j = pair j's sumi. Plain AVX2
  * has no VPDPBUSD: maddubs gives pairs of products in int16, eight vectors m add up there exactly,
  * and one VPMADDWD with the scales (each twice, sc2) makes lane k's sc_k·Σ q·qx. The min term
- * summ = Σ_g m_g·(sum16_2g + sum16_2g+1) is the AVX2 kernel's madd of each min (twice) with the
- * token's sixteen run sums, totalled by a second tree. Both are exact integers (the reference's:
+ * summ = Σ_g m_g·(sum16_2g + sum16_2g+1) takes one VPMADDWD per row and token, the two rows'
+ * mins against the token's eight group sums (gsum, in both halves), and three horizontal adds for
+ * the eight pairs. Both are exact integers (the reference's:
  * cn_q4_k_q8_dot_ref), and the f32 steps run with one lane per pair, in the reference's order and
  * not contracted: dd = dx·d, dm = dx·dmin, t = dd·sumi − dm·summ, acc = acc + t, blocks in order.
  * So every output is cn_q8_dot's bits, whatever the tile or the split.
@@ -30,7 +31,7 @@
 /* One block (256 elements) of a quantised token, rearranged. */
 typedef struct {
     int8_t q[8][32];     /* q[m][4k + j] = element 32k + 4m + j */
-    int16_t sum16[16];   /* the cn_q8_block's run sums */
+    int16_t gsum[8];     /* Σ q over element 32g .. 32g + 31 (sum16[2g] + sum16[2g + 1]; |·| ≤ 4096) */
     float d;             /* its scale dx */
 } cn_q4_k_tile_x;
 
@@ -38,7 +39,7 @@ typedef struct {
 typedef struct {
     uint8_t q[8][32];    /* q[m][4k + j] = code 4m + j of group k (0..15) */
     int16_t sc2[16];     /* group g's 6-bit scale at 2g and 2g + 1 */
-    int16_t m2[16];      /* group g's 6-bit min at 2g and 2g + 1 */
+    int16_t mins[8];     /* the groups' 6-bit mins */
     float d, dmin;       /* the block's f16 fields as f32 (exact) */
 } cn_q4_k_tile_w;
 
