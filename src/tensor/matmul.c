@@ -278,12 +278,12 @@ static void matmul_rows_q8(void *p, int64_t begin, int64_t end) {
  * Measured one thread, CPU time, machine loaded (docs/performance.md): Q8_0 (1,927 rows of 4096),
  * the tile against the many-token kernel, AVX2 kind: 4 tokens 0.80 against 0.96 ms, 16: 2.92
  * against 3.51 (VNNI: 0.89 / 0.98 and 2.15 / 3.18); at 2 about even. Q4_K (3,640 rows of 4096):
- * the tile (AVX2 or VNNI alike) breaks even with the AVX2 many-token kernel at about 8 tokens and
- * gains 10-20 % at 12-16, 1.3x at 32 and 1.5x at 256; at 2 to 6 tokens the rows' rearranging
- * (some 2 tokens' worth of tile work per row) and the rearranged rows' extra L2 traffic make it
- * lose. */
+ * the tile (AVX2 or VNNI alike) against the AVX2 many-token kernel, AVX2 kind: 6 tokens 1.76
+ * against 1.87 ms, 8: 2.14 / 2.33, 10: 2.63 / 3.12, 16: 1.39x, 256: 1.64x; at 4 about even, at 5
+ * it loses (a second group of four with one token: the rows' rearranging, some 2 tokens' worth of
+ * tile work per row, is not paid back). */
 #define Q8_0_TILE_MIN_TOKENS 4
-#define Q4_K_TILE_MIN_TOKENS 12
+#define Q4_K_TILE_MIN_TOKENS 8
 static void q8_0_w_from(const uint8_t *row, int64_t n, void *out) { cn_q8_0_tile_w_from(row, n, out); }
 static void q8_0_x_from(const void *xq, int64_t n, void *out) { cn_q8_0_tile_x_from(xq, n, out); }
 static void q8_0_dot(const void *const w[TILE_ROWS], const void *const x[TILE_TOKENS], int64_t n, float out[TILE_ROWS][TILE_TOKENS]) {

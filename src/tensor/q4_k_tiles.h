@@ -1,6 +1,6 @@
 /* Q4_K weights against many 8-bit tokens as GEMM tiles (issue 4, item 5), the Q4_K counterpart of
- * q8_0_tiles.h: 2 weight rows x 4 tokens per pass, VPDPBUSD on operands rearranged once per
- * cn_matmul call.
+ * q8_0_tiles.h: 2 weight rows x 4 tokens per pass, VPDPBUSD (or AVX2's maddubs) on operands
+ * rearranged once per cn_matmul call.
  *
  * A Q4_K block has eight groups of 32 codes, each with a 6-bit scale sc_g and min m_g
  * (cn_k4_scale_min). Rearranged, vector m of a block holds codes 4m..4m+3 of group k in its
@@ -10,9 +10,9 @@
  * totalled lane-wise by one horizontal-add tree (sum_each8): lane j = pair j's sumi. Plain AVX2
  * has no VPDPBUSD: maddubs gives pairs of products in int16, eight vectors m add up there exactly,
  * and one VPMADDWD with the scales (each twice, sc2) makes lane k's sc_k·Σ q·qx. The min term
- * summ = Σ_g m_g·(sum16_2g + sum16_2g+1) takes one VPMADDWD per row and token, the two rows'
- * mins against the token's eight group sums (gsum, in both halves), and three horizontal adds for
- * the eight pairs. Both are exact integers (the reference's:
+ * summ = Σ_g m_g·(sum16_2g + sum16_2g+1) takes one VPMADDWD per token (the two rows' mins, one
+ * per 128-bit half, against the token's eight group sums gsum in both halves) and three
+ * horizontal adds for the eight pairs. Both are exact integers (the reference's:
  * cn_q4_k_q8_dot_ref), and the f32 steps run with one lane per pair, in the reference's order and
  * not contracted: dd = dx·d, dm = dx·dmin, t = dd·sumi − dm·summ, acc = acc + t, blocks in order.
  * So every output is cn_q8_dot's bits, whatever the tile or the split.
