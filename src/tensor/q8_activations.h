@@ -34,8 +34,9 @@ typedef struct {
 typedef struct {
     float d[8];         /* scale of each 32 (as cn_q8_block.d) */
     int8_t q[256];
-    int32_t sum[8];     /* Σ q over each 32: MXFP4's one-token kernels look codes up offset to be
-                         * unsigned (q8_avx2_parts.h, mxfp4_offset_lut) and take back 12·sum */
+    int32_t sum[8];     /* Σ q over each 32: the x86 MXFP4 kernels (one token and many) look codes
+                         * up offset to be unsigned (q8_avx2_parts.h, mxfp4_offset_lut) and take
+                         * back 12·sum */
 } cn_q8_32x8;
 
 /* Fills o->sum from o->q (every quantiser to cn_q8_32x8 ends with it). */
